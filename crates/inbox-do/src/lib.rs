@@ -1,0 +1,13 @@
+//! InboxDO: everything one inbox knows, in its own SQLite database.
+//!
+//! [`InboxService`] is the whole behaviour, written over the [`schema::Sql`]
+//! port with `now` passed in, so it runs natively in tests (over testkit's
+//! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
+//! Durable Object class that hosts it.
+
+mod service;
+
+pub use service::InboxService;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;

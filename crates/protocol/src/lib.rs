@@ -1,0 +1,53 @@
+//! The wire between an agent, the router Worker and each inbox's Durable Object.
+//!
+//! Everything both deployables must agree on lives here and nowhere else: the
+//! public API's request and response types and its error shape, the rules for
+//! handles and API keys, timestamps, and the vocabulary the router uses to talk
+//! to an InboxDO ([`wire::InboxRequest`]). The crate does no I/O, reads no clock
+//! and draws no randomness: callers pass `now` and random bytes in.
+
+pub mod api;
+pub mod error;
+pub mod handle;
+pub mod key;
+pub mod reply;
+pub mod timestamp;
+pub mod wire;
+
+pub use error::{ApiError, ErrorCode};
+pub use handle::{Handle, HandleError};
+pub use key::{ApiKey, KeyHash};
+pub use reply::Reply;
+pub use timestamp::Timestamp;
+
+/// The service name reported by `GET /api/health`.
+pub const SERVICE_NAME: &str = "inboxkit";
+
+/// This build's version, reported by `GET /api/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Names shared by the code and the two `wrangler.toml` files. A tidy test
+/// checks that the configuration files use exactly these.
+pub mod bindings {
+    /// The Durable Object namespace binding of InboxDO, in the router Worker.
+    pub const INBOX_NAMESPACE: &str = "INBOX";
+    /// The class name of the InboxDO, exported by the inbox-do script.
+    pub const INBOX_CLASS: &str = "InboxObject";
+    /// The Worker script that hosts InboxDO; the router binds it by `script_name`.
+    pub const INBOX_SCRIPT: &str = "inboxkit-inbox";
+    /// The router Worker's script name.
+    pub const ROUTER_SCRIPT: &str = "inboxkit";
+    /// The KV namespace holding the routing indexes.
+    pub const DIRECTORY_KV: &str = "DIRECTORY";
+    /// The variable naming the mail domain (`handle@MAIL_DOMAIN`).
+    pub const MAIL_DOMAIN_VAR: &str = "MAIL_DOMAIN";
+}
+
+/// Limits the API enforces, in one place so that docs and tests quote them.
+pub mod limits {
+    /// The largest JSON request body accepted by any endpoint, in bytes.
+    pub const MAX_JSON_BODY: usize = 64 * 1024;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! Checks of the protocol's rules. They run natively and, compiled to wasm32,
+//! under Node with wasm-bindgen-test, so both targets are held to the same rules.
+
+use crate::wire::{ApiCall, InboxRequest};
+use crate::{ApiError, ApiKey, ErrorCode, Handle, HandleError, KeyHash, Reply, Timestamp};
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+#[test]
+fn handles_follow_the_pattern() {
+    let cases: &[(&str, Result<&str, HandleError>)] = &[
+        ("ab", Ok("ab")),
+        ("Alice", Ok("alice")),
+        ("a.b_c-d9", Ok("a.b_c-d9")),
+        ("0x", Ok("0x")),
+        ("a", Err(HandleError::Length)),
+        ("", Err(HandleError::Length)),
+        ("-ab", Err(HandleError::Edge)),
+        ("ab-", Err(HandleError::Edge)),
+        (".ab", Err(HandleError::Edge)),
+        ("a b", Err(HandleError::Character)),
+        ("a+b", Err(HandleError::Character)),
+        ("a@b", Err(HandleError::Character)),
+        ("ä-b", Err(HandleError::Character)),
+        ("postmaster", Err(HandleError::Reserved("postmaster".into()))),
+        ("PostMaster", Err(HandleError::Reserved("postmaster".into()))),
+        ("abuse", Err(HandleError::Reserved("abuse".into()))),
+    ];
+    for (input, expected) in cases {
+        let got = Handle::parse(input);
+        let got = got.as_ref().map(Handle::as_str).map_err(Clone::clone);
+        assert_eq!(got, expected.clone(), "input {input:?}");
+    }
+    assert_eq!(Handle::parse(&"a".repeat(64)).map(|h| h.as_str().len()), Ok(64));
+    assert_eq!(Handle::parse(&"a".repeat(65)), Err(HandleError::Length));
+}
+
+#[test]
+fn generated_handles_are_valid_and_differ() {
+    let a = Handle::generated([1, 2, 3, 4, 5, 6, 7, 8]);
+    let b = Handle::generated([1, 2, 3, 4, 5, 6, 7, 9]);
+    assert_ne!(a, b);
+    for h in [a, b] {
+        assert_eq!(Handle::parse(h.as_str()).as_ref(), Ok(&h));
+        assert!(h.as_str().starts_with("agent-") && h.as_str().len() == 16);
+    }
+}
+
+#[test]
+fn keys_have_one_spelling_and_a_known_hash() {
+    let key = ApiKey::from_random([7u8; 32]);
+    assert_eq!(key.expose(), "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
+    assert_eq!(ApiKey::parse(key.expose()).as_ref(), Some(&key));
+    // sha256 of the text above, computed independently (`printf %s ... | sha256sum`).
+    assert_eq!(
+        key.hash().to_hex(),
+        "5ff68438b28ce0a4d9c9760c6816e0f467b899ccd34fabccc50747ac328b5289"
+    );
+    for bad in [
+        "",
+        "ik_",
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+        "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBw",
+        "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH",
+        "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwd",
+        "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHB+c",
+        "IK_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+    ] {
+        assert_eq!(ApiKey::parse(bad), None, "accepted {bad:?}");
+    }
+}
+
+#[test]
+fn bearer_headers_are_read_strictly() {
+    let key = ApiKey::from_random([9u8; 32]);
+    let text = key.expose();
+    assert_eq!(ApiKey::from_authorization(&format!("Bearer {text}")), Some(key.clone()));
+    assert_eq!(ApiKey::from_authorization(&format!("bearer  {text} ")), Some(key.clone()));
+    assert_eq!(ApiKey::from_authorization(text), None);
+    assert_eq!(ApiKey::from_authorization(&format!("Basic {text}")), None);
+    assert_eq!(ApiKey::from_authorization(&format!("Bearer {text}, Bearer {text}")), None);
+}
+
+#[test]
+fn key_hashes_compare_by_value_and_never_print_whole() {
+    let a = ApiKey::from_random([1u8; 32]).hash();
+    let b = ApiKey::from_random([2u8; 32]).hash();
+    assert_eq!(a, KeyHash::from_hex(&a.to_hex()).unwrap_or(b));
+    assert_ne!(a, b);
+    assert_eq!(KeyHash::from_hex(&a.to_hex().to_uppercase()), Some(a));
+    assert_eq!(KeyHash::from_hex("zz"), None);
+    assert!(!format!("{a:?}").contains(&a.to_hex()));
+    assert_eq!(format!("{:?}", ApiKey::from_random([1u8; 32])), "ApiKey(<redacted>)");
+}
+
+#[test]
+fn every_code_has_its_status() {
+    let cases = [
+        (ErrorCode::InvalidRequest, 400, "invalid_request"),
+        (ErrorCode::Unauthorized, 401, "unauthorized"),
+        (ErrorCode::NotFound, 404, "not_found"),
+        (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
+        (ErrorCode::HandleTaken, 409, "handle_taken"),
+        (ErrorCode::Conflict, 409, "conflict"),
+        (ErrorCode::TooLarge, 413, "too_large"),
+        (ErrorCode::UnsupportedMediaType, 415, "unsupported_media_type"),
+        (ErrorCode::RateLimited, 429, "rate_limited"),
+        (ErrorCode::Internal, 500, "internal"),
+        (ErrorCode::NotConfigured, 503, "not_configured"),
+        (ErrorCode::Unavailable, 503, "unavailable"),
+    ];
+    for (code, status, name) in cases {
+        let reply = Reply::error(&ApiError::new(code, "why"));
+        assert_eq!(reply.status, status);
+        let body = String::from_utf8(reply.body).unwrap_or_default();
+        assert_eq!(body, format!(r#"{{"error":"why","code":"{name}"}}"#));
+        assert_eq!(reply.headers[0].1, crate::reply::JSON);
+    }
+}
+
+#[test]
+fn timestamps_are_rfc3339_utc_to_the_second() {
+    let t = Timestamp::from_millis(1_774_526_400_123);
+    assert_eq!(t.to_rfc3339(), "2026-03-26T12:00:00Z");
+    assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+    assert_eq!(Timestamp::from_millis(-1).to_rfc3339(), "1969-12-31T23:59:59Z");
+    assert_eq!(
+        Timestamp::parse_rfc3339("2026-03-26T14:00:00.5+02:00"),
+        Some(Timestamp::from_millis(1_774_526_400_500))
+    );
+    assert_eq!(Timestamp::parse_rfc3339("2026-03-26"), None);
+    assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+}
+
+#[test]
+fn the_wire_speaks_camel_case_json() {
+    let hash = ApiKey::from_random([3u8; 32]).hash();
+    let request = InboxRequest::Api {
+        key_hash: hash,
+        mail_domain: "agents.test".into(),
+        call: ApiCall::Me,
+    };
+    let text = serde_json::to_string(&request).unwrap_or_default();
+    assert_eq!(
+        text,
+        format!(
+            r#"{{"op":"api","keyHash":"{}","mailDomain":"agents.test","call":{{"call":"me"}}}}"#,
+            hash.to_hex()
+        )
+    );
+    assert_eq!(serde_json::from_str::<InboxRequest>(&text).ok(), Some(request));
+    // The DO re-validates what it is sent: a bad handle or hash does not parse.
+    assert!(
+        serde_json::from_str::<InboxRequest>(r#"{"op":"claim","handle":"-x","keyHash":"00"}"#)
+            .is_err()
+    );
+}

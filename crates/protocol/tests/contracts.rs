@@ -1,0 +1,134 @@
+//! The public shapes as reviewed snapshots, and round-trip properties of every
+//! protocol type. The `.snap` files are the contract: a change to one is a
+//! change to the API and is reviewed as such.
+#![cfg(not(target_arch = "wasm32"))]
+
+use proptest::prelude::*;
+use protocol::api::{Health, Me, SignupRequest, SignupResponse};
+use protocol::wire::{ApiCall, InboxRequest};
+use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Timestamp};
+
+fn hash(seed: u8) -> KeyHash {
+    ApiKey::from_random([seed; 32]).hash()
+}
+
+#[test]
+fn public_bodies() {
+    let handle = Handle::parse("alice").unwrap_or_else(|e| panic!("{e}"));
+    insta::assert_json_snapshot!("health", Health {
+        ok: true,
+        service: "inboxkit".into(),
+        version: "0.1.0".into(),
+    });
+    insta::assert_json_snapshot!("signup_request", SignupRequest {
+        handle: Some("alice".into())
+    });
+    insta::assert_json_snapshot!("signup_response", SignupResponse {
+        email: "alice@agents.test".into(),
+        api_key: ApiKey::from_random([7; 32]).expose().into(),
+    });
+    insta::assert_json_snapshot!("me", Me {
+        email: "alice@agents.test".into(),
+        handle,
+        created_at: Timestamp::from_millis(1_774_526_400_000),
+        message_count: 3,
+    });
+    insta::assert_json_snapshot!("error", ApiError::new(ErrorCode::HandleTaken, "The handle 'alice' is already taken."));
+}
+
+#[test]
+fn router_to_inbox_wire() {
+    let handle = Handle::parse("alice").unwrap_or_else(|e| panic!("{e}"));
+    let requests = vec![
+        InboxRequest::Claim { handle, key_hash: hash(1) },
+        InboxRequest::Confirm { key_hash: hash(1) },
+        InboxRequest::Release { key_hash: hash(1) },
+        InboxRequest::Api { key_hash: hash(1), mail_domain: "agents.test".into(), call: ApiCall::Me },
+    ];
+    insta::assert_json_snapshot!("inbox_requests", requests);
+}
+
+#[test]
+fn signup_refuses_unknown_fields() {
+    let error = serde_json::from_str::<SignupRequest>(r#"{"handel":"x"}"#)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        error.as_deref(),
+        Some("unknown field `handel`, expected `handle` at line 1 column 9")
+    );
+    assert_eq!(
+        serde_json::from_str::<SignupRequest>(r#"{"handle":null}"#).ok(),
+        Some(SignupRequest { handle: None })
+    );
+}
+
+fn handle_strategy() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}[a-zA-Z0-9]"
+}
+
+proptest! {
+    #[test]
+    fn valid_handles_round_trip(raw in handle_strategy()) {
+        match Handle::parse(&raw) {
+            Ok(handle) => {
+                prop_assert_eq!(handle.as_str(), raw.to_ascii_lowercase());
+                let json = serde_json::to_string(&handle).unwrap_or_default();
+                prop_assert_eq!(serde_json::from_str::<Handle>(&json).ok(), Some(handle));
+            }
+            // Only the reserved list may refuse a string of this shape.
+            Err(error) => prop_assert!(matches!(error, protocol::HandleError::Reserved(_))),
+        }
+    }
+
+    #[test]
+    fn any_string_parses_or_is_refused_without_panic(raw in any::<String>()) {
+        if let Ok(handle) = Handle::parse(&raw) {
+            prop_assert!(handle.as_str().len() >= 2 && handle.as_str().len() <= 64);
+            prop_assert!(handle.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
+        }
+        let _ = ApiKey::parse(&raw);
+        let _ = ApiKey::from_authorization(&raw);
+        let _ = Timestamp::parse_rfc3339(&raw);
+    }
+
+    #[test]
+    fn keys_round_trip(random in any::<[u8; 32]>()) {
+        let key = ApiKey::from_random(random);
+        prop_assert_eq!(key.expose().len(), protocol::key::KEY_LEN);
+        prop_assert_eq!(ApiKey::parse(key.expose()), Some(key.clone()));
+        let hash = key.hash();
+        prop_assert_eq!(KeyHash::from_hex(&hash.to_hex()), Some(hash));
+    }
+
+    #[test]
+    fn timestamps_round_trip_to_the_second(seconds in -62_135_596_800i64..253_402_300_799) {
+        let t = Timestamp::from_millis(seconds * 1000);
+        prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+    }
+
+    #[test]
+    fn inbox_requests_round_trip(seed in any::<u8>(), raw in handle_strategy(), domain in "[a-z]{1,10}\\.[a-z]{2,5}", which in 0..4u8) {
+        let Ok(handle) = Handle::parse(&raw) else { return Ok(()); };
+        let key_hash = hash(seed);
+        let request = match which {
+            0 => InboxRequest::Claim { handle, key_hash },
+            1 => InboxRequest::Confirm { key_hash },
+            2 => InboxRequest::Release { key_hash },
+            _ => InboxRequest::Api { key_hash, mail_domain: domain, call: ApiCall::Me },
+        };
+        let bytes = serde_json::to_vec(&request).unwrap_or_default();
+        prop_assert_eq!(serde_json::from_slice::<InboxRequest>(&bytes).ok(), Some(request));
+    }
+
+    #[test]
+    fn public_bodies_round_trip(email in "[a-z]{2,8}@[a-z]{2,8}\\.test", count in any::<u64>(), seconds in 0i64..4_000_000_000, raw in handle_strategy()) {
+        let Ok(handle) = Handle::parse(&raw) else { return Ok(()); };
+        let me = Me { email: email.clone(), handle, created_at: Timestamp::from_millis(seconds * 1000), message_count: count };
+        let json = serde_json::to_string(&me).unwrap_or_default();
+        prop_assert_eq!(serde_json::from_str::<Me>(&json).ok(), Some(me));
+        let signup = SignupResponse { email, api_key: ApiKey::from_random([1; 32]).expose().into() };
+        let json = serde_json::to_string(&signup).unwrap_or_default();
+        prop_assert_eq!(serde_json::from_str::<SignupResponse>(&json).ok(), Some(signup));
+    }
+}

@@ -1,0 +1,173 @@
+//! The Workers entry points: the only module of router-worker that names `worker::`.
+//!
+//! It binds the ports to Workers KV and the InboxDO namespace, reads the
+//! configuration, converts requests and replies, and makes sure no error ever
+//! escapes as an `Err` (which would surface as an opaque platform error page).
+
+use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError, Router, RouterConfig};
+use protocol::limits::MAX_JSON_BODY;
+use protocol::wire::INBOX_RPC_URL;
+use protocol::{ApiError, ErrorCode, Reply, bindings};
+use worker::{
+    Context, Env, Headers, KvStore, Method, ObjectNamespace, Request, RequestInit, Response,
+    Result, event,
+};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    install_logger();
+    let reply = match serve(req, &env).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            log::error!("router: {error}");
+            Reply::error(&ApiError::internal())
+        }
+    };
+    into_response(reply)
+}
+
+async fn serve(mut req: Request, env: &Env) -> Result<Reply> {
+    // Refuse an oversized body before reading it into memory.
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_JSON_BODY as u64) {
+        return Ok(Reply::error(&ApiError::new(
+            ErrorCode::TooLarge,
+            format!("The body exceeds the limit of {MAX_JSON_BODY} bytes."),
+        )));
+    }
+    let url = req.url()?;
+    let request = HttpRequest {
+        method: req.method().to_string(),
+        path: url.path().to_owned(),
+        query: url.query().unwrap_or("").to_owned(),
+        headers: req.headers().entries().collect(),
+        body: req.bytes().await?,
+    };
+    let config = RouterConfig {
+        mail_domain: env
+            .var(bindings::MAIL_DOMAIN_VAR)
+            .ok()
+            .map(|v| v.to_string().trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty()),
+    };
+    let router = Router::new(
+        KvDirectory(env.kv(bindings::DIRECTORY_KV)?),
+        DoNamespace(env.durable_object(bindings::INBOX_NAMESPACE)?),
+        config,
+    );
+    Ok(router.handle(&request, &mut CryptoEntropy).await)
+}
+
+fn into_response(reply: Reply) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &reply.headers {
+        headers.set(name, value)?;
+    }
+    // An empty body is sent as no body at all (a 204 must not carry one).
+    let response = if reply.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::from_bytes(reply.body)?
+    };
+    Ok(response.with_status(reply.status).with_headers(headers))
+}
+
+struct KvDirectory(KvStore);
+
+impl Directory for KvDirectory {
+    async fn get(&self, key: &str) -> std::result::Result<Option<String>, PortError> {
+        self.0.get(key).text().await.map_err(port_error)
+    }
+
+    async fn put(&self, key: &str, value: &str) -> std::result::Result<(), PortError> {
+        self.0
+            .put(key, value)
+            .map_err(port_error)?
+            .execute()
+            .await
+            .map_err(port_error)
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), PortError> {
+        self.0.delete(key).await.map_err(port_error)
+    }
+}
+
+struct DoNamespace(ObjectNamespace);
+
+impl InboxNamespace for DoNamespace {
+    fn id_for_handle(&self, handle: &str) -> std::result::Result<String, PortError> {
+        Ok(self.0.id_from_name(handle).map_err(port_error)?.to_string())
+    }
+
+    async fn send(&self, id: &str, body: Vec<u8>) -> std::result::Result<Reply, PortError> {
+        let stub = self
+            .0
+            .id_from_string(id)
+            .and_then(|id| id.get_stub())
+            .map_err(port_error)?;
+        let headers = Headers::new();
+        headers
+            .set("content-type", "application/json")
+            .map_err(port_error)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(js_sys_bytes(&body)));
+        let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(port_error)?;
+        let mut response = stub.fetch_with_request(request).await.map_err(port_error)?;
+        Ok(Reply {
+            status: response.status_code(),
+            headers: response.headers().entries().collect(),
+            body: response.bytes().await.map_err(port_error)?,
+        })
+    }
+}
+
+fn js_sys_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
+    worker::js_sys::Uint8Array::from(bytes).into()
+}
+
+struct CryptoEntropy;
+
+impl Entropy for CryptoEntropy {
+    fn fill(&mut self, buf: &mut [u8]) -> std::result::Result<(), PortError> {
+        getrandom::getrandom(buf).map_err(|e| PortError(format!("random source failed: {e}")))
+    }
+}
+
+fn port_error(error: impl std::fmt::Display) -> PortError {
+    PortError(error.to_string())
+}
+
+/// Sends `log` records to the Workers console. Installed once per isolate.
+struct ConsoleLogger;
+
+impl log::Log for ConsoleLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            match record.level() {
+                log::Level::Error => worker::console_error!("{}", record.args()),
+                log::Level::Warn => worker::console_warn!("{}", record.args()),
+                _ => worker::console_log!("{}", record.args()),
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: ConsoleLogger = ConsoleLogger;
+
+fn install_logger() {
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}

@@ -1,0 +1,40 @@
+//! What the router needs from the platform.
+
+/// A failure of a platform dependency (KV, a Durable Object stub). Its message
+/// goes to the log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The routing indexes (Workers KV): eventually consistent, never authoritative.
+#[allow(async_fn_in_trait)] // single-threaded on Workers; no Send bound wanted
+pub trait Directory {
+    /// The value at `key`, if visible here.
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError>;
+    /// Sets `key` to `value`.
+    async fn put(&self, key: &str, value: &str) -> Result<(), PortError>;
+    /// Removes `key`.
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// The InboxDO namespace.
+#[allow(async_fn_in_trait)]
+pub trait InboxNamespace {
+    /// The Durable Object id (hex) of the inbox named `handle`.
+    fn id_for_handle(&self, handle: &str) -> Result<String, PortError>;
+    /// Sends a serialized [`protocol::wire::InboxRequest`] to the object `id`
+    /// and returns its reply.
+    async fn send(&self, id: &str, body: Vec<u8>) -> Result<protocol::Reply, PortError>;
+}
+
+/// A source of secure random bytes, passed in so the router core never reads
+/// one itself (tests pass a seeded one).
+pub trait Entropy {
+    /// Fills `buf` with random bytes.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), PortError>;
+}

@@ -1,0 +1,77 @@
+//! The inbox schema, as an append-only list of numbered migrations.
+//!
+//! Never edit or reorder a migration that has shipped: every inbox that ran it
+//! keeps its checksum, and a mismatch stops that inbox from serving (see
+//! [`crate::MigrateError::Edited`]). `migrations.lock` beside this crate's
+//! manifest pins each checksum, and a test fails when one changes. To change the
+//! schema, append a migration and its lock line.
+//!
+//! Each statement is listed separately rather than split from a script, so that
+//! a statement containing `;` (a trigger body) is never cut in two.
+
+use sha2::{Digest, Sha256};
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// 1, 2, 3, ... without gaps.
+    pub id: u32,
+    /// A short description, recorded with the id.
+    pub name: &'static str,
+    /// The statements, run in order inside one transaction.
+    pub statements: &'static [&'static str],
+}
+
+impl Migration {
+    /// SHA-256 over the name and statements, in lowercase hex.
+    pub fn checksum(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.name.as_bytes());
+        for statement in self.statements {
+            hasher.update([0u8]);
+            hasher.update(statement.as_bytes());
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Every migration, in order. Append only.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: 1,
+        name: "inbox owner",
+        statements: &[
+            // One row: this Durable Object's inbox. `state` is 'claimed' while a
+            // signup is publishing the key and 'active' once it has; a claim
+            // older than the protocol's CLAIM_TTL may be taken over.
+            "CREATE TABLE inbox (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                handle TEXT NOT NULL,
+                key_hash TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('claimed', 'active')),
+                claimed_at INTEGER NOT NULL,
+                created_at INTEGER NOT NULL
+            ) STRICT",
+        ],
+    },
+    Migration {
+        id: 2,
+        name: "messages",
+        statements: &[
+            // Ids are per inbox and increasing (AUTOINCREMENT: never reused,
+            // even after the newest message is deleted).
+            "CREATE TABLE messages (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+                received_at INTEGER NOT NULL,
+                read INTEGER NOT NULL DEFAULT 0 CHECK (read IN (0, 1)),
+                size INTEGER NOT NULL CHECK (size >= 0)
+            ) STRICT",
+            "CREATE INDEX messages_unread ON messages (id) WHERE read = 0",
+        ],
+    },
+];

@@ -1,0 +1,23 @@
+//! Test doubles for hermetic, native tests of the whole service.
+//!
+//! - [`SqliteDb`]: in-memory SQLite behind the [`schema::Sql`] port, made to
+//!   refuse what Durable Object SQLite refuses and to enforce its limits.
+//! - [`FakeKv`]: the router's [`router_worker::Directory`], with an optional
+//!   staleness window (eventual consistency) and injectable failures.
+//! - [`InProcessNamespace`]: the router's [`router_worker::InboxNamespace`],
+//!   hosting the real [`inbox_do::InboxService`] per object, with every request
+//!   passed in its serialized wire form.
+//! - [`TestService`]: all of the above wired into a real [`router_worker::Router`].
+
+mod clock;
+mod kv;
+mod namespace;
+mod service;
+mod sqlite;
+
+pub use clock::FakeClock;
+pub use kv::FakeKv;
+pub use namespace::InProcessNamespace;
+pub use namespace::object_id;
+pub use service::{SeededEntropy, TEST_MAIL_DOMAIN, TestService};
+pub use sqlite::{MAX_PARAMS, MAX_STATEMENT_BYTES, MAX_VALUE_BYTES, SqliteDb};

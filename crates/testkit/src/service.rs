@@ -1,0 +1,101 @@
+//! The whole service, in process.
+
+use crate::{FakeClock, FakeKv, InProcessNamespace};
+use protocol::Reply;
+use router_worker::{Entropy, HttpRequest, PortError, Router, RouterConfig};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The mail domain every [`TestService`] uses.
+pub const TEST_MAIL_DOMAIN: &str = "agents.test";
+
+/// A deterministic random source (SplitMix64). Not for production use.
+#[derive(Debug, Clone)]
+pub struct SeededEntropy(u64);
+
+impl SeededEntropy {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededEntropy(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), PortError> {
+        for chunk in buf.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// The real router over a fake KV and the in-process InboxDO namespace.
+/// `Sync`: tests may call it from many threads at once.
+#[derive(Debug)]
+pub struct TestService {
+    /// The shared clock of the KV and every object.
+    pub clock: FakeClock,
+    router: Router<FakeKv, InProcessNamespace>,
+    seeds: AtomicU64,
+}
+
+impl TestService {
+    /// A service whose KV shows writes at once.
+    pub fn new() -> Self {
+        Self::with_kv_staleness(0)
+    }
+
+    /// A service whose KV hides each write from reads for `millis`.
+    pub fn with_kv_staleness(millis: i64) -> Self {
+        Self::with_config(
+            millis,
+            RouterConfig {
+                mail_domain: Some(TEST_MAIL_DOMAIN.to_owned()),
+            },
+        )
+    }
+
+    /// A service with the given KV staleness and router configuration.
+    pub fn with_config(kv_staleness_millis: i64, config: RouterConfig) -> Self {
+        let clock = FakeClock::default();
+        TestService {
+            router: Router::new(
+                FakeKv::with_staleness(clock.clone(), kv_staleness_millis),
+                InProcessNamespace::new(clock.clone()),
+                config,
+            ),
+            clock,
+            seeds: AtomicU64::new(1),
+        }
+    }
+
+    /// Sends one request through the router and waits for the reply.
+    pub fn request(&self, request: &HttpRequest) -> Reply {
+        let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
+        pollster::block_on(self.router.handle(request, &mut entropy))
+    }
+
+    /// The fake KV.
+    pub fn kv(&self) -> &FakeKv {
+        self.router.directory()
+    }
+
+    /// The in-process namespace.
+    pub fn objects(&self) -> &InProcessNamespace {
+        self.router.namespace()
+    }
+}
+
+impl Default for TestService {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,179 @@
+//! In-memory SQLite that behaves like Durable Object SQLite where it matters.
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+use schema::{Rows, Sql, SqlError, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// DO SQLite's limit on one string or BLOB (and on a row), in bytes.
+pub const MAX_VALUE_BYTES: usize = 2 * 1024 * 1024;
+/// DO SQLite's limit on bound parameters per statement.
+pub const MAX_PARAMS: usize = 100;
+/// DO SQLite's limit on a statement's text, in bytes.
+pub const MAX_STATEMENT_BYTES: usize = 100 * 1024;
+
+/// An in-memory database behind the [`Sql`] port. Like DO SQLite it refuses
+/// `BEGIN`/`SAVEPOINT`/`COMMIT`/`ROLLBACK` and `PRAGMA user_version` from
+/// queries, refuses names starting `_cf_`, has foreign keys on, and enforces
+/// the value, parameter and statement limits; transactions are only available
+/// through [`Sql::transaction`], as `transactionSync` is on the platform.
+#[derive(Debug)]
+pub struct SqliteDb {
+    conn: Connection,
+    /// Set while [`Sql::transaction`] itself issues BEGIN/COMMIT/ROLLBACK.
+    internal: Arc<AtomicBool>,
+}
+
+impl SqliteDb {
+    /// A new, empty database.
+    pub fn new() -> Self {
+        let conn = match Connection::open_in_memory() {
+            Ok(conn) => conn,
+            // Opening an in-memory database only fails when out of memory.
+            Err(error) => panic!("opening in-memory SQLite failed: {error}"),
+        };
+        if let Err(error) = conn.execute_batch("PRAGMA foreign_keys = ON") {
+            panic!("enabling foreign keys failed: {error}");
+        }
+        let internal = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&internal);
+        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            refuse_like_cloudflare(&ctx, flag.load(Ordering::SeqCst))
+        }));
+        SqliteDb { conn, internal }
+    }
+
+    fn control(&self, statement: &str) -> Result<(), SqlError> {
+        self.internal.store(true, Ordering::SeqCst);
+        let result = self.conn.execute_batch(statement);
+        self.internal.store(false, Ordering::SeqCst);
+        result.map_err(|e| SqlError::new(e.to_string()))
+    }
+}
+
+impl Default for SqliteDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn refuse_like_cloudflare(ctx: &AuthContext<'_>, internal: bool) -> Authorization {
+    let reserved = |name: &str| name.to_ascii_lowercase().starts_with("_cf_");
+    match ctx.action {
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } if !internal => {
+            Authorization::Deny
+        }
+        AuthAction::Pragma { pragma_name, .. } if pragma_name.eq_ignore_ascii_case("user_version") => {
+            Authorization::Deny
+        }
+        AuthAction::CreateTable { table_name }
+        | AuthAction::CreateTempTable { table_name }
+        | AuthAction::DropTable { table_name }
+        | AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+        | AuthAction::Read { table_name, .. }
+        | AuthAction::AlterTable { table_name, .. }
+            if reserved(table_name) =>
+        {
+            Authorization::Deny
+        }
+        AuthAction::CreateIndex { index_name, .. } if reserved(index_name) => Authorization::Deny,
+        AuthAction::CreateTrigger { trigger_name, .. } if reserved(trigger_name) => {
+            Authorization::Deny
+        }
+        AuthAction::CreateView { view_name } if reserved(view_name) => Authorization::Deny,
+        _ => Authorization::Allow,
+    }
+}
+
+impl Sql for SqliteDb {
+    fn exec(&self, query: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        if query.len() > MAX_STATEMENT_BYTES {
+            return Err(SqlError::new(format!(
+                "statement too long: {} bytes (limit {MAX_STATEMENT_BYTES})",
+                query.len()
+            )));
+        }
+        if params.len() > MAX_PARAMS {
+            return Err(SqlError::new(format!(
+                "too many SQL variables: {} (limit {MAX_PARAMS})",
+                params.len()
+            )));
+        }
+        for value in params {
+            let len = match value {
+                Value::Text(s) => s.len(),
+                Value::Blob(b) => b.len(),
+                _ => 0,
+            };
+            if len > MAX_VALUE_BYTES {
+                return Err(SqlError::new(format!(
+                    "string or blob too big: {len} bytes (limit {MAX_VALUE_BYTES})"
+                )));
+            }
+        }
+        let error = |e: rusqlite::Error| SqlError::new(e.to_string());
+        let mut statement = self.conn.prepare(query).map_err(error)?;
+        let columns: Vec<String> = statement
+            .column_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut cursor = statement
+            .query(params_from_iter(params.iter().map(to_sqlite)))
+            .map_err(error)?;
+        let mut rows = Vec::new();
+        while let Some(row) = cursor.next().map_err(error)? {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(from_sqlite(row.get_ref(i).map_err(error)?));
+            }
+            rows.push(values);
+        }
+        Ok(Rows { columns, rows })
+    }
+
+    fn transaction(
+        &self,
+        body: &mut dyn FnMut() -> Result<(), SqlError>,
+    ) -> Result<(), SqlError> {
+        self.control("BEGIN IMMEDIATE")?;
+        match body() {
+            Ok(()) => self.control("COMMIT").or_else(|error| {
+                let _ = self.control("ROLLBACK");
+                Err(error)
+            }),
+            Err(error) => {
+                self.control("ROLLBACK")?;
+                Err(error)
+            }
+        }
+    }
+}
+
+fn to_sqlite(value: &Value) -> ToSqlOutput<'_> {
+    ToSqlOutput::Owned(match value {
+        Value::Null => SqliteValue::Null,
+        Value::Integer(i) => SqliteValue::Integer(*i),
+        Value::Real(f) => SqliteValue::Real(*f),
+        Value::Text(s) => SqliteValue::Text(s.clone()),
+        Value::Blob(b) => SqliteValue::Blob(b.clone()),
+    })
+}
+
+fn from_sqlite(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        // DO SQLite hands back a whole-number REAL as an integer.
+        ValueRef::Real(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            Value::Integer(f as i64)
+        }
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}

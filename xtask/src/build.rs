@@ -1,0 +1,90 @@
+//! Release builds of both Workers, and their deploy sizes.
+
+use crate::tools::Tools;
+use crate::{Result, root, run, step};
+use std::process::Command;
+use std::time::Instant;
+
+/// The two deployables: (package, its wrangler config relative to the root).
+pub(crate) const WORKERS: [(&str, &str); 2] = [
+    ("router-worker", "wrangler.toml"),
+    ("inbox-do", "crates/inbox-do/wrangler.toml"),
+];
+
+/// Each Worker's compressed size must stay under this (the free plan allows
+/// 3 MB; we keep a wide margin so start-up stays fast).
+const GZIP_BUDGET_KIB: f64 = 1024.0;
+
+/// Build time per Worker, in seconds.
+#[derive(Debug)]
+pub(crate) struct BuildTimes(pub(crate) Vec<(&'static str, f64)>);
+
+/// Builds both Workers with worker-build (release), pointing it at the
+/// registry-installed wasm-bindgen, wasm-opt and esbuild.
+pub(crate) fn build_all(tools: &Tools) -> Result<BuildTimes> {
+    let mut times = Vec::new();
+    for (package, _) in WORKERS {
+        step(&format!("worker-build --release ({package})"));
+        let started = Instant::now();
+        run(Command::new(&tools.worker_build)
+            .arg("--release")
+            .current_dir(root().join("crates").join(package))
+            .env("PATH", tools.path_with_node())
+            .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
+            .env("WASM_OPT_BIN", &tools.wasm_opt)
+            .env("ESBUILD_BIN", &tools.esbuild))?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!("built {package} in {seconds:.1}s");
+        times.push((package, seconds));
+    }
+    Ok(BuildTimes(times))
+}
+
+/// `wrangler deploy --dry-run` of both Workers (offline), printing each one's
+/// upload size and failing when one exceeds the budget.
+pub(crate) fn dry_run_deploys(tools: &Tools, times: &BuildTimes) -> Result<()> {
+    let mut report = Vec::new();
+    for (package, config) in WORKERS {
+        step(&format!("wrangler deploy --dry-run ({package})"));
+        let outdir = root().join("target").join("dry-run").join(package);
+        let output = tools
+            .wrangler()
+            .args(["deploy", "--dry-run", "--config", config, "--outdir"])
+            .arg(&outdir)
+            .output()
+            .map_err(|e| format!("starting wrangler: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "wrangler deploy --dry-run for {package} failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("Total Upload"))
+            .ok_or_else(|| format!("no size in wrangler's output for {package}:\n{stdout}"))?;
+        let gzip_kib = line
+            .split("gzip:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .ok_or_else(|| format!("cannot read the gzip size in {line:?}"))?;
+        report.push((package, line.trim().to_owned(), gzip_kib));
+    }
+    println!("\nWorker sizes (wrangler deploy --dry-run):");
+    for (package, line, gzip_kib) in &report {
+        let built = times
+            .0
+            .iter()
+            .find(|(p, _)| p == package)
+            .map_or(0.0, |(_, s)| *s);
+        println!("  {package:<14} {line}  (build {built:.1}s)");
+        if *gzip_kib > GZIP_BUDGET_KIB {
+            return Err(format!(
+                "{package} is {gzip_kib} KiB gzipped, over the budget of {GZIP_BUDGET_KIB} KiB"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! A small blocking HTTP client for the suite (ureq, plain HTTP on loopback).
+
+use crate::Result;
+use std::time::Duration;
+
+/// A response: status, headers of interest, body text.
+#[derive(Debug, Clone)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) body: String,
+}
+
+impl Response {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The `code` of an error body.
+    pub(crate) fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// A client for one base URL. Non-2xx statuses are answers, not errors.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    pub(crate) fn new(base: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Client {
+            base: base.to_owned(),
+            agent,
+        }
+    }
+
+    pub(crate) fn get(&self, path: &str) -> Result<Response> {
+        self.request("GET", path, &[], None)
+    }
+
+    /// Sends `method` to `path` with `headers` and an optional body.
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response> {
+        let url = format!("{}{}", self.base, path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(body.map(<[u8]>::to_vec).unwrap_or_default())
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let mut response = self
+            .agent
+            .run(request)
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+        Ok(Response {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// POST a JSON body.
+    pub(crate) fn post_json(&self, path: &str, body: &str) -> Result<Response> {
+        self.request(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+    }
+
+    /// GET with a bearer key.
+    pub(crate) fn get_with_key(&self, path: &str, key: &str) -> Result<Response> {
+        let auth = format!("Bearer {key}");
+        self.request("GET", path, &[("authorization", &auth)], None)
+    }
+}

@@ -1,0 +1,173 @@
+//! Project automation, in Rust (matklad's xtask pattern).
+//!
+//! - `cargo xtask dev [--port N] [--state DIR]`: install what is missing, build
+//!   both Workers and serve the whole service on 127.0.0.1.
+//! - `cargo xtask test`: everything CI runs: fmt, clippy (host and wasm32), the
+//!   native tests, the wasm32 tests of the pure crates, release builds of both
+//!   Workers with their sizes, and the end-to-end suite on real workerd.
+//! - `cargo xtask build`: release builds of both Workers.
+//! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
+//! - `cargo xtask setup`: install the toolchain pieces only.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
+
+mod build;
+mod e2e;
+mod http;
+mod tools;
+mod wrangler;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+type Result<T, E = String> = std::result::Result<T, E>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("dev") => dev(&args[1..]),
+        Some("test") => test(),
+        Some("build") => tools::ensure_all().and_then(|t| build::build_all(&t).map(drop)),
+        Some("e2e") => tools::ensure_all().and_then(|t| {
+            build::build_all(&t)?;
+            e2e::run(&t)
+        }),
+        Some("setup") => tools::ensure_all().map(drop),
+        _ => Err(USAGE.to_owned()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            // An empty message means the failure was already reported (the
+            // end-to-end suite's summary must stay the last line).
+            if !message.is_empty() {
+                eprintln!("xtask: {message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | setup>";
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Runs `command` with inherited output; fails with its description.
+fn run(command: &mut Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .map_err(|e| format!("could not start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+fn dev(args: &[String]) -> Result<()> {
+    let mut port = 8787u16;
+    let mut state = root().join(".inboxkit").join("dev-state");
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--port" => {
+                port = rest
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port needs a number")?;
+            }
+            "--state" => {
+                state = PathBuf::from(rest.next().ok_or("--state needs a directory")?);
+            }
+            other => return Err(format!("unknown option {other}\n{USAGE}")),
+        }
+    }
+    let tools = tools::ensure_all()?;
+    build::build_all(&tools)?;
+    let state = std::path::absolute(&state).map_err(|e| e.to_string())?;
+    wrangler::serve_foreground(&tools, port, &state)
+}
+
+fn test() -> Result<()> {
+    let started = std::time::Instant::now();
+    let tools = tools::ensure_all()?;
+
+    step("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+
+    step("clippy (host)");
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("clippy (wasm32)");
+    run(cargo().args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "protocol",
+        "-p",
+        "schema",
+        "-p",
+        "router-worker",
+        "-p",
+        "inbox-do",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("native tests");
+    run(cargo().args(["test", "--workspace", "--locked"]))?;
+
+    step("wasm32 tests of the pure crates (wasm-bindgen-test under Node)");
+    run(cargo()
+        .args([
+            "test",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "protocol",
+            "-p",
+            "schema",
+            "--locked",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            &tools.wasm_bindgen_test_runner,
+        )
+        .env("PATH", tools.path_with_node()))?;
+
+    let sizes = build::build_all(&tools)?;
+    build::dry_run_deploys(&tools, &sizes)?;
+
+    println!(
+        "\n(everything before the end-to-end suite took {:.0}s)",
+        started.elapsed().as_secs_f64()
+    );
+    e2e::run(&tools)
+}
