@@ -23,7 +23,10 @@ struct Suite {
 
 impl Suite {
     fn client(&self) -> Client {
-        let base = self.server.as_ref().map_or(String::new(), |s| s.base.clone());
+        let base = self
+            .server
+            .as_ref()
+            .map_or(String::new(), |s| s.base.clone());
         Client::new(&base)
     }
 
@@ -56,12 +59,27 @@ const CHECKS: &[(&str, Check)] = &[
     ("health answers", health),
     ("signup then /api/me with the key", signup_and_me),
     ("signup without a handle generates one", generated_handle),
-    ("wrong, missing and malformed keys get one 401", auth_failures),
-    ("bad input gets clear 4xx in the contract's shape", bad_input),
+    (
+        "wrong, missing and malformed keys get one 401",
+        auth_failures,
+    ),
+    (
+        "bad input gets clear 4xx in the contract's shape",
+        bad_input,
+    ),
     ("a taken handle is refused with 409", taken_handle),
-    ("20 parallel signups of one handle: exactly one wins", parallel_signups),
-    ("InboxDO is its own script, reached through script_name", separate_scripts),
-    ("data survives a restart of wrangler dev", restart_keeps_data),
+    (
+        "20 parallel signups of one handle: exactly one wins",
+        parallel_signups,
+    ),
+    (
+        "InboxDO is its own script, reached through script_name",
+        separate_scripts,
+    ),
+    (
+        "data survives a restart of wrangler dev",
+        restart_keeps_data,
+    ),
 ];
 
 /// Runs every check, printing one line each and the summary last.
@@ -82,7 +100,10 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         inboxes: Vec::new(),
     };
     let first_start = suite.start()?;
-    println!("wrangler dev ready in {first_start:.1}s on port {}", suite.port);
+    println!(
+        "wrangler dev ready in {first_start:.1}s on port {}",
+        suite.port
+    );
 
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in CHECKS {
@@ -121,7 +142,9 @@ fn expect_error(response: &Response, status: u16, code: &str) -> Result<()> {
     expect(
         response.status == status
             && response.code() == code
-            && response.json()["error"].as_str().is_some_and(|e| !e.is_empty())
+            && response.json()["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
             && response.content_type.starts_with("application/json"),
         || {
             format!(
@@ -144,7 +167,12 @@ fn health(suite: &mut Suite) -> Result<()> {
             && body["ok"] == true
             && body["service"] == "inboxkit"
             && body["version"] == protocol::VERSION,
-        || format!("unexpected health answer: {} {}", response.status, response.body),
+        || {
+            format!(
+                "unexpected health answer: {} {}",
+                response.status, response.body
+            )
+        },
     )
 }
 
@@ -186,13 +214,24 @@ fn generated_handle(suite: &mut Suite) -> Result<()> {
         response.status == 201
             && email.starts_with("agent-")
             && email.ends_with(&format!("@{}", suite.mail_domain)),
-        || format!("signup without a body answered {} {}", response.status, response.body),
+        || {
+            format!(
+                "signup without a body answered {} {}",
+                response.status, response.body
+            )
+        },
     )?;
     let key = body["apiKey"].as_str().unwrap_or("");
     let me = client.get_with_key("/api/me", key)?;
-    expect(me.status == 200 && me.json()["email"] == email.as_str(), || {
-        format!("the generated inbox's key did not work: {} {}", me.status, me.body)
-    })
+    expect(
+        me.status == 200 && me.json()["email"] == email.as_str(),
+        || {
+            format!(
+                "the generated inbox's key did not work: {} {}",
+                me.status, me.body
+            )
+        },
+    )
 }
 
 fn auth_failures(suite: &mut Suite) -> Result<()> {
@@ -209,7 +248,12 @@ fn auth_failures(suite: &mut Suite) -> Result<()> {
         client.get_with_key("/api/me", &unknown)?,
         client.get_with_key("/api/me", "ik_short")?,
         client.request("GET", "/api/me", &[], None)?,
-        client.request("GET", "/api/me", &[("authorization", "Basic Zm9vOmJhcg==")], None)?,
+        client.request(
+            "GET",
+            "/api/me",
+            &[("authorization", "Basic Zm9vOmJhcg==")],
+            None,
+        )?,
     ];
     let first = answers.remove(0);
     expect_error(&first, 401, "unauthorized")?;
@@ -224,15 +268,34 @@ fn auth_failures(suite: &mut Suite) -> Result<()> {
 
 fn bad_input(suite: &mut Suite) -> Result<()> {
     let client = suite.client();
-    expect_error(&signup(&client, "-starts-with-dash")?, 400, "invalid_request")?;
+    expect_error(
+        &signup(&client, "-starts-with-dash")?,
+        400,
+        "invalid_request",
+    )?;
     let reserved = signup(&client, "postmaster")?;
     expect_error(&reserved, 400, "invalid_request")?;
     expect(reserved.body.contains("reserved"), || {
-        format!("the reserved-handle error does not say so: {}", reserved.body)
+        format!(
+            "the reserved-handle error does not say so: {}",
+            reserved.body
+        )
     })?;
-    expect_error(&client.post_json("/api/signup", "{\"handle\":")?, 400, "invalid_request")?;
-    expect_error(&client.post_json("/api/signup", r#"{"handel":"x1"}"#)?, 400, "invalid_request")?;
-    expect_error(&client.post_json("/api/signup", r#"{"handle":7}"#)?, 400, "invalid_request")?;
+    expect_error(
+        &client.post_json("/api/signup", "{\"handle\":")?,
+        400,
+        "invalid_request",
+    )?;
+    expect_error(
+        &client.post_json("/api/signup", r#"{"handel":"x1"}"#)?,
+        400,
+        "invalid_request",
+    )?;
+    expect_error(
+        &client.post_json("/api/signup", r#"{"handle":7}"#)?,
+        400,
+        "invalid_request",
+    )?;
     expect_error(
         &client.request(
             "POST",
@@ -275,11 +338,15 @@ fn parallel_signups(suite: &mut Suite) -> Result<()> {
         let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
         format!("expected one 201 and nineteen 409, got {statuses:?}")
     })?;
-    let key = winners[0].json()["apiKey"].as_str().unwrap_or("").to_owned();
+    let key = winners[0].json()["apiKey"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     let me = client.get_with_key("/api/me", &key)?;
-    expect(me.status == 200 && me.json()["handle"] == "e2e-race", || {
-        format!("the winner's key did not work: {} {}", me.status, me.body)
-    })?;
+    expect(
+        me.status == 200 && me.json()["handle"] == "e2e-race",
+        || format!("the winner's key did not work: {} {}", me.status, me.body),
+    )?;
     suite.inboxes.push(("e2e-race".into(), key));
     Ok(())
 }
@@ -305,7 +372,9 @@ fn separate_scripts(suite: &mut Suite) -> Result<()> {
     // And the router really reaches it: the checks above went through it.
     let key = suite.key_of("e2e-alice")?;
     let me = suite.client().get_with_key("/api/me", &key)?;
-    expect(me.status == 200, || format!("/api/me answered {}", me.status))
+    expect(me.status == 200, || {
+        format!("/api/me answered {}", me.status)
+    })
 }
 
 fn restart_keeps_data(suite: &mut Suite) -> Result<()> {
@@ -317,10 +386,15 @@ fn restart_keeps_data(suite: &mut Suite) -> Result<()> {
     let client = suite.client();
     let after = client.get_with_key("/api/me", &alice)?;
     expect(after.status == 200 && after.body == before.body, || {
-        format!("after restart /api/me answered {} {} (before: {})", after.status, after.body, before.body)
+        format!(
+            "after restart /api/me answered {} {} (before: {})",
+            after.status, after.body, before.body
+        )
     })?;
     let race = suite.key_of("e2e-race")?;
     let me = client.get_with_key("/api/me", &race)?;
-    expect(me.status == 200, || format!("the race winner's key failed after restart: {}", me.status))?;
+    expect(me.status == 200, || {
+        format!("the race winner's key failed after restart: {}", me.status)
+    })?;
     expect_error(&signup(&client, "e2e-alice")?, 409, "handle_taken")
 }

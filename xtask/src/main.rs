@@ -48,7 +48,8 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | setup>";
+const USAGE: &str =
+    "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | setup>";
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
@@ -154,6 +155,7 @@ fn test() -> Result<()> {
             "protocol",
             "-p",
             "schema",
+            "--lib",
             "--locked",
         ])
         .env(

@@ -56,8 +56,12 @@ pub(crate) fn ensure_all() -> Result<Tools> {
     let installed = cargo_installed()?;
 
     let worker_build = bin.join("worker-build");
-    if !installed.contains(&format!("worker-build v{WORKER_BUILD_VERSION}:")) || !worker_build.exists() {
-        step(&format!("installing worker-build {WORKER_BUILD_VERSION} (a few minutes, once)"));
+    if !installed.contains(&format!("worker-build v{WORKER_BUILD_VERSION}:"))
+        || !worker_build.exists()
+    {
+        step(&format!(
+            "installing worker-build {WORKER_BUILD_VERSION} (a few minutes, once)"
+        ));
         run(Command::new("cargo").args([
             "install",
             "worker-build",
@@ -69,8 +73,12 @@ pub(crate) fn ensure_all() -> Result<Tools> {
 
     let bindgen_version = locked_version("wasm-bindgen")?;
     let wasm_bindgen = bin.join("wasm-bindgen");
-    if !installed.contains(&format!("wasm-bindgen-cli v{bindgen_version}:")) || !wasm_bindgen.exists() {
-        step(&format!("installing wasm-bindgen-cli {bindgen_version} (a few minutes, once)"));
+    if !installed.contains(&format!("wasm-bindgen-cli v{bindgen_version}:"))
+        || !wasm_bindgen.exists()
+    {
+        step(&format!(
+            "installing wasm-bindgen-cli {bindgen_version} (a few minutes, once)"
+        ));
         // Without --locked: its lockfile pins a crate the registry no longer has.
         run(Command::new("cargo").args([
             "install",

@@ -87,7 +87,9 @@ impl DevServer {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        Err(format!("wrangler dev was not ready within {READY_TIMEOUT:?}"))
+        Err(format!(
+            "wrangler dev was not ready within {READY_TIMEOUT:?}"
+        ))
     }
 
     /// The process group id (the child leads its own group).
@@ -149,7 +151,9 @@ pub(crate) fn serve_foreground(tools: &Tools, port: u16, state: &Path) -> Result
         }
         if started.elapsed() > READY_TIMEOUT {
             let _ = child.kill();
-            return Err(format!("wrangler dev was not ready within {READY_TIMEOUT:?}"));
+            return Err(format!(
+                "wrangler dev was not ready within {READY_TIMEOUT:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(200));
     }

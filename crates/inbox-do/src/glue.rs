@@ -68,7 +68,10 @@ impl DurableObject for InboxObject {
         let storage = self.state.storage();
         let sql = DoSql {
             sql: storage.sql(),
-            storage: storage.as_raw().unchecked_ref::<TransactionalStorage>().clone(),
+            storage: storage
+                .as_raw()
+                .unchecked_ref::<TransactionalStorage>()
+                .clone(),
         };
         let reply = self.service.borrow_mut().serve(&sql, &body, now);
         into_response(reply)

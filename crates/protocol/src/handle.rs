@@ -46,16 +46,16 @@ pub struct Handle(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandleError {
     /// Too short or too long.
-    #[error("handle must be 2 to 64 characters long")]
+    #[error("must be 2 to 64 characters long")]
     Length,
     /// A character outside `a-z 0-9 . _ -`.
-    #[error("handle may contain only letters, digits, '.', '_' and '-'")]
+    #[error("may contain only letters, digits, '.', '_' and '-'")]
     Character,
     /// Starts or ends with `.`, `_` or `-`.
-    #[error("handle must start and end with a letter or digit")]
+    #[error("must start and end with a letter or digit")]
     Edge,
     /// On the reserved list.
-    #[error("handle '{0}' is reserved")]
+    #[error("'{0}' is reserved")]
     Reserved(String),
 }
 

@@ -23,8 +23,14 @@ fn handles_follow_the_pattern() {
         ("a+b", Err(HandleError::Character)),
         ("a@b", Err(HandleError::Character)),
         ("ä-b", Err(HandleError::Character)),
-        ("postmaster", Err(HandleError::Reserved("postmaster".into()))),
-        ("PostMaster", Err(HandleError::Reserved("postmaster".into()))),
+        (
+            "postmaster",
+            Err(HandleError::Reserved("postmaster".into())),
+        ),
+        (
+            "PostMaster",
+            Err(HandleError::Reserved("postmaster".into())),
+        ),
         ("abuse", Err(HandleError::Reserved("abuse".into()))),
     ];
     for (input, expected) in cases {
@@ -32,7 +38,10 @@ fn handles_follow_the_pattern() {
         let got = got.as_ref().map(Handle::as_str).map_err(Clone::clone);
         assert_eq!(got, expected.clone(), "input {input:?}");
     }
-    assert_eq!(Handle::parse(&"a".repeat(64)).map(|h| h.as_str().len()), Ok(64));
+    assert_eq!(
+        Handle::parse(&"a".repeat(64)).map(|h| h.as_str().len()),
+        Ok(64)
+    );
     assert_eq!(Handle::parse(&"a".repeat(65)), Err(HandleError::Length));
 }
 
@@ -50,7 +59,10 @@ fn generated_handles_are_valid_and_differ() {
 #[test]
 fn keys_have_one_spelling_and_a_known_hash() {
     let key = ApiKey::from_random([7u8; 32]);
-    assert_eq!(key.expose(), "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc");
+    assert_eq!(
+        key.expose(),
+        "ik_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc"
+    );
     assert_eq!(ApiKey::parse(key.expose()).as_ref(), Some(&key));
     // sha256 of the text above, computed independently (`printf %s ... | sha256sum`).
     assert_eq!(
@@ -75,11 +87,20 @@ fn keys_have_one_spelling_and_a_known_hash() {
 fn bearer_headers_are_read_strictly() {
     let key = ApiKey::from_random([9u8; 32]);
     let text = key.expose();
-    assert_eq!(ApiKey::from_authorization(&format!("Bearer {text}")), Some(key.clone()));
-    assert_eq!(ApiKey::from_authorization(&format!("bearer  {text} ")), Some(key.clone()));
+    assert_eq!(
+        ApiKey::from_authorization(&format!("Bearer {text}")),
+        Some(key.clone())
+    );
+    assert_eq!(
+        ApiKey::from_authorization(&format!("bearer  {text} ")),
+        Some(key.clone())
+    );
     assert_eq!(ApiKey::from_authorization(text), None);
     assert_eq!(ApiKey::from_authorization(&format!("Basic {text}")), None);
-    assert_eq!(ApiKey::from_authorization(&format!("Bearer {text}, Bearer {text}")), None);
+    assert_eq!(
+        ApiKey::from_authorization(&format!("Bearer {text}, Bearer {text}")),
+        None
+    );
 }
 
 #[test]
@@ -91,7 +112,10 @@ fn key_hashes_compare_by_value_and_never_print_whole() {
     assert_eq!(KeyHash::from_hex(&a.to_hex().to_uppercase()), Some(a));
     assert_eq!(KeyHash::from_hex("zz"), None);
     assert!(!format!("{a:?}").contains(&a.to_hex()));
-    assert_eq!(format!("{:?}", ApiKey::from_random([1u8; 32])), "ApiKey(<redacted>)");
+    assert_eq!(
+        format!("{:?}", ApiKey::from_random([1u8; 32])),
+        "ApiKey(<redacted>)"
+    );
 }
 
 #[test]
@@ -104,7 +128,11 @@ fn every_code_has_its_status() {
         (ErrorCode::HandleTaken, 409, "handle_taken"),
         (ErrorCode::Conflict, 409, "conflict"),
         (ErrorCode::TooLarge, 413, "too_large"),
-        (ErrorCode::UnsupportedMediaType, 415, "unsupported_media_type"),
+        (
+            ErrorCode::UnsupportedMediaType,
+            415,
+            "unsupported_media_type",
+        ),
         (ErrorCode::RateLimited, 429, "rate_limited"),
         (ErrorCode::Internal, 500, "internal"),
         (ErrorCode::NotConfigured, 503, "not_configured"),
@@ -123,8 +151,14 @@ fn every_code_has_its_status() {
 fn timestamps_are_rfc3339_utc_to_the_second() {
     let t = Timestamp::from_millis(1_774_526_400_123);
     assert_eq!(t.to_rfc3339(), "2026-03-26T12:00:00Z");
-    assert_eq!(Timestamp::from_millis(0).to_rfc3339(), "1970-01-01T00:00:00Z");
-    assert_eq!(Timestamp::from_millis(-1).to_rfc3339(), "1969-12-31T23:59:59Z");
+    assert_eq!(
+        Timestamp::from_millis(0).to_rfc3339(),
+        "1970-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        Timestamp::from_millis(-1).to_rfc3339(),
+        "1969-12-31T23:59:59Z"
+    );
     assert_eq!(
         Timestamp::parse_rfc3339("2026-03-26T14:00:00.5+02:00"),
         Some(Timestamp::from_millis(1_774_526_400_500))
@@ -149,7 +183,10 @@ fn the_wire_speaks_camel_case_json() {
             hash.to_hex()
         )
     );
-    assert_eq!(serde_json::from_str::<InboxRequest>(&text).ok(), Some(request));
+    assert_eq!(
+        serde_json::from_str::<InboxRequest>(&text).ok(),
+        Some(request)
+    );
     // The DO re-validates what it is sent: a bad handle or hash does not parse.
     assert!(
         serde_json::from_str::<InboxRequest>(r#"{"op":"claim","handle":"-x","keyHash":"00"}"#)

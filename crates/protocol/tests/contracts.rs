@@ -15,35 +15,60 @@ fn hash(seed: u8) -> KeyHash {
 #[test]
 fn public_bodies() {
     let handle = Handle::parse("alice").unwrap_or_else(|e| panic!("{e}"));
-    insta::assert_json_snapshot!("health", Health {
-        ok: true,
-        service: "inboxkit".into(),
-        version: "0.1.0".into(),
-    });
-    insta::assert_json_snapshot!("signup_request", SignupRequest {
-        handle: Some("alice".into())
-    });
-    insta::assert_json_snapshot!("signup_response", SignupResponse {
-        email: "alice@agents.test".into(),
-        api_key: ApiKey::from_random([7; 32]).expose().into(),
-    });
-    insta::assert_json_snapshot!("me", Me {
-        email: "alice@agents.test".into(),
-        handle,
-        created_at: Timestamp::from_millis(1_774_526_400_000),
-        message_count: 3,
-    });
-    insta::assert_json_snapshot!("error", ApiError::new(ErrorCode::HandleTaken, "The handle 'alice' is already taken."));
+    insta::assert_json_snapshot!(
+        "health",
+        Health {
+            ok: true,
+            service: "inboxkit".into(),
+            version: "0.1.0".into(),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "signup_request",
+        SignupRequest {
+            handle: Some("alice".into())
+        }
+    );
+    insta::assert_json_snapshot!(
+        "signup_response",
+        SignupResponse {
+            email: "alice@agents.test".into(),
+            api_key: ApiKey::from_random([7; 32]).expose().into(),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "me",
+        Me {
+            email: "alice@agents.test".into(),
+            handle,
+            created_at: Timestamp::from_millis(1_774_526_400_000),
+            message_count: 3,
+        }
+    );
+    insta::assert_json_snapshot!(
+        "error",
+        ApiError::new(
+            ErrorCode::HandleTaken,
+            "The handle 'alice' is already taken."
+        )
+    );
 }
 
 #[test]
 fn router_to_inbox_wire() {
     let handle = Handle::parse("alice").unwrap_or_else(|e| panic!("{e}"));
     let requests = vec![
-        InboxRequest::Claim { handle, key_hash: hash(1) },
+        InboxRequest::Claim {
+            handle,
+            key_hash: hash(1),
+        },
         InboxRequest::Confirm { key_hash: hash(1) },
         InboxRequest::Release { key_hash: hash(1) },
-        InboxRequest::Api { key_hash: hash(1), mail_domain: "agents.test".into(), call: ApiCall::Me },
+        InboxRequest::Api {
+            key_hash: hash(1),
+            mail_domain: "agents.test".into(),
+            call: ApiCall::Me,
+        },
     ];
     insta::assert_json_snapshot!("inbox_requests", requests);
 }

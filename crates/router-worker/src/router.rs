@@ -126,7 +126,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         let mail_domain = self.mail_domain()?;
         let wanted = match body.handle {
             Some(text) => Some(
-                Handle::parse(&text).map_err(|e| ApiError::invalid(format!("handle: {e}.")))?,
+                Handle::parse(&text)
+                    .map_err(|e| ApiError::invalid(format!("Invalid `handle`: {e}.")))?,
             ),
             None => None,
         };
@@ -321,8 +322,22 @@ fn json_body<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> 
             "The body must be JSON, sent with `Content-Type: application/json`.",
         ));
     }
-    serde_json::from_slice(&request.body)
-        .map_err(|e| ApiError::invalid(format!("The body is not valid JSON for this endpoint: {e}.")))
+    let value: serde_json::Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::invalid(format!("The body is not valid JSON: {e}.")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("The body must be a JSON object."));
+    }
+    // serde_path_to_error names the field that failed, which serde_json's own
+    // error loses once the body has been read into a Value.
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("The body is invalid: {inner}."))
+        } else {
+            ApiError::invalid(format!("Invalid `{path}`: {inner}."))
+        }
+    })
 }
 
 /// 413 for a body over [`MAX_JSON_BODY`].

@@ -94,7 +94,10 @@ fn apply_pending(
     let ledger_failed = |error| MigrateError::Failed { id: 0, error };
     sql.exec(CREATE_LEDGER, &[]).map_err(ledger_failed)?;
     let recorded: Rows = sql
-        .exec("SELECT id, checksum FROM schema_migrations ORDER BY id", &[])
+        .exec(
+            "SELECT id, checksum FROM schema_migrations ORDER BY id",
+            &[],
+        )
         .map_err(ledger_failed)?;
 
     let known = migrations.last().map_or(0, |m| m.id);

@@ -101,8 +101,5 @@ pub trait Sql {
 
     /// Runs `body` atomically: when it returns `Ok`, all its writes commit;
     /// when it returns `Err` (or a statement fails), none of them do.
-    fn transaction(
-        &self,
-        body: &mut dyn FnMut() -> Result<(), SqlError>,
-    ) -> Result<(), SqlError>;
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError>;
 }

@@ -12,7 +12,11 @@ const LOCK: &str = include_str!("../migrations.lock");
 fn migrations_are_numbered_from_one_without_gaps() {
     for (index, migration) in MIGRATIONS.iter().enumerate() {
         assert_eq!(migration.id as usize, index + 1, "{}", migration.name);
-        assert!(!migration.statements.is_empty(), "migration {} is empty", migration.id);
+        assert!(
+            !migration.statements.is_empty(),
+            "migration {} is empty",
+            migration.id
+        );
     }
 }
 

@@ -7,7 +7,6 @@ use router_worker::{InboxNamespace, PortError};
 use schema::Migration;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One object: its durable database and its in-memory instance (absent while
@@ -27,7 +26,8 @@ pub struct InProcessNamespace {
     clock: FakeClock,
     build: Mutex<&'static [Migration]>,
     objects: Mutex<BTreeMap<String, Arc<Mutex<Object>>>>,
-    failing_sends: AtomicU32,
+    /// Operations (`claim`, `confirm`, `release`, `api`) whose next sends fail.
+    failing: Mutex<Vec<(String, u32)>>,
 }
 
 impl InProcessNamespace {
@@ -37,7 +37,7 @@ impl InProcessNamespace {
             clock,
             build: Mutex::new(schema::MIGRATIONS),
             objects: Mutex::new(BTreeMap::new()),
-            failing_sends: AtomicU32::new(0),
+            failing: Mutex::new(Vec::new()),
         }
     }
 
@@ -55,9 +55,11 @@ impl InProcessNamespace {
         }
     }
 
-    /// Makes the next `times` sends fail as an unreachable stub would.
-    pub fn fail_sends(&self, times: u32) {
-        self.failing_sends.store(times, Ordering::SeqCst);
+    /// Makes the next `times` requests of operation `op` (the wire's `op`:
+    /// `claim`, `confirm`, `release`, `api`) fail as an unreachable stub would,
+    /// before they reach the object.
+    pub fn fail_requests(&self, op: &str, times: u32) {
+        lock(&self.failing).push((op.to_owned(), times));
     }
 
     /// Runs `f` on the database of object `id`, creating the object if needed.
@@ -107,12 +109,18 @@ impl InboxNamespace for InProcessNamespace {
     }
 
     async fn send(&self, id: &str, body: Vec<u8>) -> Result<Reply, PortError> {
-        if self
-            .failing_sends
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        let op = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["op"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(rule) = lock(&self.failing)
+            .iter_mut()
+            .find(|(name, times)| *times > 0 && *name == op)
         {
-            return Err(PortError("injected: the object could not be reached".into()));
+            rule.1 -= 1;
+            return Err(PortError(format!(
+                "injected: {op} could not reach the object"
+            )));
         }
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(PortError(format!("not a Durable Object id: {id:?}")));

@@ -45,6 +45,30 @@ impl SqliteDb {
         SqliteDb { conn, internal }
     }
 
+    /// Everything in the database as text: each schema object and every row of
+    /// every table, in name order, so "left exactly as it was" can be asserted.
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        let objects = self
+            .exec(
+                "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("dump: {e}"));
+        for row in &objects.rows {
+            out.push_str(&format!("{row:?}\n"));
+            if row.first() == Some(&Value::from("table"))
+                && let Some(name) = row.get(1).and_then(Value::as_str)
+            {
+                let rows = self
+                    .exec(&format!("SELECT * FROM \"{name}\""), &[])
+                    .unwrap_or_else(|e| panic!("dump: {e}"));
+                out.push_str(&format!("  {:?}\n", rows.rows));
+            }
+        }
+        out
+    }
+
     fn control(&self, statement: &str) -> Result<(), SqlError> {
         self.internal.store(true, Ordering::SeqCst);
         let result = self.conn.execute_batch(statement);
@@ -65,7 +89,9 @@ fn refuse_like_cloudflare(ctx: &AuthContext<'_>, internal: bool) -> Authorizatio
         AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } if !internal => {
             Authorization::Deny
         }
-        AuthAction::Pragma { pragma_name, .. } if pragma_name.eq_ignore_ascii_case("user_version") => {
+        AuthAction::Pragma { pragma_name, .. }
+            if pragma_name.eq_ignore_ascii_case("user_version") =>
+        {
             Authorization::Deny
         }
         AuthAction::CreateTable { table_name }
@@ -136,15 +162,11 @@ impl Sql for SqliteDb {
         Ok(Rows { columns, rows })
     }
 
-    fn transaction(
-        &self,
-        body: &mut dyn FnMut() -> Result<(), SqlError>,
-    ) -> Result<(), SqlError> {
+    fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError> {
         self.control("BEGIN IMMEDIATE")?;
         match body() {
-            Ok(()) => self.control("COMMIT").or_else(|error| {
+            Ok(()) => self.control("COMMIT").inspect_err(|_| {
                 let _ = self.control("ROLLBACK");
-                Err(error)
             }),
             Err(error) => {
                 self.control("ROLLBACK")?;
