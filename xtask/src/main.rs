@@ -8,6 +8,7 @@
 //! - `cargo xtask build`: release builds of both Workers.
 //! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
 //! - `cargo xtask setup`: install the toolchain pieces only.
+//! - `cargo xtask openapi`: regenerate `crates/protocol/openapi.json`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             e2e::run(&t)
         }),
         Some("setup") => tools::ensure_all().map(drop),
+        Some("openapi") => write_openapi(),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
@@ -50,6 +52,16 @@ fn main() -> ExitCode {
 
 const USAGE: &str =
     "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | setup>";
+
+/// Regenerates `crates/protocol/openapi.json` from the protocol types.
+fn write_openapi() -> Result<()> {
+    let path = root().join("crates").join("protocol").join("openapi.json");
+    let mut text = serde_json::to_string_pretty(&protocol::openapi::document()).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {

@@ -57,6 +57,12 @@ impl DurableObject for InboxObject {
         // Every await happens before the service is borrowed: the handling
         // itself is synchronous, so requests to this object never interleave
         // inside it (and never observe a half-applied migration).
+        let request = req
+            .headers()
+            .get(protocol::wire::REQUEST_HEADER)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let body = match req.bytes().await {
             Ok(body) => body,
             Err(error) => {
@@ -73,7 +79,7 @@ impl DurableObject for InboxObject {
                 .unchecked_ref::<TransactionalStorage>()
                 .clone(),
         };
-        let reply = self.service.borrow_mut().serve(&sql, &body, now);
+        let reply = self.service.borrow_mut().serve(&sql, &request, &body, now);
         into_response(reply)
     }
 }

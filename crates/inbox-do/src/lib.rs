@@ -5,9 +5,12 @@
 //! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
 //! Durable Object class that hosts it.
 
+mod mail;
 mod service;
+mod store;
 
 pub use service::InboxService;
+pub use store::list_query;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -1,9 +1,13 @@
 //! The inbox's request handling, over the Sql port.
 
-use protocol::api::Me;
-use protocol::wire::{ApiCall, CLAIM_TTL_MILLIS, InboxRequest};
+use crate::mail::parse_mail;
+use crate::store::{self, NewMessage};
+use protocol::api::{Direction, Me, Message, MessageList};
+use protocol::limits::MAX_MESSAGE_BYTES;
+use protocol::wire::{ApiCall, CLAIM_TTL_MILLIS, InboxRequest, Ingested, decode_request};
 use protocol::{ApiError, ErrorCode, Handle, KeyHash, Reply, Timestamp};
 use schema::{MigrateError, Migration, Sql, SqlError, Value};
+use sha2::{Digest, Sha256};
 
 /// One inbox's request handler. It lives as long as its Durable Object instance
 /// and remembers whether the schema was brought up to date since it woke.
@@ -32,12 +36,13 @@ impl InboxService {
         }
     }
 
-    /// Serves one router request: `body` is a JSON [`InboxRequest`].
+    /// Serves one router request: `request` is the encoded [`InboxRequest`]
+    /// (the `x-inboxkit-request` header) and `payload` the request body.
     ///
     /// The first call after waking runs pending migrations atomically; if that
     /// fails, the database is untouched, the call answers 503 `unavailable`, and
     /// the next call tries again.
-    pub fn serve(&mut self, sql: &dyn Sql, body: &[u8], now: Timestamp) -> Reply {
+    pub fn serve(&mut self, sql: &dyn Sql, request: &str, payload: &[u8], now: Timestamp) -> Reply {
         if !self.migrated {
             match schema::migrate(sql, self.migrations, now.millis()) {
                 Ok(report) => {
@@ -53,16 +58,16 @@ impl InboxService {
                 Err(error) => return migration_failed(&error),
             }
         }
-        let request: InboxRequest = match serde_json::from_slice(body) {
+        let request = match decode_request(request) {
             Ok(request) => request,
             Err(error) => {
-                // Only the router speaks to us; a body we cannot read is a bug
-                // or a version skew between the two scripts.
+                // Only the router speaks to us; a request we cannot read is a
+                // bug or a version skew between the two scripts.
                 log::error!("unreadable inbox request: {error}");
                 return Reply::error(&ApiError::invalid("The inbox request is malformed."));
             }
         };
-        match self.dispatch(sql, request, now) {
+        match dispatch(sql, request, payload, now) {
             Ok(reply) => reply,
             Err(error) => {
                 log::error!("inbox storage error: {error}");
@@ -70,34 +75,142 @@ impl InboxService {
             }
         }
     }
+}
 
-    fn dispatch(
-        &self,
-        sql: &dyn Sql,
-        request: InboxRequest,
-        now: Timestamp,
-    ) -> Result<Reply, SqlError> {
-        match request {
-            InboxRequest::Claim { handle, key_hash } => claim(sql, &handle, &key_hash, now),
-            InboxRequest::Confirm { key_hash } => confirm(sql, &key_hash),
-            InboxRequest::Release { key_hash } => release(sql, &key_hash),
-            InboxRequest::Api {
-                key_hash,
-                mail_domain,
-                call,
-            } => {
-                // The DO is the authority: a stale or forged KV entry can route a
-                // request here, but only the stored hash grants access.
-                let Some(owner) = load_owner(sql)?.filter(|o| o.active && o.key_hash == key_hash)
-                else {
-                    return Ok(Reply::error(&ApiError::unauthorized()));
-                };
-                match call {
-                    ApiCall::Me => me(sql, &owner, &mail_domain),
+fn dispatch(
+    sql: &dyn Sql,
+    request: InboxRequest,
+    payload: &[u8],
+    now: Timestamp,
+) -> Result<Reply, SqlError> {
+    match request {
+        InboxRequest::Claim { handle, key_hash } => claim(sql, &handle, &key_hash, now),
+        InboxRequest::Confirm { key_hash } => confirm(sql, &key_hash),
+        InboxRequest::Release { key_hash } => release(sql, &key_hash),
+        InboxRequest::Ingest {
+            envelope_from,
+            recipient,
+            tag,
+        } => ingest(sql, &envelope_from, &recipient, tag, payload, now),
+        InboxRequest::Api {
+            key_hash,
+            mail_domain,
+            call,
+        } => {
+            // The DO is the authority: a stale or forged KV entry can route a
+            // request here, but only the stored hash grants access.
+            let Some(owner) = load_owner(sql)?.filter(|o| o.active && o.key_hash == key_hash)
+            else {
+                return Ok(Reply::error(&ApiError::unauthorized()));
+            };
+            match call {
+                ApiCall::Me => me(sql, &owner, &mail_domain),
+                ApiCall::ListMessages {
+                    limit,
+                    cursor,
+                    since,
+                    unread,
+                } => {
+                    let (messages, next_cursor) = store::list(sql, limit, cursor, since, unread)?;
+                    Ok(Reply::json(
+                        200,
+                        &MessageList {
+                            messages,
+                            next_cursor,
+                        },
+                    ))
                 }
+                ApiCall::GetMessage { id } => {
+                    match (store::summary(sql, id)?, store::detail(sql, id)?) {
+                        (Some(summary), Some(detail)) => {
+                            Ok(Reply::json(200, &Message { summary, detail }))
+                        }
+                        _ => Ok(no_such_message(id)),
+                    }
+                }
+                ApiCall::MarkRead { id, read } => {
+                    if !store::set_read(sql, id, read)? {
+                        return Ok(no_such_message(id));
+                    }
+                    match store::summary(sql, id)? {
+                        Some(summary) => Ok(Reply::json(200, &summary)),
+                        None => Ok(no_such_message(id)),
+                    }
+                }
+                ApiCall::GetRaw { id } => match store::raw(sql, id)? {
+                    Some(raw) => Ok(Reply {
+                        status: 200,
+                        headers: vec![
+                            ("content-type".to_owned(), "message/rfc822".to_owned()),
+                            (
+                                "content-disposition".to_owned(),
+                                format!("attachment; filename=\"message-{id}.eml\""),
+                            ),
+                        ],
+                        body: raw,
+                    }),
+                    None => Ok(no_such_message(id)),
+                },
             }
         }
     }
+}
+
+fn no_such_message(id: u64) -> Reply {
+    Reply::error(&ApiError::not_found(format!(
+        "There is no message {id} in this inbox."
+    )))
+}
+
+/// Stores an inbound message: once, whole, atomically.
+fn ingest(
+    sql: &dyn Sql,
+    envelope_from: &str,
+    recipient: &str,
+    tag: Option<String>,
+    raw: &[u8],
+    now: Timestamp,
+) -> Result<Reply, SqlError> {
+    if !load_owner(sql)?.is_some_and(|o| o.active) {
+        return Ok(Reply::error(&ApiError::not_found("No such mailbox here.")));
+    }
+    if raw.len() as u64 > MAX_MESSAGE_BYTES {
+        return Ok(Reply::error(&ApiError::new(
+            ErrorCode::TooLarge,
+            format!("Message too large: the limit is {MAX_MESSAGE_BYTES} bytes (25 MiB)."),
+        )));
+    }
+    let raw_sha256: String = Sha256::digest(raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if let Some(id) = store::find_by_raw(sql, &raw_sha256)? {
+        return Ok(Reply::json(
+            200,
+            &Ingested {
+                id,
+                duplicate: true,
+            },
+        ));
+    }
+    let id = store::insert(
+        sql,
+        &NewMessage {
+            direction: Direction::Inbound,
+            to: recipient,
+            received_at: now,
+            raw,
+            raw_sha256,
+            parsed: parse_mail(raw, envelope_from, tag),
+        },
+    )?;
+    Ok(Reply::json(
+        201,
+        &Ingested {
+            id,
+            duplicate: false,
+        },
+    ))
 }
 
 fn migration_failed(error: &MigrateError) -> Reply {
@@ -186,19 +299,13 @@ fn release(sql: &dyn Sql, key_hash: &KeyHash) -> Result<Reply, SqlError> {
 }
 
 fn me(sql: &dyn Sql, owner: &Owner, mail_domain: &str) -> Result<Reply, SqlError> {
-    let rows = sql.exec("SELECT count(*) FROM messages", &[])?;
-    let count = rows
-        .single()?
-        .and_then(|row| row.first())
-        .and_then(Value::as_i64)
-        .ok_or_else(|| SqlError::new("count(*) returned no integer"))?;
     Ok(Reply::json(
         200,
         &Me {
             email: owner.handle.address(mail_domain),
             handle: owner.handle.clone(),
             created_at: owner.created_at,
-            message_count: u64::try_from(count).unwrap_or(0),
+            message_count: store::count(sql)?,
         },
     ))
 }

@@ -115,8 +115,8 @@ impl Object {
     }
 
     fn send(&mut self, request: &InboxRequest) -> Reply {
-        let body = serde_json::to_vec(request).unwrap_or_default();
-        self.service.serve(&self.db, &body, self.now)
+        let header = protocol::wire::encode_request(request);
+        self.service.serve(&self.db, &header, b"", self.now)
     }
 
     fn state(&self) -> Vec<Vec<Value>> {
@@ -219,13 +219,18 @@ fn an_unconfirmed_claim_can_be_released_or_expires() {
 #[test]
 fn an_unreadable_wire_request_is_refused() {
     let mut object = Object::new();
-    for body in [
-        &b""[..],
-        b"{",
-        b"{\"op\":\"nope\"}",
-        b"{\"op\":\"confirm\",\"keyHash\":\"12\"}",
+    let encoded = |json: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    for header in [
+        String::new(),
+        "not base64!".to_owned(),
+        encoded("{"),
+        encoded(r#"{"op":"nope"}"#),
+        encoded(r#"{"op":"confirm","keyHash":"12"}"#),
     ] {
-        let reply = object.service.serve(&object.db, body, object.now);
+        let reply = object.service.serve(&object.db, &header, b"", object.now);
         assert_eq!(
             (reply.status, code(&reply).as_str()),
             (400, "invalid_request")

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable error codes. The set is part of the public contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed; the message names the field and why.
@@ -55,6 +56,7 @@ impl ErrorCode {
 
 /// An error as the client sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[error("{code:?}: {error}")]
 pub struct ApiError {
     /// A human-readable sentence saying what went wrong and, for bad input, which field.

@@ -120,3 +120,18 @@ impl<'de> Deserialize<'de> for Handle {
         Handle::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(feature = "openapi")]
+impl schemars::JsonSchema for Handle {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Handle".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9._-]{0,62}[a-z0-9]$",
+            "description": "The inbox's handle: the local part of its address. Lowercase; some role names are reserved."
+        })
+    }
+}

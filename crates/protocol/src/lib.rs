@@ -6,10 +6,13 @@
 //! to an InboxDO ([`wire::InboxRequest`]). The crate does no I/O, reads no clock
 //! and draws no randomness: callers pass `now` and random bytes in.
 
+pub mod address;
 pub mod api;
 pub mod error;
 pub mod handle;
 pub mod key;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod reply;
 pub mod timestamp;
 pub mod wire;
@@ -39,7 +42,9 @@ pub mod bindings {
     pub const ROUTER_SCRIPT: &str = "inboxkit";
     /// The KV namespace holding the routing indexes.
     pub const DIRECTORY_KV: &str = "DIRECTORY";
-    /// The variable naming the mail domain (`handle@MAIL_DOMAIN`).
+    /// The variable naming the mail domain (`handle@MAIL_DOMAIN`). It may list
+    /// several, comma-separated; the first is the one addresses are given on,
+    /// and mail to any of them is accepted.
     pub const MAIL_DOMAIN_VAR: &str = "MAIL_DOMAIN";
 }
 
@@ -47,6 +52,13 @@ pub mod bindings {
 pub mod limits {
     /// The largest JSON request body accepted by any endpoint, in bytes.
     pub const MAX_JSON_BODY: usize = 64 * 1024;
+    /// The largest inbound message accepted, in bytes (25 MiB, as Cloudflare
+    /// Email Routing's own limit).
+    pub const MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;
+    /// The default page size of `GET /api/messages`.
+    pub const DEFAULT_PAGE: u32 = 20;
+    /// The largest page size of `GET /api/messages`.
+    pub const MAX_PAGE: u32 = 100;
 }
 
 #[cfg(test)]

@@ -148,16 +148,18 @@ fn every_code_has_its_status() {
 }
 
 #[test]
-fn timestamps_are_rfc3339_utc_to_the_second() {
-    let t = Timestamp::from_millis(1_774_526_400_123);
+fn timestamps_are_rfc3339_utc_with_milliseconds_unless_whole() {
+    let t = Timestamp::from_millis(1_774_526_400_000);
     assert_eq!(t.to_rfc3339(), "2026-03-26T12:00:00Z");
+    assert_eq!(t.plus_millis(5).to_rfc3339(), "2026-03-26T12:00:00.005Z");
+    assert_eq!(t.plus_millis(250).to_rfc3339(), "2026-03-26T12:00:00.250Z");
     assert_eq!(
         Timestamp::from_millis(0).to_rfc3339(),
         "1970-01-01T00:00:00Z"
     );
     assert_eq!(
         Timestamp::from_millis(-1).to_rfc3339(),
-        "1969-12-31T23:59:59Z"
+        "1969-12-31T23:59:59.999Z"
     );
     assert_eq!(
         Timestamp::parse_rfc3339("2026-03-26T14:00:00.5+02:00"),

@@ -26,14 +26,21 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(millis))
     }
 
-    /// RFC 3339 in UTC, to the second: `2026-03-26T12:00:00Z`.
+    /// RFC 3339 in UTC: `2026-03-26T12:00:00Z` on a whole second, otherwise
+    /// with milliseconds, `2026-03-26T12:00:00.250Z`. Milliseconds are kept so
+    /// that a time read from the API and passed back (`since`) is exact.
     pub fn to_rfc3339(self) -> String {
         let seconds = self.0.div_euclid(1000);
+        let millis = self.0.rem_euclid(1000);
         match OffsetDateTime::from_unix_timestamp(seconds) {
             Ok(at) => {
                 let (y, mo, d) = (at.year(), u8::from(at.month()), at.day());
                 let (h, mi, s) = (at.hour(), at.minute(), at.second());
-                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+                if millis == 0 {
+                    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+                } else {
+                    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{millis:03}Z")
+                }
             }
             // Out of the representable range (years beyond ±9999): clamp rather
             // than fail, since this only ever formats times we produced.
@@ -67,5 +74,21 @@ impl<'de> Deserialize<'de> for Timestamp {
         let text = String::deserialize(d)?;
         Timestamp::parse_rfc3339(&text)
             .ok_or_else(|| serde::de::Error::custom("not an RFC 3339 timestamp"))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl schemars::JsonSchema for Timestamp {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 in UTC, with milliseconds unless on a whole second.",
+            "examples": ["2026-03-26T12:00:00Z"]
+        })
     }
 }

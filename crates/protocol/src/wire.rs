@@ -1,12 +1,34 @@
 //! The router → InboxDO vocabulary.
 //!
-//! The router sends each request as `POST` [`INBOX_RPC_URL`] with a JSON
-//! [`InboxRequest`] body; the InboxDO answers with a [`crate::Reply`] whose body
-//! is already the public API's body, so the router forwards it unchanged.
-//! The InboxDO trusts nothing in a request: it re-checks the key hash itself.
+//! The router sends each request as `POST` [`INBOX_RPC_URL`] with the
+//! [`InboxRequest`] as JSON, base64url-encoded, in the [`REQUEST_HEADER`]
+//! header, and the request's payload (an inbound message's raw bytes) as the
+//! body, so a 25 MiB message is streamed through without being re-encoded or
+//! held by the router. The InboxDO answers with a [`crate::Reply`] whose body
+//! is already the public API's body, so the router forwards it unchanged. The
+//! InboxDO trusts nothing in a request: it re-checks the key hash itself.
 
-use crate::{Handle, KeyHash};
+use crate::{Handle, KeyHash, Timestamp};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+
+/// The header carrying the encoded [`InboxRequest`].
+pub const REQUEST_HEADER: &str = "x-inboxkit-request";
+
+/// The request as a header value: base64url (no padding) of its JSON.
+pub fn encode_request(request: &InboxRequest) -> String {
+    // Serializing our own enum of strings and numbers cannot fail.
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(request).unwrap_or_default())
+}
+
+/// Reads a header value written by [`encode_request`].
+pub fn decode_request(header: &str) -> Result<InboxRequest, String> {
+    let json = URL_SAFE_NO_PAD
+        .decode(header.trim())
+        .map_err(|e| format!("request header is not base64url: {e}"))?;
+    serde_json::from_slice(&json).map_err(|e| format!("request header is not a request: {e}"))
+}
 
 /// The URL of every router → InboxDO request. The host is never resolved: a
 /// Durable Object stub receives the request directly.
@@ -45,6 +67,18 @@ pub enum InboxRequest {
         /// The hash given in the claim.
         key_hash: KeyHash,
     },
+    /// Store an inbound message; its raw bytes are the payload. 201 with
+    /// [`Ingested`] when stored, 200 when it is a redelivery of a stored
+    /// message, 404 when this object holds no active inbox, 413 when too large.
+    #[serde(rename_all = "camelCase")]
+    Ingest {
+        /// The envelope sender (SMTP MAIL FROM).
+        envelope_from: String,
+        /// The envelope recipient, lowercased, with its `+tag`.
+        recipient: String,
+        /// The recipient's `+tag`.
+        tag: Option<String>,
+    },
     /// An authenticated API call on behalf of the key's owner.
     #[serde(rename_all = "camelCase")]
     Api {
@@ -63,4 +97,42 @@ pub enum InboxRequest {
 pub enum ApiCall {
     /// `GET /api/me`.
     Me,
+    /// `GET /api/messages`.
+    #[serde(rename_all = "camelCase")]
+    ListMessages {
+        /// Page size, 1 to [`crate::limits::MAX_PAGE`].
+        limit: u32,
+        /// Only ids below this.
+        cursor: Option<u64>,
+        /// Only messages received after this.
+        since: Option<Timestamp>,
+        /// Only unread messages.
+        unread: bool,
+    },
+    /// `GET /api/messages/:id`.
+    GetMessage {
+        /// The message id.
+        id: u64,
+    },
+    /// `PATCH /api/messages/:id`.
+    MarkRead {
+        /// The message id.
+        id: u64,
+        /// The new state.
+        read: bool,
+    },
+    /// `GET /api/messages/:id/raw`.
+    GetRaw {
+        /// The message id.
+        id: u64,
+    },
+}
+
+/// The InboxDO's answer to [`InboxRequest::Ingest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ingested {
+    /// The stored message's id.
+    pub id: u64,
+    /// Whether it was already stored (a redelivery).
+    pub duplicate: bool,
 }

@@ -4,13 +4,17 @@
 //! configuration, converts requests and replies, and makes sure no error ever
 //! escapes as an `Err` (which would surface as an opaque platform error page).
 
-use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError, Router, RouterConfig};
+use crate::{
+    Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, PortError, Router, RouterConfig,
+};
 use protocol::limits::MAX_JSON_BODY;
-use protocol::wire::INBOX_RPC_URL;
+use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
 use protocol::{ApiError, ErrorCode, Reply, bindings};
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    Context, Env, Headers, KvStore, Method, ObjectNamespace, Request, RequestInit, Response,
-    Result, event,
+    Context, Env, ForwardableEmailMessage, Headers, KvStore, Method, ObjectNamespace, Request,
+    RequestInit, Response, Result, event,
 };
 
 #[event(fetch)]
@@ -46,19 +50,67 @@ async fn serve(mut req: Request, env: &Env) -> Result<Reply> {
         headers: req.headers().entries().collect(),
         body: req.bytes().await?,
     };
-    let config = RouterConfig {
-        mail_domain: env
-            .var(bindings::MAIL_DOMAIN_VAR)
-            .ok()
-            .map(|v| v.to_string().trim().to_ascii_lowercase())
-            .filter(|v| !v.is_empty()),
-    };
-    let router = Router::new(
+    Ok(router(env)?.handle(&request, &mut CryptoEntropy).await)
+}
+
+fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
+    let domains = env
+        .var(bindings::MAIL_DOMAIN_VAR)
+        .ok()
+        .map(|v| v.to_string());
+    Ok(Router::new(
         KvDirectory(env.kv(bindings::DIRECTORY_KV)?),
         DoNamespace(env.durable_object(bindings::INBOX_NAMESPACE)?),
-        config,
-    );
-    Ok(router.handle(&request, &mut CryptoEntropy).await)
+        RouterConfig::from_mail_domain_var(domains.as_deref()),
+    ))
+}
+
+/// Inbound mail (Cloudflare Email Routing). Exported by hand rather than with
+/// `#[event(email)]`: that macro panics on `Err`, which kills the isolate.
+/// Here a permanent failure is `setReject` (the sender gets a bounce) and a
+/// temporary one is a rejected promise, which Email Routing answers with a
+/// temporary SMTP failure so the sender retries later. Nothing is accepted and
+/// then lost.
+#[wasm_bindgen(js_name = "email", wasm_bindgen_futures = worker::wasm_bindgen_futures)]
+#[allow(unreachable_pub)] // exported to JavaScript, not to Rust
+pub async fn email(
+    message: ForwardableEmailMessage,
+    env: Env,
+    _ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    install_logger();
+    let router = match router(&env) {
+        Ok(router) => router,
+        Err(error) => {
+            log::error!("email: configuration error: {error}");
+            return Err(js_error("temporary failure: the service is misconfigured"));
+        }
+    };
+    let from = message.from();
+    let to = message.to();
+    let size = message.raw_size();
+    let size = if size.is_finite() && size >= 0.0 {
+        size as u64
+    } else {
+        u64::MAX
+    };
+    // The raw stream goes to the inbox as the request body, unread here.
+    let payload: JsValue = message.raw().into();
+    match router.receive_mail(&from, &to, size, payload).await {
+        MailVerdict::Accepted(_) | MailVerdict::Duplicate(_) => Ok(JsValue::UNDEFINED),
+        MailVerdict::Reject(reason) => {
+            message.set_reject(&reason);
+            Ok(JsValue::UNDEFINED)
+        }
+        MailVerdict::Retry(reason) => {
+            log::error!("email: temporary failure: {reason}");
+            Err(js_error("temporary failure; please retry"))
+        }
+    }
+}
+
+fn js_error(message: &str) -> JsValue {
+    worker::js_sys::Error::new(message).into()
 }
 
 fn into_response(reply: Reply) -> Result<Response> {
@@ -99,11 +151,19 @@ impl Directory for KvDirectory {
 struct DoNamespace(ObjectNamespace);
 
 impl InboxNamespace for DoNamespace {
+    /// A `ReadableStream` (an inbound message's raw bytes).
+    type Payload = JsValue;
+
     fn id_for_handle(&self, handle: &str) -> std::result::Result<String, PortError> {
         Ok(self.0.id_from_name(handle).map_err(port_error)?.to_string())
     }
 
-    async fn send(&self, id: &str, body: Vec<u8>) -> std::result::Result<Reply, PortError> {
+    async fn send(
+        &self,
+        id: &str,
+        request: &InboxRequest,
+        payload: Option<JsValue>,
+    ) -> std::result::Result<Reply, PortError> {
         let stub = self
             .0
             .id_from_string(id)
@@ -111,24 +171,26 @@ impl InboxNamespace for DoNamespace {
             .map_err(port_error)?;
         let headers = Headers::new();
         headers
-            .set("content-type", "application/json")
+            .set(REQUEST_HEADER, &encode_request(request))
             .map_err(port_error)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
-            .with_body(Some(js_sys_bytes(&body)));
+            .with_body(payload);
         let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(port_error)?;
         let mut response = stub.fetch_with_request(request).await.map_err(port_error)?;
         Ok(Reply {
             status: response.status_code(),
-            headers: response.headers().entries().collect(),
+            // Framing headers belong to that response, not to the one the
+            // router builds from it.
+            headers: response
+                .headers()
+                .entries()
+                .filter(|(name, _)| name != "content-length" && name != "transfer-encoding")
+                .collect(),
             body: response.bytes().await.map_err(port_error)?,
         })
     }
-}
-
-fn js_sys_bytes(bytes: &[u8]) -> wasm_bindgen::JsValue {
-    worker::js_sys::Uint8Array::from(bytes).into()
 }
 
 struct CryptoEntropy;

@@ -12,7 +12,9 @@ mod router;
 
 pub use http::HttpRequest;
 pub use ports::{Directory, Entropy, InboxNamespace, PortError};
-pub use router::{Router, RouterConfig, handle_index_key, key_index_key};
+pub use router::{
+    LLMS_TXT, MailVerdict, OPENAPI_JSON, Router, RouterConfig, handle_index_key, key_index_key,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -25,11 +25,19 @@ pub trait Directory {
 /// The InboxDO namespace.
 #[allow(async_fn_in_trait)]
 pub trait InboxNamespace {
+    /// A request payload (an inbound message's bytes) as the platform holds
+    /// it; the router passes it through without reading it.
+    type Payload;
     /// The Durable Object id (hex) of the inbox named `handle`.
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError>;
-    /// Sends a serialized [`protocol::wire::InboxRequest`] to the object `id`
-    /// and returns its reply.
-    async fn send(&self, id: &str, body: Vec<u8>) -> Result<protocol::Reply, PortError>;
+    /// Sends `request`, in its wire form (see [`protocol::wire`]), with an
+    /// optional payload to the object `id`, and returns its reply.
+    async fn send(
+        &self,
+        id: &str,
+        request: &protocol::wire::InboxRequest,
+        payload: Option<Self::Payload>,
+    ) -> Result<protocol::Reply, PortError>;
 }
 
 /// A source of secure random bytes, passed in so the router core never reads

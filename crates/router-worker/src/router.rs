@@ -1,11 +1,12 @@
 //! Routes, authentication and signup.
 
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError};
-use protocol::api::{Health, SignupRequest, SignupResponse};
+use protocol::address::{Recipient, RecipientError};
+use protocol::api::{Health, MarkRead, SignupRequest, SignupResponse};
 use protocol::key::KEY_RANDOM_BYTES;
-use protocol::limits::MAX_JSON_BODY;
-use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest};
-use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Reply};
+use protocol::limits::{DEFAULT_PAGE, MAX_JSON_BODY, MAX_MESSAGE_BYTES, MAX_PAGE};
+use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest, Ingested};
+use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Reply, Timestamp};
 use serde::de::DeserializeOwned;
 
 /// How many generated handles a signup without one tries before giving up.
@@ -15,10 +16,47 @@ const GENERATED_HANDLE_ATTEMPTS: usize = 3;
 /// Deployment settings the router reads from its environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouterConfig {
-    /// The domain of every inbox's address. Signup and authenticated calls
-    /// answer 503 `not_configured` without it.
-    pub mail_domain: Option<String>,
+    /// The mail domains, lowercased. Addresses are given on the first; mail to
+    /// any of them is accepted. Signup, authenticated calls and inbound mail
+    /// answer 503 `not_configured` (mail: a temporary failure) without one.
+    pub mail_domains: Vec<String>,
 }
+
+impl RouterConfig {
+    /// Reads `MAIL_DOMAIN`'s value: comma-separated domains.
+    pub fn from_mail_domain_var(value: Option<&str>) -> Self {
+        RouterConfig {
+            mail_domains: value
+                .unwrap_or("")
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+        }
+    }
+}
+
+/// What became of an inbound message. The glue turns `Reject` into a
+/// permanent SMTP failure and `Retry` into a temporary one (the sender keeps
+/// the message and tries again, as SMTP does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailVerdict {
+    /// Stored under this id.
+    Accepted(u64),
+    /// Already stored under this id (a redelivery); nothing was added.
+    Duplicate(u64),
+    /// Refused for good, with the reason given to the sender.
+    Reject(String),
+    /// Not stored this time; the reason is for the log.
+    Retry(String),
+}
+
+/// The OpenAPI document served at `/api/openapi.json` (generated from the
+/// protocol types by `cargo xtask openapi`, checked by a test).
+pub const OPENAPI_JSON: &str = include_str!("../../protocol/openapi.json");
+
+/// The plain-text guide served at `/llms.txt`.
+pub const LLMS_TXT: &str = include_str!("../llms.txt");
 
 /// KV key of the auth index: `sha256(api key)` → InboxDO id.
 pub fn key_index_key(hash: &KeyHash) -> String {
@@ -76,8 +114,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             return Err(too_large());
         }
         let method = request.method.as_str();
-        match request.path.as_str() {
-            "/api/health" => {
+        let segments: Vec<&str> = request.path.split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["api", "health"] => {
                 allow(method, &["GET", "HEAD"])?;
                 Ok(Reply::json(
                     200,
@@ -88,13 +127,45 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     },
                 ))
             }
-            "/api/signup" => {
+            ["api", "openapi.json"] => {
+                allow(method, &["GET", "HEAD"])?;
+                Ok(text_reply(OPENAPI_JSON, "application/json; charset=utf-8"))
+            }
+            ["llms.txt"] => {
+                allow(method, &["GET", "HEAD"])?;
+                Ok(text_reply(LLMS_TXT, "text/plain; charset=utf-8"))
+            }
+            ["api", "signup"] => {
                 allow(method, &["POST"])?;
                 self.signup(request, entropy).await
             }
-            "/api/me" => {
+            ["api", "me"] => {
                 allow(method, &["GET"])?;
                 self.authenticated(request, ApiCall::Me).await
+            }
+            ["api", "messages"] => {
+                allow(method, &["GET"])?;
+                let call = list_query(&request.query)?;
+                self.authenticated(request, call).await
+            }
+            ["api", "messages", id] => {
+                allow(method, &["GET", "PATCH"])?;
+                let id = message_id(id)?;
+                let call = if method == "GET" {
+                    ApiCall::GetMessage { id }
+                } else {
+                    let body: MarkRead = json_body(request)?;
+                    ApiCall::MarkRead {
+                        id,
+                        read: body.read,
+                    }
+                };
+                self.authenticated(request, call).await
+            }
+            ["api", "messages", id, "raw"] => {
+                allow(method, &["GET"])?;
+                let id = message_id(id)?;
+                self.authenticated(request, ApiCall::GetRaw { id }).await
             }
             _ => Err(ApiError::not_found(format!(
                 "There is no endpoint at {}.",
@@ -103,13 +174,81 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         }
     }
 
+    /// Routes one inbound message by its envelope recipient and hands its raw
+    /// bytes (`payload`, never read here) to the inbox. Unknown recipients and
+    /// foreign domains are refused from KV alone, without waking any inbox.
+    pub async fn receive_mail(
+        &self,
+        envelope_from: &str,
+        recipient: &str,
+        raw_size: u64,
+        payload: N::Payload,
+    ) -> MailVerdict {
+        if self.config.mail_domains.is_empty() {
+            return MailVerdict::Retry("MAIL_DOMAIN is not configured".into());
+        }
+        let recipient = match Recipient::parse(recipient, &self.config.mail_domains) {
+            Ok(recipient) => recipient,
+            Err(error @ (RecipientError::Malformed | RecipientError::ForeignDomain)) => {
+                return MailVerdict::Reject(capitalized(&error.to_string()));
+            }
+            Err(RecipientError::NoSuchMailbox) => return no_such_mailbox(),
+        };
+        if raw_size > MAX_MESSAGE_BYTES {
+            return MailVerdict::Reject(format!(
+                "Message too large: {raw_size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (25 MiB)."
+            ));
+        }
+        let id = match self
+            .directory
+            .get(&handle_index_key(&recipient.handle))
+            .await
+        {
+            Ok(Some(id)) => id,
+            Ok(None) => return no_such_mailbox(),
+            Err(error) => return MailVerdict::Retry(format!("KV lookup failed: {error}")),
+        };
+        let request = InboxRequest::Ingest {
+            envelope_from: envelope_from.to_owned(),
+            recipient: recipient.address.clone(),
+            tag: recipient.tag.clone(),
+        };
+        let reply = match self.namespace.send(&id, &request, Some(payload)).await {
+            Ok(reply) => reply,
+            Err(error) => return MailVerdict::Retry(format!("inbox unreachable: {error}")),
+        };
+        match reply.status {
+            200 | 201 => match serde_json::from_slice::<Ingested>(&reply.body) {
+                Ok(Ingested {
+                    id,
+                    duplicate: false,
+                }) => MailVerdict::Accepted(id),
+                Ok(Ingested {
+                    id,
+                    duplicate: true,
+                }) => MailVerdict::Duplicate(id),
+                Err(error) => MailVerdict::Retry(format!("unreadable ingest reply: {error}")),
+            },
+            404 => no_such_mailbox(),
+            413 => MailVerdict::Reject(error_of(&reply).error),
+            status => MailVerdict::Retry(format!(
+                "inbox answered {status}: {}",
+                error_of(&reply).error
+            )),
+        }
+    }
+
     fn mail_domain(&self) -> Result<&str, ApiError> {
-        self.config.mail_domain.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotConfigured,
-                "This deployment has no MAIL_DOMAIN configured.",
-            )
-        })
+        self.config
+            .mail_domains
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotConfigured,
+                    "This deployment has no MAIL_DOMAIN configured.",
+                )
+            })
     }
 
     async fn signup(
@@ -272,14 +411,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     }
 
     async fn call(&self, id: &str, request: &InboxRequest) -> Result<Reply, ApiError> {
-        let body = serde_json::to_vec(request).map_err(|error| {
-            log::error!("serializing an inbox request failed: {error}");
-            ApiError::internal()
-        })?;
-        self.namespace.send(id, body).await.map_err(|error| {
-            log::error!("inbox call to {INBOX_RPC_URL} failed: {error}");
-            ApiError::unavailable("The inbox could not be reached. Retry shortly.")
-        })
+        self.namespace
+            .send(id, request, None)
+            .await
+            .map_err(|error| {
+                log::error!("inbox call to {INBOX_RPC_URL} failed: {error}");
+                ApiError::unavailable("The inbox could not be reached. Retry shortly.")
+            })
     }
 }
 
@@ -355,4 +493,107 @@ fn printable(text: &str) -> String {
         .take(100)
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
+}
+
+fn no_such_mailbox() -> MailVerdict {
+    MailVerdict::Reject("No such mailbox here.".into())
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+fn text_reply(text: &str, content_type: &str) -> Reply {
+    Reply {
+        status: 200,
+        headers: vec![("content-type".to_owned(), content_type.to_owned())],
+        body: text.as_bytes().to_vec(),
+    }
+}
+
+/// The largest id we hand out: ids travel as f64 on DO SQLite, so they stay
+/// below 2^53.
+const MAX_ID: u64 = (1 << 53) - 1;
+
+/// A message id from the path: a positive decimal integer.
+fn message_id(text: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|id| (1..=MAX_ID).contains(id) && !text.starts_with('+'))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "The message id must be a positive integer, not '{}'.",
+                printable(text)
+            ))
+        })
+}
+
+/// `GET /api/messages` query: `limit`, `cursor`, `since`, `unread`. Unknown
+/// or repeated parameters are refused, so a typo is not silently ignored.
+fn list_query(query: &str) -> Result<ApiCall, ApiError> {
+    let mut limit = None;
+    let mut cursor = None;
+    let mut since = None;
+    let mut unread = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let invalid = |why: &str| {
+            ApiError::invalid(format!(
+                "Invalid `{name}`: {why}, not '{}'.",
+                printable(&value)
+            ))
+        };
+        let repeated = || ApiError::invalid(format!("The parameter `{name}` is given twice."));
+        match name.as_ref() {
+            "limit" => {
+                let n = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| invalid(&format!("must be an integer from 1 to {MAX_PAGE}")))?;
+                if limit.replace(n).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "cursor" => {
+                let id = message_id(&value).map_err(|_| invalid("must be a positive integer"))?;
+                if cursor.replace(id).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "since" => {
+                let at = Timestamp::parse_rfc3339(&value).ok_or_else(|| {
+                    invalid("must be an RFC 3339 time such as 2026-03-26T12:00:00Z")
+                })?;
+                if since.replace(at).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "unread" => {
+                let flag = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("must be true or false")),
+                };
+                if unread.replace(flag).is_some() {
+                    return Err(repeated());
+                }
+            }
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown parameter `{}`; use limit, cursor, since or unread.",
+                    printable(&name)
+                )));
+            }
+        }
+    }
+    Ok(ApiCall::ListMessages {
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+        cursor,
+        since,
+        unread: unread.unwrap_or(false),
+    })
 }

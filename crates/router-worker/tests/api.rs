@@ -199,7 +199,7 @@ fn invalid_utf8_in_a_body_is_a_400() {
 
 #[test]
 fn without_a_mail_domain_signup_and_me_are_not_configured() {
-    let service = TestService::with_config(0, RouterConfig { mail_domain: None });
+    let service = TestService::with_config(0, RouterConfig::default());
     let answer = check(&service, &signup("alice"));
     assert_eq!(answer["status"], 503);
     assert_eq!(answer["body"]["code"], "not_configured");

@@ -74,4 +74,32 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX messages_unread ON messages (id) WHERE read = 0",
         ],
     },
+    Migration {
+        id: 3,
+        name: "message contents",
+        statements: &[
+            // The listing fields live on the row (bounded in size); everything
+            // else, and the raw message, lives in `message_parts` in chunks
+            // under DO SQLite's 2 MB row limit.
+            "ALTER TABLE messages ADD COLUMN from_addr TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE messages ADD COLUMN from_name TEXT",
+            "ALTER TABLE messages ADD COLUMN to_addr TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE messages ADD COLUMN subject TEXT",
+            "ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0
+                CHECK (has_attachments IN (0, 1))",
+            // SHA-256 of the raw bytes: a redelivery (same Message-ID, same
+            // bytes) is recognised and stored once.
+            "ALTER TABLE messages ADD COLUMN raw_sha256 TEXT",
+            "CREATE UNIQUE INDEX messages_by_raw ON messages (raw_sha256)
+                WHERE raw_sha256 IS NOT NULL",
+            "CREATE INDEX messages_by_received ON messages (received_at)",
+            "CREATE TABLE message_parts (
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                kind TEXT NOT NULL CHECK (kind IN ('raw', 'detail')),
+                seq INTEGER NOT NULL CHECK (seq >= 0),
+                data BLOB NOT NULL,
+                PRIMARY KEY (message_id, kind, seq)
+            ) STRICT",
+        ],
+    },
 ];

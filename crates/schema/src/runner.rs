@@ -101,6 +101,18 @@ fn apply_pending(
         .map_err(ledger_failed)?;
 
     let known = migrations.last().map_or(0, |m| m.id);
+    let highest = recorded
+        .rows
+        .iter()
+        .filter_map(|row| row.first().and_then(Value::as_i64))
+        .max()
+        .unwrap_or(0);
+    if highest > i64::from(known) {
+        return Err(MigrateError::Newer {
+            found: u32::try_from(highest).unwrap_or(u32::MAX),
+            known,
+        });
+    }
     let mut version = 0;
     for row in &recorded.rows {
         let (Some(id), Some(checksum)) = (

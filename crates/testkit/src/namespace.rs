@@ -3,6 +3,7 @@
 use crate::{FakeClock, SqliteDb};
 use inbox_do::InboxService;
 use protocol::Reply;
+use protocol::wire::{InboxRequest, encode_request};
 use router_worker::{InboxNamespace, PortError};
 use schema::Migration;
 use sha2::{Digest, Sha256};
@@ -104,12 +105,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl InboxNamespace for InProcessNamespace {
+    type Payload = Vec<u8>;
+
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError> {
         Ok(object_id(handle))
     }
 
-    async fn send(&self, id: &str, body: Vec<u8>) -> Result<Reply, PortError> {
-        let op = serde_json::from_slice::<serde_json::Value>(&body)
+    async fn send(
+        &self,
+        id: &str,
+        request: &InboxRequest,
+        payload: Option<Vec<u8>>,
+    ) -> Result<Reply, PortError> {
+        let op = serde_json::to_value(request)
             .ok()
             .and_then(|v| v["op"].as_str().map(str::to_owned))
             .unwrap_or_default();
@@ -125,11 +133,13 @@ impl InboxNamespace for InProcessNamespace {
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(PortError(format!("not a Durable Object id: {id:?}")));
         }
+        // The request crosses in its wire form, as it does on the platform.
+        let header = encode_request(request);
         let build = *lock(&self.build);
         let object = self.object(id);
         let mut guard = lock(&object);
         let Object { db, instance } = &mut *guard;
         let service = instance.get_or_insert_with(|| InboxService::new(build));
-        Ok(service.serve(db, &body, self.clock.now()))
+        Ok(service.serve(db, &header, &payload.unwrap_or_default(), self.clock.now()))
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{FakeClock, FakeKv, InProcessNamespace};
 use protocol::Reply;
-use router_worker::{Entropy, HttpRequest, PortError, Router, RouterConfig};
+use router_worker::{Entropy, HttpRequest, MailVerdict, PortError, Router, RouterConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The mail domain every [`TestService`] uses.
@@ -58,7 +58,7 @@ impl TestService {
         Self::with_config(
             millis,
             RouterConfig {
-                mail_domain: Some(TEST_MAIL_DOMAIN.to_owned()),
+                mail_domains: vec![TEST_MAIL_DOMAIN.to_owned()],
             },
         )
     }
@@ -81,6 +81,26 @@ impl TestService {
     pub fn request(&self, request: &HttpRequest) -> Reply {
         let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
         pollster::block_on(self.router.handle(request, &mut entropy))
+    }
+
+    /// Delivers one inbound message through the router's email path.
+    pub fn deliver(&self, envelope_from: &str, recipient: &str, raw: &[u8]) -> MailVerdict {
+        self.deliver_claiming_size(envelope_from, recipient, raw.len() as u64, raw)
+    }
+
+    /// Delivers `raw` while Email Routing reports `size` bytes (which the
+    /// router checks before the message is read).
+    pub fn deliver_claiming_size(
+        &self,
+        envelope_from: &str,
+        recipient: &str,
+        size: u64,
+        raw: &[u8],
+    ) -> MailVerdict {
+        pollster::block_on(
+            self.router
+                .receive_mail(envelope_from, recipient, size, raw.to_vec()),
+        )
     }
 
     /// The fake KV.

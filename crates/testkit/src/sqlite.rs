@@ -4,8 +4,8 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use schema::{Rows, Sql, SqlError, Value};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// DO SQLite's limit on one string or BLOB (and on a row), in bytes.
 pub const MAX_VALUE_BYTES: usize = 2 * 1024 * 1024;
@@ -24,6 +24,9 @@ pub struct SqliteDb {
     conn: Connection,
     /// Set while [`Sql::transaction`] itself issues BEGIN/COMMIT/ROLLBACK.
     internal: Arc<AtomicBool>,
+    /// Statements containing `.0` fail, `.1` more times, after `.2` matches
+    /// have been let through (see [`SqliteDb::fail_statements`]).
+    faults: Mutex<Vec<(String, u32, u32)>>,
 }
 
 impl SqliteDb {
@@ -42,7 +45,35 @@ impl SqliteDb {
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             refuse_like_cloudflare(&ctx, flag.load(Ordering::SeqCst))
         }));
-        SqliteDb { conn, internal }
+        SqliteDb {
+            conn,
+            internal,
+            faults: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Makes statements containing `fragment` fail: the first `skip` of them
+    /// run, the next `times` fail (for proving that a failure half-way through
+    /// a multi-statement write leaves nothing behind).
+    pub fn fail_statements(&self, fragment: &str, skip: u32, times: u32) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push((
+            fragment.to_owned(),
+            times,
+            skip,
+        ));
+    }
+
+    fn injected_fault(&self, query: &str) -> Option<SqlError> {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let rule = faults
+            .iter_mut()
+            .find(|(fragment, times, _)| *times > 0 && query.contains(fragment.as_str()))?;
+        if rule.2 > 0 {
+            rule.2 -= 1;
+            return None;
+        }
+        rule.1 -= 1;
+        Some(SqlError::new(format!("injected failure of: {}", rule.0)))
     }
 
     /// Everything in the database as text: each schema object and every row of
@@ -117,6 +148,9 @@ fn refuse_like_cloudflare(ctx: &AuthContext<'_>, internal: bool) -> Authorizatio
 
 impl Sql for SqliteDb {
     fn exec(&self, query: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        if let Some(error) = self.injected_fault(query) {
+            return Err(error);
+        }
         if query.len() > MAX_STATEMENT_BYTES {
             return Err(SqlError::new(format!(
                 "statement too long: {} bytes (limit {MAX_STATEMENT_BYTES})",

@@ -1,0 +1,247 @@
+//! The inbox's messages in SQL: one row each for listing, and the raw bytes
+//! and the parsed detail in 1 MiB chunks (DO SQLite caps a row at 2 MB).
+
+use crate::mail::ParsedMail;
+use protocol::Timestamp;
+use protocol::api::{Direction, MessageDetail, MessageSummary};
+use schema::{Rows, Sql, SqlError, Value};
+
+/// Bytes per stored chunk.
+pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
+
+const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments";
+
+/// A new message, ready to store.
+pub(crate) struct NewMessage<'a> {
+    pub(crate) direction: Direction,
+    pub(crate) to: &'a str,
+    pub(crate) received_at: Timestamp,
+    pub(crate) raw: &'a [u8],
+    pub(crate) raw_sha256: String,
+    pub(crate) parsed: ParsedMail,
+}
+
+/// The id of the stored message with these raw bytes, if any.
+pub(crate) fn find_by_raw(sql: &dyn Sql, raw_sha256: &str) -> Result<Option<u64>, SqlError> {
+    let rows = sql.exec(
+        "SELECT id FROM messages WHERE raw_sha256 = ?",
+        &[Value::from(raw_sha256)],
+    )?;
+    Ok(rows
+        .single()?
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .map(|id| id as u64))
+}
+
+/// Stores a message, its raw bytes and its detail, atomically: a failure
+/// anywhere leaves nothing behind.
+pub(crate) fn insert(sql: &dyn Sql, message: &NewMessage<'_>) -> Result<u64, SqlError> {
+    let detail = serde_json::to_vec(&message.parsed.detail)
+        .map_err(|e| SqlError::new(format!("serializing the detail: {e}")))?;
+    let mut id = None;
+    sql.transaction(&mut || {
+        // Arrival times never go backwards, even if the clock does: the list's
+        // `since` filter relies on it.
+        let latest = sql.exec("SELECT max(received_at) FROM messages", &[])?;
+        let latest = latest
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64);
+        let received_at = latest.map_or(message.received_at.millis(), |l| {
+            l.max(message.received_at.millis())
+        });
+        let rows = sql.exec(
+            "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
+                                   to_addr, subject, has_attachments, raw_sha256)
+             VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            &[
+                Value::from(message.direction.as_str()),
+                Value::Integer(received_at),
+                Value::Integer(message.raw.len() as i64),
+                Value::from(message.parsed.from.as_str()),
+                optional_text(message.parsed.from_name.as_deref()),
+                Value::from(message.to),
+                optional_text(message.parsed.subject.as_deref()),
+                Value::Integer(i64::from(message.parsed.has_attachments)),
+                Value::from(message.raw_sha256.as_str()),
+            ],
+        )?;
+        let new_id = rows
+            .single()?
+            .and_then(|r| r.first())
+            .and_then(Value::as_i64)
+            .ok_or_else(|| SqlError::new("INSERT returned no id"))?;
+        put_chunks(sql, new_id, "raw", message.raw)?;
+        put_chunks(sql, new_id, "detail", &detail)?;
+        id = Some(new_id as u64);
+        Ok(())
+    })?;
+    id.ok_or_else(|| SqlError::new("the transaction did not run"))
+}
+
+fn put_chunks(sql: &dyn Sql, id: i64, kind: &str, bytes: &[u8]) -> Result<(), SqlError> {
+    // An empty message still gets one (empty) chunk, so "no chunks" always
+    // means "no such message".
+    let chunks: Vec<&[u8]> = if bytes.is_empty() {
+        vec![&[]]
+    } else {
+        bytes.chunks(CHUNK_BYTES).collect()
+    };
+    for (seq, chunk) in chunks.into_iter().enumerate() {
+        sql.exec(
+            "INSERT INTO message_parts (message_id, kind, seq, data) VALUES (?, ?, ?, ?)",
+            &[
+                Value::Integer(id),
+                Value::from(kind),
+                Value::Integer(seq as i64),
+                Value::Blob(chunk.to_vec()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The chunks of `kind` for message `id`, joined; `None` when there are none.
+fn get_chunks(sql: &dyn Sql, id: u64, kind: &str) -> Result<Option<Vec<u8>>, SqlError> {
+    let rows = sql.exec(
+        "SELECT data FROM message_parts WHERE message_id = ? AND kind = ? ORDER BY seq",
+        &[Value::Integer(id as i64), Value::from(kind)],
+    )?;
+    if rows.rows.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for row in rows.rows {
+        match row.into_iter().next() {
+            Some(Value::Blob(bytes)) => out.extend_from_slice(&bytes),
+            _ => return Err(SqlError::new("a message part is not a blob")),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// A page of summaries, newest first: ids below `cursor`, received after
+/// `since`, unread only if asked; one more than `limit` is read to tell
+/// whether another page follows.
+pub(crate) fn list(
+    sql: &dyn Sql,
+    limit: u32,
+    cursor: Option<u64>,
+    since: Option<Timestamp>,
+    unread: bool,
+) -> Result<(Vec<MessageSummary>, Option<u64>), SqlError> {
+    let (query, params) = list_query(limit, cursor, since, unread);
+    let rows = sql.exec(&query, &params)?;
+    let mut messages = summaries(rows)?;
+    let next = if messages.len() > limit as usize {
+        messages.truncate(limit as usize);
+        messages.last().map(|m| m.id)
+    } else {
+        None
+    };
+    Ok((messages, next))
+}
+
+/// The listing query and its parameters (public so a test can show its plan).
+pub fn list_query(
+    limit: u32,
+    cursor: Option<u64>,
+    since: Option<Timestamp>,
+    unread: bool,
+) -> (String, Vec<Value>) {
+    // The cursor is always bound, so the primary key bounds every scan.
+    let mut query = format!("SELECT {SUMMARY_COLUMNS} FROM messages WHERE id < ?");
+    let mut params = vec![Value::Integer(cursor.map_or(1 << 53, |c| c as i64))];
+    if let Some(since) = since {
+        // `received_at` never decreases with `id` (see `insert`), so `since`
+        // is also a lower bound on ids, found in O(log n) through the
+        // received_at index: the scan never walks past older messages.
+        query.push_str(
+            " AND id > coalesce((SELECT id FROM messages WHERE received_at <= ?
+                ORDER BY received_at DESC, id DESC LIMIT 1), 0) AND received_at > ?",
+        );
+        params.push(Value::Integer(since.millis()));
+        params.push(Value::Integer(since.millis()));
+    }
+    if unread {
+        query.push_str(" AND read = 0");
+    }
+    query.push_str(" ORDER BY id DESC LIMIT ?");
+    params.push(Value::Integer(i64::from(limit) + 1));
+    (query, params)
+}
+
+/// One message's summary.
+pub(crate) fn summary(sql: &dyn Sql, id: u64) -> Result<Option<MessageSummary>, SqlError> {
+    let rows = sql.exec(
+        &format!("SELECT {SUMMARY_COLUMNS} FROM messages WHERE id = ?"),
+        &[Value::Integer(id as i64)],
+    )?;
+    Ok(summaries(rows)?.into_iter().next())
+}
+
+/// One message's detail.
+pub(crate) fn detail(sql: &dyn Sql, id: u64) -> Result<Option<MessageDetail>, SqlError> {
+    match get_chunks(sql, id, "detail")? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SqlError::new(format!("stored detail of {id} is unreadable: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// One message's raw bytes.
+pub(crate) fn raw(sql: &dyn Sql, id: u64) -> Result<Option<Vec<u8>>, SqlError> {
+    get_chunks(sql, id, "raw")
+}
+
+/// Sets the read flag; `false` when there is no such message.
+pub(crate) fn set_read(sql: &dyn Sql, id: u64, read: bool) -> Result<bool, SqlError> {
+    let rows = sql.exec(
+        "UPDATE messages SET read = ? WHERE id = ? RETURNING id",
+        &[Value::Integer(i64::from(read)), Value::Integer(id as i64)],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// How many messages the inbox holds.
+pub(crate) fn count(sql: &dyn Sql) -> Result<u64, SqlError> {
+    let rows = sql.exec("SELECT count(*) FROM messages", &[])?;
+    rows.single()?
+        .and_then(|row| row.first())
+        .and_then(Value::as_i64)
+        .map(|n| n as u64)
+        .ok_or_else(|| SqlError::new("count(*) returned no integer"))
+}
+
+fn optional_text(text: Option<&str>) -> Value {
+    text.map_or(Value::Null, Value::from)
+}
+
+fn summaries(rows: Rows) -> Result<Vec<MessageSummary>, SqlError> {
+    rows.rows.into_iter().map(|row| summary_of(&row)).collect()
+}
+
+fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
+    let malformed = || SqlError::new("a message row is malformed");
+    let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(malformed);
+    let text = |i: usize| row.get(i).and_then(Value::as_str).ok_or_else(malformed);
+    let optional = |i: usize| row.get(i).and_then(Value::as_str).map(str::to_owned);
+    Ok(MessageSummary {
+        id: int(0)? as u64,
+        direction: match text(1)? {
+            "outbound" => Direction::Outbound,
+            _ => Direction::Inbound,
+        },
+        from: text(2)?.to_owned(),
+        from_name: optional(3),
+        to: text(4)?.to_owned(),
+        subject: optional(5),
+        read: int(6)? != 0,
+        received_at: Timestamp::from_millis(int(7)?),
+        size: int(8)? as u64,
+        has_attachments: int(9)? != 0,
+    })
+}
