@@ -5,7 +5,7 @@ use crate::http::{Client, Response};
 use crate::tools::Tools;
 use crate::wrangler::{DevServer, free_port, mail_domain};
 use crate::{Result, root, step};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Shared by the checks: the running server and what earlier checks created.
@@ -75,6 +75,22 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "InboxDO is its own script, reached through script_name",
         separate_scripts,
+    ),
+    (
+        "inbound fixtures read back as their golden files say, raw bytes identical",
+        fixtures_read_back,
+    ),
+    (
+        "unknown recipients and foreign domains are refused",
+        unknown_recipients_refused,
+    ),
+    (
+        "a redelivery is stored once; read marks and the unread filter work",
+        redelivery_and_marks,
+    ),
+    (
+        "1,000 messages page through without gaps or duplicates",
+        thousand_messages_page,
     ),
     (
         "data survives a restart of wrangler dev",
@@ -396,5 +412,333 @@ fn restart_keeps_data(suite: &mut Suite) -> Result<()> {
     expect(me.status == 200, || {
         format!("the race winner's key failed after restart: {}", me.status)
     })?;
-    expect_error(&signup(&client, "e2e-alice")?, 409, "handle_taken")
+    expect_error(&signup(&client, "e2e-alice")?, 409, "handle_taken")?;
+    // Mail too: the pager's thousand messages and a fixture's exact bytes.
+    let pager = suite.key_of("e2e-pager")?;
+    let count = client.get_with_key("/api/me", &pager)?.json()["messageCount"].clone();
+    expect(count == 1000, || {
+        format!("after restart the pager holds {count} messages")
+    })?;
+    let raw = client.get_with_key("/api/messages/1/raw", &alice)?;
+    let fixture =
+        crlf(&std::fs::read(corpus_dir().join(FIRST_FIXTURE)).map_err(|e| e.to_string())?);
+    expect(raw.bytes == fixture, || {
+        "after restart message 1's raw bytes differ".to_owned()
+    })
+}
+
+/// The ingest corpus of the native tests, shared by this suite.
+fn corpus_dir() -> PathBuf {
+    root()
+        .join("crates")
+        .join("inbox-do")
+        .join("tests")
+        .join("corpus")
+}
+
+/// The fixture delivered first (so it is message 1 of e2e-alice).
+const FIRST_FIXTURE: &str = "rfc/base64-body.eml";
+
+/// Fixtures delivered to e2e-alice and compared with their golden files.
+fn fixtures() -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for group in ["rfc", "real-world"] {
+        let dir = corpus_dir().join(group);
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        files.extend(entries.flatten().map(|e| e.path()));
+    }
+    files.sort();
+    let first = corpus_dir().join(FIRST_FIXTURE);
+    files.retain(|f| *f != first);
+    files.insert(0, first);
+    Ok(files)
+}
+
+/// LF line endings turned into CRLF, as mail travels over SMTP.
+fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+    let mut previous = 0u8;
+    for &byte in raw {
+        if byte == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(byte);
+        previous = byte;
+    }
+    out
+}
+
+/// Delivers `raw` through wrangler's local Email Routing endpoint.
+pub(crate) fn deliver(client: &Client, from: &str, to: &str, raw: &[u8]) -> Result<Response> {
+    let path = format!(
+        "/cdn-cgi/handler/email?from={}&to={}",
+        percent_encode(from),
+        percent_encode(to)
+    );
+    client.request(
+        "POST",
+        &path,
+        &[("content-type", "message/rfc822")],
+        Some(raw),
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'@' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The golden view of a fixture (its CRLF form) from the native snapshot.
+fn golden(fixture: &Path) -> Result<serde_json::Value> {
+    let relative = fixture
+        .strip_prefix(corpus_dir())
+        .map_err(|e| e.to_string())?
+        .to_string_lossy()
+        .replace('/', "__");
+    let snapshot = corpus_dir()
+        .parent()
+        .map(|tests| {
+            tests.join("snapshots").join(format!(
+                "corpus__corpus_messages_read_back_as_reviewed@{relative}.snap"
+            ))
+        })
+        .ok_or("no snapshot directory")?;
+    let text =
+        std::fs::read_to_string(&snapshot).map_err(|e| format!("{}: {e}", snapshot.display()))?;
+    let json = text.splitn(3, "---").nth(2).ok_or("malformed snapshot")?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok(value["crlf"].clone())
+}
+
+/// The fields compared between workerd and the golden files, bodies condensed
+/// as the golden files condense them (length and first 240 characters).
+fn comparable(message: &serde_json::Value, bodies_condensed: bool) -> serde_json::Value {
+    let body = |v: &serde_json::Value| match v {
+        serde_json::Value::String(text) if !bodies_condensed => serde_json::json!({
+            "chars": text.chars().count(),
+            "head": text.chars().take(240).collect::<String>(),
+        }),
+        other => other.clone(),
+    };
+    let mut view = serde_json::Map::new();
+    for field in [
+        "from",
+        "fromName",
+        "subject",
+        "toAddresses",
+        "cc",
+        "replyTo",
+        "messageId",
+        "inReplyTo",
+        "references",
+        "date",
+        "attachments",
+        "hasAttachments",
+        "warnings",
+        "size",
+    ] {
+        view.insert(field.to_owned(), message[field].clone());
+    }
+    view.insert("text".to_owned(), body(&message["text"]));
+    view.insert("html".to_owned(), body(&message["html"]));
+    serde_json::Value::Object(view)
+}
+
+fn fixtures_read_back(suite: &mut Suite) -> Result<()> {
+    let client = suite.client();
+    let key = suite.key_of("e2e-alice")?;
+    let to = format!("e2e-alice+corpus@{}", suite.mail_domain);
+    for (index, fixture) in fixtures()?.iter().enumerate() {
+        let raw = crlf(&std::fs::read(fixture).map_err(|e| e.to_string())?);
+        let delivered = deliver(&client, "sender@example.net", &to, &raw)?;
+        let name = fixture.display();
+        expect(delivered.status == 200, || {
+            format!(
+                "{name}: delivery answered {} {}",
+                delivered.status, delivered.body
+            )
+        })?;
+        let id = index + 1;
+        let message = client.get_with_key(&format!("/api/messages/{id}"), &key)?;
+        expect(message.status == 200, || {
+            format!("{name}: GET answered {}", message.status)
+        })?;
+        let got = comparable(&message.json(), false);
+        let want = comparable(&golden(fixture)?, true);
+        expect(got == want, || {
+            format!("{name}: workerd answered\n{got}\nthe golden file says\n{want}")
+        })?;
+        let stored = client.get_with_key(&format!("/api/messages/{id}/raw"), &key)?;
+        expect(
+            stored.bytes == raw && stored.content_type == "message/rfc822",
+            || {
+                format!(
+                    "{name}: the raw bytes came back different ({} vs {} bytes)",
+                    stored.bytes.len(),
+                    raw.len()
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn unknown_recipients_refused(suite: &mut Suite) -> Result<()> {
+    let client = suite.client();
+    let raw = b"From: a@example.com\r\nTo: x@example.com\r\nMessage-ID: <refuse@example.com>\r\nSubject: x\r\n\r\nx\r\n";
+    for (to, reason) in [
+        (
+            format!("nobody-here@{}", suite.mail_domain),
+            "No such mailbox here.",
+        ),
+        (
+            "e2e-alice@example.com".to_owned(),
+            "This server does not accept mail for that domain.",
+        ),
+    ] {
+        let answer = deliver(&client, "a@example.com", &to, raw)?;
+        expect(answer.status == 400 && answer.body.contains(reason), || {
+            format!(
+                "delivery to {to} answered {} {:?}",
+                answer.status, answer.body
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn redelivery_and_marks(suite: &mut Suite) -> Result<()> {
+    let client = suite.client();
+    let key = suite.key_of("e2e-race")?;
+    let to = format!("e2e-race@{}", suite.mail_domain);
+    let raw = format!(
+        "From: a@example.com\r\nTo: {to}\r\nMessage-ID: <twice@example.com>\r\nSubject: twice\r\n\r\nsent twice\r\n"
+    );
+    for _ in 0..2 {
+        let answer = deliver(&client, "a@example.com", &to, raw.as_bytes())?;
+        expect(answer.status == 200, || {
+            format!("delivery answered {}", answer.status)
+        })?;
+    }
+    let me = client.get_with_key("/api/me", &key)?;
+    expect(me.json()["messageCount"] == 1, || {
+        format!("stored {} times", me.json()["messageCount"])
+    })?;
+    let auth = format!("Bearer {key}");
+    let marked = client.request(
+        "PATCH",
+        "/api/messages/1",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(br#"{"read":true}"#),
+    )?;
+    expect(
+        marked.status == 200 && marked.json()["read"] == true,
+        || format!("PATCH answered {} {}", marked.status, marked.body),
+    )?;
+    let unread = client.get_with_key("/api/messages?unread=true", &key)?;
+    expect(unread.json()["messages"] == serde_json::json!([]), || {
+        format!("unread still lists {}", unread.body)
+    })?;
+    let read = client.get_with_key("/api/messages/1", &key)?;
+    expect(read.json()["read"] == true, || {
+        "the mark did not stick".to_owned()
+    })
+}
+
+fn thousand_messages_page(suite: &mut Suite) -> Result<()> {
+    let client = suite.client();
+    let created = signup(&client, "e2e-pager")?;
+    expect(created.status == 201, || {
+        format!("signup answered {}", created.status)
+    })?;
+    let key = created.json()["apiKey"].as_str().unwrap_or("").to_owned();
+    let to = format!("e2e-pager@{}", suite.mail_domain);
+    let failures = deliver_many(&client, &to, 1000, 8, "page");
+    expect(failures.is_empty(), || {
+        format!(
+            "{} deliveries failed: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(3)]
+        )
+    })?;
+    let mut seen = Vec::new();
+    let mut cursor: Option<u64> = None;
+    loop {
+        let path = match cursor {
+            Some(c) => format!("/api/messages?limit=100&cursor={c}"),
+            None => "/api/messages?limit=100".to_owned(),
+        };
+        let page = client.get_with_key(&path, &key)?;
+        expect(page.status == 200, || {
+            format!("{path} answered {}", page.status)
+        })?;
+        let body = page.json();
+        seen.extend(
+            body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_u64()),
+        );
+        match body["nextCursor"].as_u64() {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    expect(seen == (1..=1000).rev().collect::<Vec<u64>>(), || {
+        format!(
+            "paging saw {} ids; first {:?}",
+            seen.len(),
+            &seen[..seen.len().min(5)]
+        )
+    })?;
+    suite.inboxes.push(("e2e-pager".into(), key));
+    Ok(())
+}
+
+/// Delivers `count` distinct small messages to `to` from `threads` threads;
+/// returns what failed.
+pub(crate) fn deliver_many(
+    client: &Client,
+    to: &str,
+    count: usize,
+    threads: usize,
+    tag: &str,
+) -> Vec<String> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for n in (worker..count).step_by(threads) {
+                        let raw = format!(
+                            "From: s{n}@example.com\r\nTo: {to}\r\nMessage-ID: <{tag}-{n}@example.com>\r\nSubject: {tag} {n}\r\n\r\nmessage {n}\r\n"
+                        );
+                        match deliver(client, "s@example.com", to, raw.as_bytes()) {
+                            Ok(r) if r.status == 200 => {}
+                            Ok(r) => failures.push(format!("{n}: {} {}", r.status, r.body)),
+                            Err(e) => failures.push(format!("{n}: {e}")),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| vec!["a thread panicked".into()])
+            })
+            .collect()
+    })
 }

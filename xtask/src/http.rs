@@ -8,7 +8,10 @@ use std::time::Duration;
 pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) content_type: String,
+    /// The body as text (lossy for binary bodies).
     pub(crate) body: String,
+    /// The body's exact bytes.
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Response {
@@ -74,16 +77,17 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let body = response
+        let bytes = response
             .body_mut()
             .with_config()
             .limit(64 * 1024 * 1024)
-            .read_to_string()
+            .read_to_vec()
             .map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
         Ok(Response {
             status,
             content_type,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         })
     }
 

@@ -6,6 +6,9 @@ use protocol::Timestamp;
 use protocol::api::{Direction, MessageDetail, MessageSummary};
 use schema::{Rows, Sql, SqlError, Value};
 
+/// The largest integer that survives the trip through JavaScript's f64.
+const MAX_SAFE_ID: i64 = (1 << 53) - 1;
+
 /// Bytes per stored chunk.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -151,9 +154,12 @@ pub fn list_query(
     since: Option<Timestamp>,
     unread: bool,
 ) -> (String, Vec<Value>) {
-    // The cursor is always bound, so the primary key bounds every scan.
-    let mut query = format!("SELECT {SUMMARY_COLUMNS} FROM messages WHERE id < ?");
-    let mut params = vec![Value::Integer(cursor.map_or(1 << 53, |c| c as i64))];
+    // An upper id bound is always given, so the primary key bounds every
+    // scan. Without a cursor it is the largest id DO SQLite can carry exactly.
+    let mut query = format!("SELECT {SUMMARY_COLUMNS} FROM messages WHERE id <= ?");
+    let mut params = vec![Value::Integer(
+        cursor.map_or(MAX_SAFE_ID, |c| (c as i64).saturating_sub(1)),
+    )];
     if let Some(since) = since {
         // `received_at` never decreases with `id` (see `insert`), so `since`
         // is also a lower bound on ids, found in O(log n) through the

@@ -71,7 +71,11 @@ fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
 /// temporary one is a rejected promise, which Email Routing answers with a
 /// temporary SMTP failure so the sender retries later. Nothing is accepted and
 /// then lost.
-#[wasm_bindgen(js_name = "email", wasm_bindgen_futures = worker::wasm_bindgen_futures)]
+#[wasm_bindgen(
+    js_name = "email",
+    wasm_bindgen_futures = worker::wasm_bindgen_futures,
+    js_sys = worker::js_sys
+)]
 #[allow(unreachable_pub)] // exported to JavaScript, not to Rust
 pub async fn email(
     message: ForwardableEmailMessage,
