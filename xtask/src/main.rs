@@ -7,11 +7,13 @@
 //!   Workers with their sizes, and the end-to-end suite on real workerd.
 //! - `cargo xtask build`: release builds of both Workers.
 //! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
+//! - `cargo xtask bench`: the native benchmarks and an end-to-end load.
 //! - `cargo xtask setup`: install the toolchain pieces only.
 //! - `cargo xtask openapi`: regenerate `crates/protocol/openapi.json`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool
 
+mod bench;
 mod build;
 mod e2e;
 mod http;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
+        Some("bench") => tools::ensure_all().and_then(|t| bench::run_all(&t)),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
@@ -50,8 +53,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | setup>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | bench | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

@@ -1,4 +1,4 @@
-//! Routes, authentication and signup.
+//! Routes, authentication, signup, and the routing of inbound mail.
 
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError};
 use protocol::address::{Recipient, RecipientError};

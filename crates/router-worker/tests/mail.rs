@@ -475,3 +475,33 @@ proptest! {
         prop_assert_eq!(reply.body, raw);
     }
 }
+
+#[test]
+fn several_mail_domains_are_accepted_and_the_first_names_addresses() {
+    let config =
+        router_worker::RouterConfig::from_mail_domain_var(Some(" Agents.Test, other.example ,"));
+    assert_eq!(
+        config.mail_domains,
+        vec!["agents.test".to_owned(), "other.example".to_owned()]
+    );
+    let service = TestService::with_config(0, config);
+    let key = signed_up(&service, "alice");
+    let (_, me) = call(&service, "GET", "/api/me", &key, None);
+    assert_eq!(me["email"], "alice@agents.test");
+    for (n, to) in ["alice@other.example", "alice@agents.test"]
+        .iter()
+        .enumerate()
+    {
+        accepted(service.deliver("s@example.com", to, &mail(n, "domains")));
+    }
+    assert!(matches!(
+        service.deliver("s@example.com", "alice@third.example", &mail(9, "x")),
+        MailVerdict::Reject(_)
+    ));
+    // Without any domain, mail is deferred (a temporary failure), not refused.
+    let unconfigured = TestService::with_config(0, router_worker::RouterConfig::default());
+    assert!(matches!(
+        unconfigured.deliver("s@example.com", "alice@agents.test", &mail(1, "x")),
+        MailVerdict::Retry(_)
+    ));
+}

@@ -1,0 +1,215 @@
+//! The InboxDO's own cost, natively (no workerd): ingest of 5 KB, 1 MB and
+//! 20 MB messages and listing at 1,000 and 100,000 messages, each beside a
+//! floor measured in the same run (SHA-256 of the message for ingest, which
+//! deduplication must do anyway; a primary-key lookup for listing), plus the
+//! peak heap use of one ingest. Run with `cargo bench -p inbox-do` (or
+//! `cargo xtask bench`); figures are in BENCHMARKS.md.
+
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
+
+// The benchmark needs testkit's SQLite, which is native only; compiled for
+// wasm32 (by `clippy --all-targets`) it is an empty program.
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+    use inbox_do::InboxService;
+    use peak_alloc::PeakAlloc;
+    use protocol::wire::{ApiCall, InboxRequest, encode_request};
+    use protocol::{ApiKey, Handle, Timestamp};
+    use schema::{Sql, Value};
+    use sha2::{Digest, Sha256};
+    use std::hint::black_box;
+    use std::time::Duration;
+    use testkit::SqliteDb;
+
+    #[global_allocator]
+    static PEAK: PeakAlloc = PeakAlloc;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_774_526_400_000);
+
+    fn key() -> ApiKey {
+        ApiKey::from_random([7; 32])
+    }
+
+    /// A migrated inbox with an active owner.
+    fn inbox() -> (SqliteDb, InboxService) {
+        let db = SqliteDb::new();
+        let mut service = InboxService::new(schema::MIGRATIONS);
+        let hash = key().hash();
+        let handle = Handle::parse("bench").unwrap_or_else(|e| panic!("{e}"));
+        for request in [
+            InboxRequest::Claim {
+                handle,
+                key_hash: hash,
+            },
+            InboxRequest::Confirm { key_hash: hash },
+        ] {
+            let reply = service.serve(&db, &encode_request(&request), b"", NOW);
+            assert!(reply.is_success(), "{}", reply.status);
+        }
+        (db, service)
+    }
+
+    /// A message of about `size` bytes: a short text part and a base64 attachment.
+    fn message(size: usize) -> Vec<u8> {
+        let mut raw = b"From: Sender <sender@example.com>\r\nTo: bench@agents.test\r\n\
+    Subject: benchmark\r\nMessage-ID: <bench@example.com>\r\nDate: Thu, 26 Mar 2026 12:00:00 +0000\r\n\
+    MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+    Content-Type: text/plain; charset=utf-8\r\n\r\nHello, this is the body of a benchmark message.\r\n\
+    --b\r\nContent-Type: application/octet-stream; name=data.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        let line =
+            b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n";
+        while raw.len() + line.len() + 8 < size {
+            raw.extend_from_slice(line);
+        }
+        raw.extend_from_slice(b"--b--\r\n");
+        raw
+    }
+
+    fn ingest(db: &SqliteDb, service: &mut InboxService, raw: &[u8]) {
+        let request = InboxRequest::Ingest {
+            envelope_from: "sender@example.com".into(),
+            recipient: "bench@agents.test".into(),
+            tag: None,
+        };
+        let reply = service.serve(db, &encode_request(&request), raw, NOW);
+        assert_eq!(reply.status, 201);
+    }
+
+    const SIZES: [(&str, usize); 3] = [
+        ("5 KB", 5 * 1024),
+        ("1 MB", 1024 * 1024),
+        ("20 MB", 20 * 1024 * 1024),
+    ];
+
+    fn bench_ingest(c: &mut Criterion) {
+        for (name, size) in SIZES {
+            let raw = message(size);
+            let mut group = c.benchmark_group(format!("ingest {name}"));
+            group.throughput(Throughput::Bytes(raw.len() as u64));
+            if size > 1024 * 1024 {
+                group
+                    .sample_size(10)
+                    .measurement_time(Duration::from_secs(20));
+            }
+            group.bench_function("floor: sha256", |b| {
+                b.iter(|| Sha256::digest(black_box(&raw)))
+            });
+            group.bench_function("ingest", |b| {
+                b.iter_batched(
+                    inbox,
+                    // The inbox is returned so that dropping it is not timed.
+                    |(db, mut service)| {
+                        ingest(&db, &mut service, black_box(&raw));
+                        (db, service)
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+            group.finish();
+        }
+    }
+
+    /// An inbox holding `count` messages (listing rows only: listing never reads
+    /// the chunks), every third one read.
+    fn filled(count: u32) -> (SqliteDb, InboxService) {
+        let (db, service) = inbox();
+        db.exec(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+             INSERT INTO messages (direction, received_at, read, size, from_addr, to_addr, subject)
+             SELECT 'inbound', 1774526400000 + i * 1000, i % 3 = 0, 5000,
+                    'sender' || i || '@example.com', 'bench@agents.test', 'Subject ' || i FROM n",
+            &[Value::Integer(i64::from(count))],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        (db, service)
+    }
+
+    fn bench_list(c: &mut Criterion) {
+        let hash = key().hash();
+        for count in [1_000u32, 100_000] {
+            let (db, mut service) = filled(count);
+            let mut group = c.benchmark_group(format!("list at {count} messages"));
+            group.bench_function("floor: primary-key lookup", |b| {
+                b.iter(|| {
+                    db.exec(
+                        "SELECT id FROM messages WHERE id = ?",
+                        &[Value::Integer(black_box(7))],
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"))
+                })
+            });
+            let cases = [
+                ("newest 20", None, None, false),
+                (
+                    "20 from the middle (cursor)",
+                    Some(u64::from(count / 2)),
+                    None,
+                    false,
+                ),
+                ("20 unread", None, None, true),
+                (
+                    "since an hour before the newest",
+                    None,
+                    Some(Timestamp::from_millis(
+                        1_774_526_400_000 + i64::from(count) * 1000 - 3_600_000,
+                    )),
+                    false,
+                ),
+            ];
+            for (name, cursor, since, unread) in cases {
+                let request = encode_request(&InboxRequest::Api {
+                    key_hash: hash,
+                    mail_domain: "agents.test".into(),
+                    call: ApiCall::ListMessages {
+                        limit: 20,
+                        cursor,
+                        since,
+                        unread,
+                    },
+                });
+                group.bench_function(name, |b| {
+                    b.iter(|| {
+                        let reply = service.serve(&db, black_box(&request), b"", NOW);
+                        assert_eq!(reply.status, 200);
+                        reply
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+
+    /// Peak heap growth during one ingest of each size (criterion measures time only).
+    fn report_peak_memory() {
+        println!("\npeak heap during one ingest (above the idle inbox):");
+        for (name, size) in SIZES {
+            let raw = message(size);
+            let (db, mut service) = inbox();
+            let idle = PEAK.current_usage();
+            PEAK.reset_peak_usage();
+            ingest(&db, &mut service, &raw);
+            let peak = PEAK.peak_usage().saturating_sub(idle);
+            println!(
+                "  {name:>6}: {:>9.1} KiB, {:.1}x the message",
+                peak as f64 / 1024.0,
+                peak as f64 / raw.len() as f64
+            );
+        }
+        println!();
+    }
+
+    criterion_group!(benches, bench_ingest, bench_list);
+
+    pub(crate) fn main() {
+        report_peak_memory();
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+}
+
+fn main() {
+    #[cfg(not(target_arch = "wasm32"))]
+    native::main();
+}
