@@ -3,11 +3,11 @@
 use crate::mail::parse_mail;
 use crate::store::{self, NewMessage};
 use protocol::api::{Direction, Me, Message, MessageList};
+use protocol::key::sha256_hex;
 use protocol::limits::MAX_MESSAGE_BYTES;
 use protocol::wire::{ApiCall, CLAIM_TTL_MILLIS, InboxRequest, Ingested, decode_request};
 use protocol::{ApiError, ErrorCode, Handle, KeyHash, Reply, Timestamp};
 use schema::{MigrateError, Migration, Sql, SqlError, Value};
-use sha2::{Digest, Sha256};
 
 /// One inbox's request handler. It lives as long as its Durable Object instance
 /// and remembers whether the schema was brought up to date since it woke.
@@ -180,10 +180,7 @@ fn ingest(
             format!("Message too large: the limit is {MAX_MESSAGE_BYTES} bytes (25 MiB)."),
         )));
     }
-    let raw_sha256: String = Sha256::digest(raw)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let raw_sha256 = sha256_hex(raw);
     if let Some(id) = store::find_by_raw(sql, &raw_sha256)? {
         return Ok(Reply::json(
             200,

@@ -67,6 +67,21 @@ impl fmt::Debug for ApiKey {
     }
 }
 
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    out
+}
+
+/// The SHA-256 of `bytes` in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// The SHA-256 of an API key. Serialized as 64 lowercase hex digits.
 #[derive(Clone, Copy, Eq)]
 pub struct KeyHash([u8; 32]);
@@ -74,12 +89,7 @@ pub struct KeyHash([u8; 32]);
 impl KeyHash {
     /// Lowercase hex, as stored in KV keys and SQL.
     pub fn to_hex(&self) -> String {
-        let mut out = String::with_capacity(64);
-        for byte in self.0 {
-            out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-            out.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-        }
-        out
+        hex(&self.0)
     }
 
     /// Parses 64 hex digits (either case).

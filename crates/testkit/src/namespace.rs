@@ -3,10 +3,10 @@
 use crate::{FakeClock, SqliteDb};
 use inbox_do::InboxService;
 use protocol::Reply;
+use protocol::key::sha256_hex;
 use protocol::wire::{InboxRequest, encode_request};
 use router_worker::{InboxNamespace, PortError};
 use schema::Migration;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -93,10 +93,7 @@ impl InProcessNamespace {
 
 /// The object id for a name: 64 hex digits, like a Durable Object id.
 pub fn object_id(name: &str) -> String {
-    Sha256::digest(format!("InboxObject:{name}").as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(format!("InboxObject:{name}").as_bytes())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
