@@ -3,7 +3,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use protocol::ApiKey;
 use router_worker::{HttpRequest, MailVerdict};
 use schema::Sql;
 use serde_json::{Value as Json, json};
@@ -178,17 +177,18 @@ fn the_tag_is_kept_and_rejections_say_why() {
 fn oversized_mail_is_refused_before_it_is_read() {
     let service = TestService::new();
     let _key = signed_up(&service, "alice");
-    let verdict = pollster_like(&service, 25 * 1024 * 1024 + 1);
+    // Email Routing reports `rawSize` before the stream is read: a tiny
+    // payload claiming one byte over 25 MiB is refused on the claim alone.
+    let verdict = service.deliver_claiming_size(
+        "s@example.com",
+        "alice@agents.test",
+        25 * 1024 * 1024 + 1,
+        b"tiny",
+    );
     match verdict {
         MailVerdict::Reject(reason) => assert!(reason.contains("too large"), "{reason}"),
         other => panic!("{other:?}"),
     }
-}
-
-/// Delivers a tiny payload while claiming `size` bytes, as Email Routing
-/// reports `rawSize` before the stream is read.
-fn pollster_like(service: &TestService, size: u64) -> MailVerdict {
-    service.deliver_claiming_size("s@example.com", "alice@agents.test", size, b"tiny")
 }
 
 #[test]
@@ -453,7 +453,6 @@ fn no_key_reaches_another_inboxs_messages() {
         keys.iter().map(|k| unread(k)).collect::<Vec<_>>(),
         vec![Some(0), Some(0), Some(0)]
     );
-    let _ = ApiKey::parse(&keys[0]);
 }
 
 proptest! {
