@@ -93,6 +93,10 @@ const CHECKS: &[(&str, Check)] = &[
         thousand_messages_page,
     ),
     (
+        "a message just under 25 MiB is stored and read back byte for byte",
+        largest_message,
+    ),
+    (
         "data survives a restart of wrangler dev",
         restart_keeps_data,
     ),
@@ -740,5 +744,39 @@ pub(crate) fn deliver_many(
                     .unwrap_or_else(|_| vec!["a thread panicked".into()])
             })
             .collect()
+    })
+}
+
+fn largest_message(suite: &mut Suite) -> Result<()> {
+    let client = suite.client();
+    let key = suite.key_of("e2e-race")?;
+    let to = format!("e2e-race@{}", suite.mail_domain);
+    let mut raw = format!(
+        "From: big@example.com\r\nTo: {to}\r\nMessage-ID: <largest@example.com>\r\nSubject: largest\r\n\r\n"
+    )
+    .into_bytes();
+    // 25 MiB less a little, as Email Routing's limit counts the whole message.
+    let size = 25 * 1024 * 1024 - 1024;
+    while raw.len() + 78 <= size {
+        raw.extend_from_slice(&[b'x'; 76]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    let answer = deliver(&client, "big@example.com", &to, &raw)?;
+    expect(answer.status == 200, || {
+        format!("delivery answered {} {}", answer.status, answer.body)
+    })?;
+    let list = client.get_with_key("/api/messages?limit=1", &key)?.json();
+    let id = list["messages"][0]["id"].as_u64().unwrap_or(0);
+    let size_listed = list["messages"][0]["size"].as_u64().unwrap_or(0);
+    expect(size_listed == raw.len() as u64, || {
+        format!("listed size {size_listed}, sent {}", raw.len())
+    })?;
+    let stored = client.get_with_key(&format!("/api/messages/{id}/raw"), &key)?;
+    expect(stored.bytes == raw, || {
+        format!(
+            "the raw bytes came back different ({} vs {} bytes)",
+            stored.bytes.len(),
+            raw.len()
+        )
     })
 }
