@@ -15,6 +15,7 @@ pub mod key;
 pub mod openapi;
 pub mod reply;
 pub mod timestamp;
+pub mod webhook_url;
 pub mod wire;
 
 pub use error::{ApiError, ErrorCode};

@@ -195,3 +195,124 @@ fn the_wire_speaks_camel_case_json() {
             .is_err()
     );
 }
+
+#[test]
+fn webhook_urls_must_be_public_https() {
+    use crate::webhook_url::{UrlPolicy, UrlRefusal, check_webhook_url};
+    let production = UrlPolicy::default();
+    let development = UrlPolicy {
+        allow_http_loopback: true,
+    };
+    let allowed = [
+        "https://hooks.example.com/inbox",
+        "https://203.0.114.7:8443/x?y=1",
+        "https://[2606:4700::1111]/hook",
+        "https://8.8.8.8/",
+    ];
+    for url in allowed {
+        assert!(check_webhook_url(url, production).is_ok(), "{url}");
+    }
+    let refused: &[(&str, UrlRefusal)] = &[
+        ("http://hooks.example.com/", UrlRefusal::Scheme),
+        ("ftp://hooks.example.com/", UrlRefusal::Scheme),
+        ("hooks.example.com/inbox", UrlRefusal::Malformed),
+        (
+            "https://user:pw@hooks.example.com/",
+            UrlRefusal::Credentials,
+        ),
+        ("https://127.0.0.1/", UrlRefusal::Host("a loopback address")),
+        (
+            "https://2130706433/",
+            UrlRefusal::Host("a loopback address"),
+        ),
+        ("https://0x7f.1/", UrlRefusal::Host("a loopback address")),
+        (
+            "https://0177.0.0.1/",
+            UrlRefusal::Host("a loopback address"),
+        ),
+        ("https://[::1]/", UrlRefusal::Host("a loopback address")),
+        (
+            "https://[::ffff:127.0.0.1]/",
+            UrlRefusal::Host("a loopback address"),
+        ),
+        (
+            "https://[::ffff:a9fe:a9fe]/",
+            UrlRefusal::Host("a link-local or metadata address"),
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            UrlRefusal::Host("a link-local or metadata address"),
+        ),
+        ("https://10.1.2.3/", UrlRefusal::Host("a private address")),
+        (
+            "https://172.31.255.255/",
+            UrlRefusal::Host("a private address"),
+        ),
+        (
+            "https://192.168.0.1/",
+            UrlRefusal::Host("a private address"),
+        ),
+        (
+            "https://100.64.0.1/",
+            UrlRefusal::Host("a shared (CGNAT) address"),
+        ),
+        (
+            "https://224.0.0.1/",
+            UrlRefusal::Host("a multicast address"),
+        ),
+        (
+            "https://0.0.0.0/",
+            UrlRefusal::Host("an unspecified address"),
+        ),
+        (
+            "https://[fd00::1]/",
+            UrlRefusal::Host("a private (unique local) address"),
+        ),
+        (
+            "https://[fe80::1]/",
+            UrlRefusal::Host("a link-local address"),
+        ),
+        (
+            "https://[64:ff9b::10.0.0.1]/",
+            UrlRefusal::Host("a private address"),
+        ),
+        (
+            "https://[2002:c0a8:0101::]/",
+            UrlRefusal::Host("a private address"),
+        ),
+        ("https://localhost/", UrlRefusal::Host("a loopback address")),
+        (
+            "https://api.localhost/",
+            UrlRefusal::Host("a loopback address"),
+        ),
+        (
+            "https://metadata.google.internal/",
+            UrlRefusal::Host("a local name"),
+        ),
+        ("https://printer.local/", UrlRefusal::Host("a local name")),
+        ("https://intranet/", UrlRefusal::Host("a local name")),
+    ];
+    for (url, why) in refused {
+        assert_eq!(
+            check_webhook_url(url, production).err().as_ref(),
+            Some(why),
+            "{url}"
+        );
+    }
+    // Development: plain http to loopback only.
+    assert!(check_webhook_url("http://127.0.0.1:9000/hook", development).is_ok());
+    assert!(check_webhook_url("http://localhost:9000/hook", development).is_ok());
+    assert_eq!(
+        check_webhook_url("http://10.0.0.1/hook", development).err(),
+        Some(UrlRefusal::Scheme)
+    );
+    assert_eq!(
+        check_webhook_url("http://hooks.example.com/", development).err(),
+        Some(UrlRefusal::Scheme)
+    );
+    let long = format!("https://hooks.example.com/{}", "a".repeat(2048));
+    assert_eq!(
+        check_webhook_url(&long, production).err(),
+        Some(UrlRefusal::Malformed)
+    );
+}

@@ -157,3 +157,74 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<SignupResponse>(&json).ok(), Some(signup));
     }
 }
+
+mod webhook_urls {
+    use proptest::prelude::*;
+    use protocol::webhook_url::{UrlPolicy, check_webhook_url};
+    use std::net::Ipv4Addr;
+
+    /// Addresses in every blocked IPv4 range.
+    fn blocked_v4() -> impl Strategy<Value = Ipv4Addr> {
+        prop_oneof![
+            any::<[u8; 3]>().prop_map(|[b, c, d]| Ipv4Addr::new(127, b, c, d)),
+            any::<[u8; 3]>().prop_map(|[b, c, d]| Ipv4Addr::new(10, b, c, d)),
+            any::<[u8; 3]>().prop_map(|[b, c, d]| Ipv4Addr::new(0, b, c, d)),
+            (16u8..32, any::<[u8; 2]>()).prop_map(|(b, [c, d])| Ipv4Addr::new(172, b, c, d)),
+            any::<[u8; 2]>().prop_map(|[c, d]| Ipv4Addr::new(192, 168, c, d)),
+            any::<[u8; 2]>().prop_map(|[c, d]| Ipv4Addr::new(169, 254, c, d)),
+            (64u8..128, any::<[u8; 2]>()).prop_map(|(b, [c, d])| Ipv4Addr::new(100, b, c, d)),
+            (224u8..=255, any::<[u8; 3]>()).prop_map(|(a, [b, c, d])| Ipv4Addr::new(a, b, c, d)),
+        ]
+    }
+
+    /// Every spelling of `address` that a WHATWG parser reads as it.
+    fn spellings(address: Ipv4Addr) -> Vec<String> {
+        let [a, b, c, d] = address.octets();
+        let n = u32::from(address);
+        vec![
+            format!("{a}.{b}.{c}.{d}"),
+            format!("{n}"),
+            format!("0x{n:x}"),
+            format!("0{a:o}.0{b:o}.0{c:o}.0{d:o}"),
+            format!("{a}.{b}.{}", u32::from(c) * 256 + u32::from(d)),
+            format!("{a}.{}", n & 0x00ff_ffff),
+            format!("[::ffff:{a}.{b}.{c}.{d}]"),
+            format!("[::ffff:{:x}:{:x}]", n >> 16, n & 0xffff),
+            format!("[64:ff9b::{a}.{b}.{c}.{d}]"),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_spelling_of_a_blocked_address_is_allowed(address in blocked_v4(), path in "[a-z/]{0,12}") {
+            for host in spellings(address) {
+                for policy in [UrlPolicy::default(), UrlPolicy { allow_http_loopback: true }] {
+                    let https = format!("https://{host}/{path}");
+                    let allowed_loopback = policy.allow_http_loopback && address.is_loopback();
+                    prop_assert_eq!(check_webhook_url(&https, policy).is_ok(), allowed_loopback, "{}", https);
+                    let http = format!("http://{host}/{path}");
+                    prop_assert_eq!(check_webhook_url(&http, policy).is_ok(), allowed_loopback, "{}", http);
+                }
+            }
+        }
+
+        #[test]
+        fn public_addresses_are_allowed_over_https_only(octets in any::<[u8; 4]>()) {
+            let address = Ipv4Addr::from(octets);
+            let [a, b, c, _] = octets;
+            let public = !(address.is_loopback() || address.is_private() || address.is_link_local()
+                || address.is_multicast() || a == 0 || a >= 240 || (a == 100 && (64..128).contains(&b))
+                || (a, b, c) == (192, 0, 0) || (a, b, c) == (192, 0, 2) || (a, b, c) == (198, 51, 100)
+                || (a, b, c) == (203, 0, 113) || (a == 198 && (b == 18 || b == 19)));
+            prop_assert_eq!(check_webhook_url(&format!("https://{address}/hook"), UrlPolicy::default()).is_ok(), public);
+            let http = format!("http://{address}/hook");
+            prop_assert!(check_webhook_url(&http, UrlPolicy::default()).is_err());
+        }
+
+        #[test]
+        fn any_text_is_judged_without_panic(text in any::<String>()) {
+            let _ = check_webhook_url(&text, UrlPolicy::default());
+            let _ = check_webhook_url(&format!("https://{text}"), UrlPolicy { allow_http_loopback: true });
+        }
+    }
+}
