@@ -15,6 +15,7 @@ pub mod key;
 pub mod openapi;
 pub mod reply;
 pub mod timestamp;
+pub mod webhook_signature;
 pub mod webhook_url;
 pub mod wire;
 

@@ -316,3 +316,44 @@ fn webhook_urls_must_be_public_https() {
         Some(UrlRefusal::Malformed)
     );
 }
+
+#[test]
+fn webhook_signatures_match_independent_implementations() {
+    use crate::webhook_signature::WebhookSecret;
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = i as u8 + 1;
+    }
+    let secret = WebhookSecret::from_random(key);
+    assert_eq!(
+        secret.expose(),
+        "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+    );
+    assert_eq!(WebhookSecret::parse(&secret.expose()), Some(secret.clone()));
+    assert_eq!(WebhookSecret::parse("whsec_AQID"), None);
+    assert_eq!(
+        WebhookSecret::parse("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="),
+        None
+    );
+    assert_eq!(format!("{secret:?}"), "WebhookSecret(<redacted>)");
+
+    let body = br#"{"event":"message.received","messageId":7}"#;
+    let headers = secret.sign("msg_2Q3", 1_774_526_400, body);
+    // Python's hmac module (`hmac.new(key, body, sha256).hexdigest()`).
+    assert_eq!(
+        headers.inboxkit,
+        "sha256=0b6b3142f139b25bef14722924bf46c5ac1a3d2abdd2cae484b2544e69a90cb7"
+    );
+    // The `standardwebhooks` package from PyPI: Webhook(secret).sign(id, ts, body).
+    assert_eq!(
+        headers.webhook_signature,
+        "v1,e8KI6XUKVsuvpF/5VZnllJzmbIfil020Y+Lf6s1MR+A="
+    );
+    assert_eq!(
+        (
+            headers.webhook_id.as_str(),
+            headers.webhook_timestamp.as_str()
+        ),
+        ("msg_2Q3", "1774526400")
+    );
+}
