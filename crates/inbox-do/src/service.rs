@@ -128,15 +128,10 @@ fn dispatch(
                         _ => Ok(no_such_message(id)),
                     }
                 }
-                ApiCall::MarkRead { id, read } => {
-                    if !store::set_read(sql, id, read)? {
-                        return Ok(no_such_message(id));
-                    }
-                    match store::summary(sql, id)? {
-                        Some(summary) => Ok(Reply::json(200, &summary)),
-                        None => Ok(no_such_message(id)),
-                    }
-                }
+                ApiCall::MarkRead { id, read } => match store::set_read(sql, id, read)? {
+                    Some(summary) => Ok(Reply::json(200, &summary)),
+                    None => Ok(no_such_message(id)),
+                },
                 ApiCall::GetRaw { id } => match store::raw(sql, id)? {
                     Some(raw) => Ok(Reply {
                         status: 200,

@@ -203,13 +203,18 @@ pub(crate) fn raw(sql: &dyn Sql, id: u64) -> Result<Option<Vec<u8>>, SqlError> {
     get_chunks(sql, id, "raw")
 }
 
-/// Sets the read flag; `false` when there is no such message.
-pub(crate) fn set_read(sql: &dyn Sql, id: u64, read: bool) -> Result<bool, SqlError> {
+/// Sets the read flag and returns the updated summary; `None` when there is
+/// no such message.
+pub(crate) fn set_read(
+    sql: &dyn Sql,
+    id: u64,
+    read: bool,
+) -> Result<Option<MessageSummary>, SqlError> {
     let rows = sql.exec(
-        "UPDATE messages SET read = ? WHERE id = ? RETURNING id",
+        &format!("UPDATE messages SET read = ? WHERE id = ? RETURNING {SUMMARY_COLUMNS}"),
         &[Value::Integer(i64::from(read)), Value::Integer(id as i64)],
     )?;
-    Ok(!rows.rows.is_empty())
+    Ok(summaries(rows)?.into_iter().next())
 }
 
 /// How many messages the inbox holds.
