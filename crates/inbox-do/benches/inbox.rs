@@ -15,12 +15,12 @@ mod native {
     use inbox_do::InboxService;
     use peak_alloc::PeakAlloc;
     use protocol::wire::{ApiCall, InboxRequest, encode_request};
-    use protocol::{ApiKey, Handle, Timestamp};
+    use protocol::{ApiKey, Handle, Reply, Timestamp};
     use schema::{Sql, Value};
     use sha2::{Digest, Sha256};
     use std::hint::black_box;
     use std::time::Duration;
-    use testkit::SqliteDb;
+    use testkit::{FixedPlatform, SqliteDb};
 
     #[global_allocator]
     static PEAK: PeakAlloc = PeakAlloc;
@@ -31,10 +31,16 @@ mod native {
         ApiKey::from_random([7; 32])
     }
 
+    /// Serves one request at the benchmark's fixed instant.
+    fn serve(service: &InboxService, db: &SqliteDb, request: &str, payload: &[u8]) -> Reply {
+        let platform = FixedPlatform::at(NOW);
+        pollster::block_on(service.serve(db, &platform, request, payload))
+    }
+
     /// A migrated inbox with an active owner.
     fn inbox() -> (SqliteDb, InboxService) {
         let db = SqliteDb::new();
-        let mut service = InboxService::new(schema::MIGRATIONS);
+        let service = InboxService::new(schema::MIGRATIONS);
         let hash = key().hash();
         let handle = Handle::parse("bench").unwrap_or_else(|e| panic!("{e}"));
         for request in [
@@ -44,7 +50,7 @@ mod native {
             },
             InboxRequest::Confirm { key_hash: hash },
         ] {
-            let reply = service.serve(&db, &encode_request(&request), b"", NOW);
+            let reply = serve(&service, &db, &encode_request(&request), b"");
             assert!(reply.is_success(), "{}", reply.status);
         }
         (db, service)
@@ -67,13 +73,13 @@ mod native {
         raw
     }
 
-    fn ingest(db: &SqliteDb, service: &mut InboxService, raw: &[u8]) {
+    fn ingest(db: &SqliteDb, service: &InboxService, raw: &[u8]) {
         let request = InboxRequest::Ingest {
             envelope_from: "sender@example.com".into(),
             recipient: "bench@agents.test".into(),
             tag: None,
         };
-        let reply = service.serve(db, &encode_request(&request), raw, NOW);
+        let reply = serve(service, db, &encode_request(&request), raw);
         assert_eq!(reply.status, 201);
     }
 
@@ -100,8 +106,8 @@ mod native {
                 b.iter_batched(
                     inbox,
                     // The inbox is returned so that dropping it is not timed.
-                    |(db, mut service)| {
-                        ingest(&db, &mut service, black_box(&raw));
+                    |(db, service)| {
+                        ingest(&db, &service, black_box(&raw));
                         (db, service)
                     },
                     BatchSize::PerIteration,
@@ -129,7 +135,7 @@ mod native {
     fn bench_list(c: &mut Criterion) {
         let hash = key().hash();
         for count in [1_000u32, 100_000] {
-            let (db, mut service) = filled(count);
+            let (db, service) = filled(count);
             let mut group = c.benchmark_group(format!("list at {count} messages"));
             group.bench_function("floor: primary-key lookup", |b| {
                 b.iter(|| {
@@ -171,7 +177,7 @@ mod native {
                 });
                 group.bench_function(name, |b| {
                     b.iter(|| {
-                        let reply = service.serve(&db, black_box(&request), b"", NOW);
+                        let reply = serve(&service, &db, black_box(&request), b"");
                         assert_eq!(reply.status, 200);
                         reply
                     })
@@ -186,10 +192,10 @@ mod native {
         println!("\npeak heap during one ingest (above the idle inbox):");
         for (name, size) in SIZES {
             let raw = message(size);
-            let (db, mut service) = inbox();
+            let (db, service) = inbox();
             let idle = PEAK.current_usage();
             PEAK.reset_peak_usage();
-            ingest(&db, &mut service, &raw);
+            ingest(&db, &service, &raw);
             let peak = PEAK.peak_usage().saturating_sub(idle);
             println!(
                 "  {name:>6}: {:>9.1} KiB, {:.1}x the message",

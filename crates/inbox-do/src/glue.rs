@@ -1,19 +1,24 @@
 //! The Durable Object class: the only module of inbox-do that names `worker::`.
 //!
 //! It adapts DO SQLite to the [`Sql`] port (including atomic transactions via
-//! `storage.transactionSync`, which workers-rs does not expose), reads the clock,
-//! and hands each request body to [`InboxService`].
+//! `storage.transactionSync`, which workers-rs does not expose), implements the
+//! [`Platform`] port (clock, fetch with a timeout, the `send_email` binding,
+//! other inboxes, the alarm), reads the configuration, and hands each request
+//! and each alarm to [`InboxService`].
 
-use crate::InboxService;
-use protocol::{ApiError, Reply, Timestamp};
+use crate::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
+use futures_util::future::{Either, select};
+use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
+use protocol::{ApiError, Reply, Timestamp, bindings};
 use schema::{Rows, Sql, SqlError, Value};
-use std::cell::RefCell;
+use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::ScopedClosure;
 use wasm_bindgen::prelude::*;
 use worker::{
-    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
-    durable_object,
+    AbortController, Date, Delay, DurableObject, EmailMessage, Env, Fetch, Headers, Method,
+    Request, RequestInit, Response, Result, ScheduledTime, SqlStorage, SqlStorageValue, State,
+    Storage, durable_object,
 };
 
 #[wasm_bindgen]
@@ -35,7 +40,8 @@ extern "C" {
 #[durable_object]
 pub struct InboxObject {
     state: State,
-    service: RefCell<InboxService>,
+    env: Env,
+    service: InboxService,
 }
 
 impl std::fmt::Debug for InboxObject {
@@ -45,18 +51,26 @@ impl std::fmt::Debug for InboxObject {
 }
 
 impl DurableObject for InboxObject {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         install_logger();
+        let var = |name: &str| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                .ok()
+        };
+        let has_send_email = env.send_email(bindings::SEND_EMAIL_BINDING).is_ok();
+        let config = InboxConfig::from_environment(var, has_send_email);
         InboxObject {
             state,
-            service: RefCell::new(InboxService::new(schema::MIGRATIONS)),
+            env,
+            service: InboxService::with_config(schema::MIGRATIONS, config),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        // Every await happens before the service is borrowed: the handling
-        // itself is synchronous, so requests to this object never interleave
-        // inside it (and never observe a half-applied migration).
+        // The service holds no borrow across an await; its synchronous steps
+        // (a migration among them) never interleave with another request's.
         let request = req
             .headers()
             .get(protocol::wire::REQUEST_HEADER)
@@ -70,7 +84,24 @@ impl DurableObject for InboxObject {
                 return into_response(Reply::error(&ApiError::internal()));
             }
         };
-        let now = Timestamp::from_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0));
+        let (sql, platform) = self.ports();
+        let reply = self.service.serve(&sql, &platform, &request, &body).await;
+        into_response(reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let (sql, platform) = self.ports();
+        match self.service.alarm(&sql, &platform).await {
+            Ok(()) => Response::empty(),
+            // The platform retries a failed alarm (from 2 s, up to 6 times);
+            // the jobs' own state is in SQL either way.
+            Err(error) => Err(worker::Error::RustError(format!("inbox alarm: {error}"))),
+        }
+    }
+}
+
+impl InboxObject {
+    fn ports(&self) -> (DoSql, DoPlatform<'_>) {
         let storage = self.state.storage();
         let sql = DoSql {
             sql: storage.sql(),
@@ -79,9 +110,130 @@ impl DurableObject for InboxObject {
                 .unchecked_ref::<TransactionalStorage>()
                 .clone(),
         };
-        let reply = self.service.borrow_mut().serve(&sql, &request, &body, now);
-        into_response(reply)
+        (
+            sql,
+            DoPlatform {
+                storage,
+                env: &self.env,
+            },
+        )
     }
+}
+
+/// The Durable Object's runtime behind the [`Platform`] port.
+struct DoPlatform<'a> {
+    storage: Storage,
+    env: &'a Env,
+}
+
+impl Platform for DoPlatform<'_> {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0))
+    }
+
+    async fn http(&self, call: &HttpCall) -> std::result::Result<HttpAnswer, String> {
+        let headers = Headers::new();
+        for (name, value) in &call.headers {
+            headers.set(name, value).map_err(|e| e.to_string())?;
+        }
+        let body = js_sys::Uint8Array::from(call.body.as_slice());
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let request = Request::new_with_init(&call.url, &init).map_err(|e| e.to_string())?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let exchange = Box::pin(async move {
+            let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
+            let status = response.status_code();
+            let body = response.bytes().await?;
+            Ok::<_, worker::Error>(HttpAnswer { status, body })
+        });
+        let timeout = Delay::from(Duration::from_millis(call.timeout_millis));
+        match select(exchange, timeout).await {
+            Either::Left((Ok(answer), _)) => Ok(answer),
+            // No URL in the message: it may carry a token in its query.
+            Either::Left((Err(error), _)) => Err(format!("The request failed: {error}")),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(format!(
+                    "No complete answer within {} s.",
+                    call.timeout_millis / 1000
+                ))
+            }
+        }
+    }
+
+    async fn send_email(
+        &self,
+        from: &str,
+        to: &str,
+        raw: &[u8],
+    ) -> std::result::Result<(), String> {
+        let binding = self
+            .env
+            .send_email(bindings::SEND_EMAIL_BINDING)
+            .map_err(|e| e.to_string())?;
+        // Our messages are built 7-bit clean, so this is lossless.
+        let raw = String::from_utf8_lossy(raw);
+        let message = EmailMessage::new(from, to, &raw).map_err(|e| format!("{e:?}"))?;
+        binding
+            .send(&message)
+            .await
+            .map(|_| ())
+            .map_err(|e| js_message(&e.into()))
+    }
+
+    async fn call_inbox(
+        &self,
+        object_id: &str,
+        request: &InboxRequest,
+        payload: &[u8],
+    ) -> std::result::Result<Reply, String> {
+        let stub = self
+            .env
+            .durable_object(bindings::INBOX_NAMESPACE)
+            .and_then(|ns| ns.id_from_string(object_id)?.get_stub())
+            .map_err(|e| e.to_string())?;
+        let headers = Headers::new();
+        headers
+            .set(REQUEST_HEADER, &encode_request(request))
+            .map_err(|e| e.to_string())?;
+        let body = js_sys::Uint8Array::from(payload);
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(|e| e.to_string())?;
+        let mut response = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Reply {
+            status: response.status_code(),
+            headers: Vec::new(),
+            body: response.bytes().await.map_err(|e| e.to_string())?,
+        })
+    }
+
+    async fn set_alarm(&self, at: Timestamp) -> std::result::Result<(), String> {
+        // An absolute time: `set_alarm` with a bare integer is an offset.
+        let date = js_sys::Date::new(&JsValue::from_f64(at.millis() as f64));
+        self.storage
+            .set_alarm(ScheduledTime::new(date))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The message of a thrown JavaScript value.
+fn js_message(value: &JsValue) -> String {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
 }
 
 fn into_response(reply: Reply) -> Result<Response> {

@@ -5,10 +5,16 @@
 //! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
 //! Durable Object class that hosts it.
 
+mod jobs;
 mod mail;
+mod outbound;
+mod ports;
 mod service;
 mod store;
 
+pub use ports::{
+    DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, RESEND_API_URL, Relay,
+};
 pub use service::InboxService;
 pub use store::list_query;
 

@@ -3,7 +3,7 @@
 
 use crate::mail::ParsedMail;
 use protocol::Timestamp;
-use protocol::api::{Direction, MessageDetail, MessageSummary};
+use protocol::api::{Direction, MessageDetail, MessageSummary, SendStatus};
 use schema::{Rows, Sql, SqlError, Value};
 
 /// The largest integer that survives the trip through JavaScript's f64.
@@ -12,7 +12,7 @@ const MAX_SAFE_ID: i64 = (1 << 53) - 1;
 /// Bytes per stored chunk.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 
-const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments";
+const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments, send_status, send_reason";
 
 /// A new message, ready to store.
 pub(crate) struct NewMessage<'a> {
@@ -20,7 +20,11 @@ pub(crate) struct NewMessage<'a> {
     pub(crate) to: &'a str,
     pub(crate) received_at: Timestamp,
     pub(crate) raw: &'a [u8],
-    pub(crate) raw_sha256: String,
+    /// Inbound only: outbound messages are never deduplicated (and a copy
+    /// sent to oneself must not collide with the outbound original).
+    pub(crate) raw_sha256: Option<String>,
+    /// Outbound only.
+    pub(crate) send_status: Option<SendStatus>,
     pub(crate) parsed: ParsedMail,
 }
 
@@ -38,8 +42,14 @@ pub(crate) fn find_by_raw(sql: &dyn Sql, raw_sha256: &str) -> Result<Option<u64>
 }
 
 /// Stores a message, its raw bytes and its detail, atomically: a failure
-/// anywhere leaves nothing behind.
-pub(crate) fn insert(sql: &dyn Sql, message: &NewMessage<'_>) -> Result<u64, SqlError> {
+/// anywhere leaves nothing behind. `also` runs inside the same transaction
+/// with the new row's id and arrival time (to queue the work the message
+/// brings, such as its webhook event).
+pub(crate) fn insert(
+    sql: &dyn Sql,
+    message: &NewMessage<'_>,
+    also: &mut dyn FnMut(u64, Timestamp) -> Result<(), SqlError>,
+) -> Result<u64, SqlError> {
     let detail = serde_json::to_vec(&message.parsed.detail)
         .map_err(|e| SqlError::new(format!("serializing the detail: {e}")))?;
     let mut id = None;
@@ -57,8 +67,8 @@ pub(crate) fn insert(sql: &dyn Sql, message: &NewMessage<'_>) -> Result<u64, Sql
         });
         let rows = sql.exec(
             "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
-                                   to_addr, subject, has_attachments, raw_sha256)
-             VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                   to_addr, subject, has_attachments, raw_sha256, send_status)
+             VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             &[
                 Value::from(message.direction.as_str()),
                 Value::Integer(received_at),
@@ -68,7 +78,8 @@ pub(crate) fn insert(sql: &dyn Sql, message: &NewMessage<'_>) -> Result<u64, Sql
                 Value::from(message.to),
                 optional_text(message.parsed.subject.as_deref()),
                 Value::Integer(i64::from(message.parsed.has_attachments)),
-                Value::from(message.raw_sha256.as_str()),
+                optional_text(message.raw_sha256.as_deref()),
+                optional_text(message.send_status.map(SendStatus::as_str)),
             ],
         )?;
         let new_id = rows
@@ -78,6 +89,7 @@ pub(crate) fn insert(sql: &dyn Sql, message: &NewMessage<'_>) -> Result<u64, Sql
             .ok_or_else(|| SqlError::new("INSERT returned no id"))?;
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
+        also(new_id as u64, Timestamp::from_millis(received_at))?;
         id = Some(new_id as u64);
         Ok(())
     })?;
@@ -254,5 +266,47 @@ fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
         received_at: Timestamp::from_millis(int(7)?),
         size: int(8)? as u64,
         has_attachments: int(9)? != 0,
+        status: optional(10).as_deref().and_then(SendStatus::parse),
+        status_reason: optional(11),
     })
+}
+
+/// Records what became of an outbound message's send and returns its summary.
+pub(crate) fn set_send_status(
+    sql: &dyn Sql,
+    id: u64,
+    status: SendStatus,
+    reason: Option<&str>,
+) -> Result<Option<MessageSummary>, SqlError> {
+    let rows = sql.exec(
+        &format!(
+            "UPDATE messages SET send_status = ?, send_reason = ?
+             WHERE id = ? AND direction = 'outbound' RETURNING {SUMMARY_COLUMNS}"
+        ),
+        &[
+            Value::from(status.as_str()),
+            optional_text(reason),
+            Value::Integer(id as i64),
+        ],
+    )?;
+    Ok(summaries(rows)?.into_iter().next())
+}
+
+/// Outbound messages created after `after`, and the oldest of their times.
+pub(crate) fn outbound_since(
+    sql: &dyn Sql,
+    after: Timestamp,
+) -> Result<(u32, Option<Timestamp>), SqlError> {
+    let rows = sql.exec(
+        "SELECT count(*), min(received_at) FROM messages
+         WHERE direction = 'outbound' AND received_at > ?",
+        &[Value::Integer(after.millis())],
+    )?;
+    let row = rows.single()?.unwrap_or(&[]);
+    let count = row.first().and_then(Value::as_i64).unwrap_or(0);
+    let oldest = row
+        .get(1)
+        .and_then(Value::as_i64)
+        .map(Timestamp::from_millis);
+    Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
 }

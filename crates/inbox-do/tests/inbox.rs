@@ -8,7 +8,7 @@ use protocol::{ApiKey, Handle, KeyHash, Reply, Timestamp};
 use router_worker::HttpRequest;
 use schema::{MIGRATIONS, Migration, Sql, Value};
 use serde_json::Value as Json;
-use testkit::{SqliteDb, TestService};
+use testkit::{FixedPlatform, SqliteDb, TestService};
 
 fn leak(list: Vec<Migration>) -> &'static [Migration] {
     Box::leak(list.into_boxed_slice())
@@ -116,7 +116,12 @@ impl Object {
 
     fn send(&mut self, request: &InboxRequest) -> Reply {
         let header = protocol::wire::encode_request(request);
-        self.service.serve(&self.db, &header, b"", self.now)
+        self.serve(&header)
+    }
+
+    fn serve(&self, header: &str) -> Reply {
+        let platform = FixedPlatform::at(self.now);
+        pollster::block_on(self.service.serve(&self.db, &platform, header, b""))
     }
 
     fn state(&self) -> Vec<Vec<Value>> {
@@ -218,7 +223,7 @@ fn an_unconfirmed_claim_can_be_released_or_expires() {
 
 #[test]
 fn an_unreadable_wire_request_is_refused() {
-    let mut object = Object::new();
+    let object = Object::new();
     let encoded = |json: &str| {
         use base64::Engine as _;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
@@ -230,7 +235,7 @@ fn an_unreadable_wire_request_is_refused() {
         encoded(r#"{"op":"nope"}"#),
         encoded(r#"{"op":"confirm","keyHash":"12"}"#),
     ] {
-        let reply = object.service.serve(&object.db, &header, b"", object.now);
+        let reply = object.serve(&header);
         assert_eq!(
             (reply.status, code(&reply).as_str()),
             (400, "invalid_request")

@@ -100,6 +100,12 @@ pub struct MessageSummary {
     pub size: u64,
     /// Whether it carries attachments.
     pub has_attachments: bool,
+    /// Outbound messages only: what became of the send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<SendStatus>,
+    /// Outbound messages only: why a send failed (or what the relay said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
 }
 
 /// `GET /api/messages` → 200.
@@ -191,4 +197,190 @@ pub struct Message {
 pub struct MarkRead {
     /// The new read state.
     pub read: bool,
+}
+
+/// `POST /api/messages` body: one message to one recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// One plain address, `local@domain` (no display name, no list).
+    pub to: String,
+    /// The subject, one line.
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The plain-text body. At least one of `text` and `html` is required.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The HTML body. Both bodies make a multipart/alternative message.
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
+/// What became of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SendStatus {
+    /// Stored and not yet handed over (an interrupted send is retried).
+    Queued,
+    /// Accepted by the relay, or stored in the recipient's inbox here.
+    Sent,
+    /// Refused by the relay or the recipient; `statusReason` says why.
+    Failed,
+}
+
+impl SendStatus {
+    /// The stored (and serialized) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendStatus::Queued => "queued",
+            SendStatus::Sent => "sent",
+            SendStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(SendStatus::Queued),
+            "sent" => Some(SendStatus::Sent),
+            "failed" => Some(SendStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /api/messages` → 201.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SendResponse {
+    /// The outbound message's id in the sender's inbox.
+    pub id: u64,
+    /// What became of it.
+    pub status: SendStatus,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// `PUT /api/webhook` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// Where events are POSTed: https, on a public host.
+    pub url: String,
+}
+
+/// `PUT /api/webhook` → 200: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookCreated {
+    /// The webhook URL, as normalized.
+    pub url: String,
+    /// The signing secret, `whsec_` and base64 of 32 bytes.
+    pub secret: String,
+    /// When this webhook was set.
+    pub created_at: Timestamp,
+}
+
+/// `GET /api/webhook` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookInfo {
+    /// The webhook URL.
+    pub url: String,
+    /// When it was set.
+    pub created_at: Timestamp,
+}
+
+/// The events a webhook is told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub enum WebhookEventKind {
+    /// A message arrived in the inbox.
+    #[serde(rename = "message.received")]
+    Received,
+    /// The inbox sent a message.
+    #[serde(rename = "message.sent")]
+    Sent,
+}
+
+impl WebhookEventKind {
+    /// The event's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventKind::Received => "message.received",
+            WebhookEventKind::Sent => "message.sent",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "message.received" => Some(WebhookEventKind::Received),
+            "message.sent" => Some(WebhookEventKind::Sent),
+            _ => None,
+        }
+    }
+}
+
+/// The body POSTed to a webhook. The same bytes are sent on every attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEvent {
+    /// What happened.
+    pub event: WebhookEventKind,
+    /// Unique and stable across retries (also sent as `webhook-id`): a
+    /// receiver deduplicates on it.
+    pub event_id: String,
+    /// The message's id in this inbox.
+    pub message_id: u64,
+    /// The sender's address.
+    pub from: String,
+    /// The recipient's address.
+    pub to: String,
+    /// The subject.
+    pub subject: Option<String>,
+    /// When the message arrived (or was sent).
+    pub received_at: Timestamp,
+}
+
+/// One delivery attempt of a webhook event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// The event's id (`webhook-id`).
+    pub event_id: String,
+    /// The event.
+    pub event: WebhookEventKind,
+    /// The message it is about.
+    pub message_id: u64,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When the attempt was made.
+    pub at: Timestamp,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// Why the attempt failed (a non-2xx, a timeout, a refused URL), if it did.
+    pub error: Option<String>,
+    /// How long the attempt took, in milliseconds.
+    pub duration_ms: u64,
+    /// When the next attempt is due, if another is scheduled.
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// `GET /api/webhook/deliveries` → 200: the most recent attempts first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDeliveryList {
+    /// Up to 100 attempts, newest first.
+    pub deliveries: Vec<WebhookDelivery>,
 }

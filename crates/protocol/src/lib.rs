@@ -13,6 +13,7 @@ pub mod handle;
 pub mod key;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod outbound;
 pub mod reply;
 pub mod timestamp;
 pub mod webhook_signature;
@@ -48,6 +49,19 @@ pub mod bindings {
     /// several, comma-separated; the first is the one addresses are given on,
     /// and mail to any of them is accepted.
     pub const MAIL_DOMAIN_VAR: &str = "MAIL_DOMAIN";
+    /// The router's development setting: `"true"` lets webhooks use plain
+    /// `http` to loopback addresses (never set it in production).
+    pub const WEBHOOK_ALLOW_HTTP_LOOPBACK_VAR: &str = "WEBHOOK_ALLOW_HTTP_LOOPBACK";
+    /// The inbox script's `send_email` binding: Cloudflare's relay.
+    pub const SEND_EMAIL_BINDING: &str = "SEND_EMAIL";
+    /// The inbox script's secret selecting the HTTP relay (Resend's API).
+    pub const RESEND_API_KEY_VAR: &str = "RESEND_API_KEY";
+    /// The HTTP relay's endpoint (default: Resend's own).
+    pub const RESEND_API_URL_VAR: &str = "RESEND_API_URL";
+    /// The inbox script's webhook retry schedule override: comma-separated
+    /// seconds between attempts (tests shorten it; the default is
+    /// 0,10,60,600,3600,21600).
+    pub const WEBHOOK_RETRY_SECONDS_VAR: &str = "WEBHOOK_RETRY_SECONDS";
 }
 
 /// Limits the API enforces, in one place so that docs and tests quote them.
@@ -61,6 +75,14 @@ pub mod limits {
     pub const DEFAULT_PAGE: u32 = 20;
     /// The largest page size of `GET /api/messages`.
     pub const MAX_PAGE: u32 = 100;
+    /// Sends allowed per inbox in any rolling minute.
+    pub const SENDS_PER_MINUTE: u32 = 10;
+    /// Sends allowed per inbox in any rolling hour.
+    pub const SENDS_PER_HOUR: u32 = 100;
+    /// Webhook delivery attempts kept per inbox (older ones are dropped).
+    pub const KEPT_DELIVERIES: u32 = 100;
+    /// How long one webhook delivery attempt may take, in milliseconds.
+    pub const WEBHOOK_TIMEOUT_MILLIS: u64 = 5_000;
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! file is current.
 
 use crate::api::{
-    Health, MarkRead, Me, Message, MessageList, MessageSummary, SignupRequest, SignupResponse,
+    Health, MarkRead, Me, Message, MessageList, MessageSummary, SendRequest, SendResponse,
+    SignupRequest, SignupResponse, WebhookCreated, WebhookDeliveryList, WebhookEvent, WebhookInfo,
+    WebhookRequest,
 };
-use crate::limits::{DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE};
+use crate::limits::{DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, SENDS_PER_HOUR, SENDS_PER_MINUTE};
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -25,6 +27,13 @@ pub fn document() -> Value {
     let message = generator.subschema_for::<Message>().to_value();
     let summary = generator.subschema_for::<MessageSummary>().to_value();
     let mark_read = generator.subschema_for::<MarkRead>().to_value();
+    let send_request = generator.subschema_for::<SendRequest>().to_value();
+    let send_response = generator.subschema_for::<SendResponse>().to_value();
+    let webhook_request = generator.subschema_for::<WebhookRequest>().to_value();
+    let webhook_created = generator.subschema_for::<WebhookCreated>().to_value();
+    let webhook_info = generator.subschema_for::<WebhookInfo>().to_value();
+    let deliveries = generator.subschema_for::<WebhookDeliveryList>().to_value();
+    let event = generator.subschema_for::<WebhookEvent>().to_value();
     let error = generator.subschema_for::<ApiError>().to_value();
     let schemas = generator.take_definitions(true);
 
@@ -101,7 +110,25 @@ pub fn document() -> Value {
                 "security": bearer,
                 "responses": with(errors(&auth_errors), "200", ok("The inbox.", &me))
             }},
-            "/api/messages": { "get": {
+            "/api/messages": { "post": {
+                "operationId": "sendMessage",
+                "summary": "Send a message from this inbox. A recipient that is an inbox of this deployment gets it directly; others go through the configured relay.",
+                "description": format!(
+                    "The message is stored in this inbox as `direction: \"outbound\"` whatever its fate; \
+                     `status` says whether the relay (or the recipient inbox) took it, and `statusReason` why not. \
+                     An inbox may send {SENDS_PER_MINUTE} messages a minute and {SENDS_PER_HOUR} an hour."
+                ),
+                "security": bearer,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": send_request } } },
+                "responses": with(errors(&[
+                    ("400", "The body is invalid: `to` is not one plain address (or not an inbox here, for our own domain), a header field has CR or LF, or there is no body."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    ("413", "The body is too large."),
+                    ("415", "The body is not JSON."),
+                    ("429", "Too many sends; retry after `Retry-After` seconds."),
+                    ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
+                ]), "201", ok("The message was stored; `status` is `sent` or `failed` (or `queued` if interrupted).", &send_response))
+            }, "get": {
                 "operationId": "listMessages", "summary": "Messages, newest first.",
                 "security": bearer,
                 "parameters": [
@@ -150,6 +177,39 @@ pub fn document() -> Value {
                     "content": { "message/rfc822": { "schema": { "type": "string", "contentMediaType": "message/rfc822" } } }
                 }))
             }},
+            "/api/webhook": {
+                "put": {
+                    "operationId": "setWebhook",
+                    "summary": "Set (or replace) the webhook. The secret is shown only here.",
+                    "security": bearer,
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": webhook_request } } },
+                    "responses": with(errors(&[
+                        ("400", "The URL is not https to a public host (loopback, private, link-local, CGNAT, multicast and metadata addresses are refused in every spelling)."),
+                        ("401", "The API key is missing, malformed or unknown."),
+                        ("415", "The body is not JSON."),
+                        ("503", "A dependency is unavailable; retry later."),
+                    ]), "200", ok("The webhook, with its signing secret.", &webhook_created))
+                },
+                "get": {
+                    "operationId": "getWebhook", "summary": "The webhook, without its secret.",
+                    "security": bearer,
+                    "responses": with(errors(&[
+                        ("401", "The API key is missing, malformed or unknown."),
+                        ("404", "This inbox has no webhook."),
+                        ("503", "A dependency is unavailable; retry later."),
+                    ]), "200", ok("The webhook.", &webhook_info))
+                },
+                "delete": {
+                    "operationId": "deleteWebhook", "summary": "Remove the webhook and drop its pending events.",
+                    "security": bearer,
+                    "responses": with(errors(&auth_errors), "204", json!({ "description": "Removed (or there was none)." }))
+                }
+            },
+            "/api/webhook/deliveries": { "get": {
+                "operationId": "listWebhookDeliveries", "summary": "The most recent delivery attempts, newest first.",
+                "security": bearer,
+                "responses": with(errors(&auth_errors), "200", ok("Up to 100 attempts.", &deliveries))
+            }},
             "/api/openapi.json": { "get": {
                 "operationId": "openapi", "summary": "This document.",
                 "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } }
@@ -157,6 +217,14 @@ pub fn document() -> Value {
             "/llms.txt": { "get": {
                 "operationId": "llmsTxt", "summary": "The API explained for an agent, in plain text.",
                 "responses": { "200": { "description": "Plain text.", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+            }}
+        },
+        "webhooks": {
+            "messageEvent": { "post": {
+                "summary": "`message.received` or `message.sent`, POSTed to the inbox's webhook URL.",
+                "description": "Signed twice with the webhook secret's key: `X-InboxKit-Signature: sha256=<hex HMAC-SHA256(key, body)>`, and Standard Webhooks' `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256(key, \"{id}.{timestamp}.{body}\")>` (the key is the secret after `whsec_`, base64-decoded). Any 2xx ends delivery; anything else, or no answer within 5 s, is retried after 10 s, 1 min, 10 min, 1 h and 6 h; 410 Gone removes the webhook. `eventId` (= `webhook-id`) is stable across retries.",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": event } } },
+                "responses": { "200": { "description": "Any 2xx acknowledges the event." } }
             }}
         },
         "components": {

@@ -126,6 +126,55 @@ pub enum ApiCall {
         /// The message id.
         id: u64,
     },
+    /// `POST /api/messages`, already validated by the router.
+    #[serde(rename_all = "camelCase")]
+    Send {
+        /// The recipient, as [`crate::outbound::parse_address`] returns it.
+        to: String,
+        /// The subject.
+        subject: Option<String>,
+        /// The plain-text body.
+        text: Option<String>,
+        /// The HTML body.
+        html: Option<String>,
+        /// How it leaves.
+        route: SendRoute,
+    },
+    /// `PUT /api/webhook`, with the URL already checked by the router.
+    #[serde(rename_all = "camelCase")]
+    PutWebhook {
+        /// The normalized URL.
+        url: String,
+        /// The new signing secret's text form (`whsec_...`).
+        secret: String,
+        /// Whether the URL was accepted under the development setting that
+        /// allows `http` to loopback; deliveries re-check it the same way.
+        allow_http_loopback: bool,
+    },
+    /// `GET /api/webhook`.
+    GetWebhook,
+    /// `DELETE /api/webhook`.
+    DeleteWebhook,
+    /// `GET /api/webhook/deliveries`.
+    ListDeliveries,
+}
+
+/// How an outbound message leaves this deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "camelCase", deny_unknown_fields)]
+pub enum SendRoute {
+    /// Through the configured relay (the recipient is elsewhere).
+    Relay,
+    /// Straight into another inbox of this deployment, with no relay.
+    #[serde(rename_all = "camelCase")]
+    Direct {
+        /// The recipient inbox's handle.
+        handle: Handle,
+        /// Its Durable Object id (hex).
+        object_id: String,
+        /// The recipient's `+tag`.
+        tag: Option<String>,
+    },
 }
 
 /// The InboxDO's answer to [`InboxRequest::Ingest`].

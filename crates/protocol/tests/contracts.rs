@@ -4,7 +4,10 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
-use protocol::api::{Health, Me, SignupRequest, SignupResponse};
+use protocol::api::{
+    Health, Me, SendResponse, SendStatus, SignupRequest, SignupResponse, WebhookEvent,
+    WebhookEventKind,
+};
 use protocol::wire::{ApiCall, InboxRequest};
 use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Timestamp};
 
@@ -43,6 +46,26 @@ fn public_bodies() {
             handle,
             created_at: Timestamp::from_millis(1_774_526_400_000),
             message_count: 3,
+        }
+    );
+    insta::assert_json_snapshot!(
+        "send_response",
+        SendResponse {
+            id: 7,
+            status: SendStatus::Failed,
+            status_reason: Some("The relay answered HTTP 500.".into()),
+        }
+    );
+    insta::assert_json_snapshot!(
+        "webhook_event",
+        WebhookEvent {
+            event: WebhookEventKind::Received,
+            event_id: "evt_0123456789abcdef0123456789abcdef".into(),
+            message_id: 42,
+            from: "bob@example.com".into(),
+            to: "alice+news@agents.test".into(),
+            subject: Some("Hello".into()),
+            received_at: Timestamp::from_millis(1_774_526_400_250),
         }
     );
     insta::assert_json_snapshot!(
@@ -225,6 +248,70 @@ mod webhook_urls {
         fn any_text_is_judged_without_panic(text in any::<String>()) {
             let _ = check_webhook_url(&text, UrlPolicy::default());
             let _ = check_webhook_url(&format!("https://{text}"), UrlPolicy { allow_http_loopback: true });
+        }
+    }
+}
+
+mod send_addresses {
+    use proptest::prelude::*;
+    use protocol::outbound::parse_address;
+
+    #[test]
+    fn plain_addresses_are_accepted_and_their_domain_lowercased() {
+        for (given, kept) in [
+            ("bob@example.com", "bob@example.com"),
+            (
+                "Bob.Smith+tag@Mail.Example.COM",
+                "Bob.Smith+tag@mail.example.com",
+            ),
+            (
+                "o'hara@xn--bcher-kva.example",
+                "o'hara@xn--bcher-kva.example",
+            ),
+        ] {
+            assert_eq!(parse_address(given).as_deref(), Ok(kept));
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for text in [
+            "",
+            "bob",
+            "@example.com",
+            "bob@",
+            "Bob <bob@example.com>",
+            "bob@example.com, eve@example.com",
+            "bob@example.com\r\nBcc: eve@example.com",
+            "\"bob smith\"@example.com",
+            "bob..smith@example.com",
+            ".bob@example.com",
+            "bob@localhost",
+            "bob@[127.0.0.1]",
+            "bob@10.0.0.1",
+            "bob@-example.com",
+            "bob@exa_mple.com",
+            "bob@bücher.example",
+        ] {
+            assert!(parse_address(text).is_err(), "{text:?} was accepted");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        assert!(parse_address(&long_local).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_accepted_can_break_a_header_line(text in any::<String>()) {
+            if let Ok(address) = parse_address(&text) {
+                prop_assert!(!address.contains(['\r', '\n', ' ', ',', '<', '>', '"', '(', ')', ';', ':']));
+                prop_assert_eq!(address.matches('@').count(), 1);
+            }
+        }
+
+        #[test]
+        fn dot_atoms_at_names_are_accepted(local in "[a-z0-9!#$%&'*+/=?^_`{|}~-]{1,20}(\\.[a-z0-9_-]{1,10}){0,2}", domain in "[a-z0-9]{1,10}(\\.[a-z0-9]{1,10}){0,2}\\.[a-z]{2,6}") {
+            let address = format!("{local}@{domain}");
+            prop_assert_eq!(parse_address(&address), Ok(address.clone()));
         }
     }
 }

@@ -54,14 +54,13 @@ async fn serve(mut req: Request, env: &Env) -> Result<Reply> {
 }
 
 fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
-    let domains = env
-        .var(bindings::MAIL_DOMAIN_VAR)
-        .ok()
-        .map(|v| v.to_string());
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let domains = var(bindings::MAIL_DOMAIN_VAR);
+    let loopback = var(bindings::WEBHOOK_ALLOW_HTTP_LOOPBACK_VAR);
     Ok(Router::new(
         KvDirectory(env.kv(bindings::DIRECTORY_KV)?),
         DoNamespace(env.durable_object(bindings::INBOX_NAMESPACE)?),
-        RouterConfig::from_mail_domain_var(domains.as_deref()),
+        RouterConfig::from_vars(domains.as_deref(), loopback.as_deref()),
     ))
 }
 

@@ -2,10 +2,12 @@
 
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError};
 use protocol::address::{Recipient, RecipientError};
-use protocol::api::{Health, MarkRead, SignupRequest, SignupResponse};
+use protocol::api::{Health, MarkRead, SendRequest, SignupRequest, SignupResponse, WebhookRequest};
 use protocol::key::KEY_RANDOM_BYTES;
 use protocol::limits::{DEFAULT_PAGE, MAX_JSON_BODY, MAX_MESSAGE_BYTES, MAX_PAGE};
-use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest, Ingested};
+use protocol::webhook_signature::WebhookSecret;
+use protocol::webhook_url::{UrlPolicy, check_webhook_url};
+use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest, Ingested, SendRoute};
 use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Reply, Timestamp};
 use serde::de::DeserializeOwned;
 
@@ -20,6 +22,10 @@ pub struct RouterConfig {
     /// any of them is accepted. Signup, authenticated calls and inbound mail
     /// answer 503 `not_configured` (mail: a temporary failure) without one.
     pub mail_domains: Vec<String>,
+    /// The development setting that lets webhooks use plain `http` to
+    /// loopback addresses (`WEBHOOK_ALLOW_HTTP_LOOPBACK = "true"`). Off in
+    /// production: webhooks must then be https to a public host.
+    pub allow_http_loopback_webhooks: bool,
 }
 
 impl RouterConfig {
@@ -32,6 +38,16 @@ impl RouterConfig {
                 .map(|d| d.trim().to_ascii_lowercase())
                 .filter(|d| !d.is_empty())
                 .collect(),
+            allow_http_loopback_webhooks: false,
+        }
+    }
+
+    /// Reads the router's variables: `MAIL_DOMAIN` and
+    /// `WEBHOOK_ALLOW_HTTP_LOOPBACK` (exactly `"true"` turns it on).
+    pub fn from_vars(mail_domain: Option<&str>, allow_http_loopback: Option<&str>) -> Self {
+        RouterConfig {
+            allow_http_loopback_webhooks: allow_http_loopback.map(str::trim) == Some("true"),
+            ..Self::from_mail_domain_var(mail_domain)
         }
     }
 }
@@ -144,9 +160,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 self.authenticated(request, ApiCall::Me).await
             }
             ["api", "messages"] => {
-                allow(method, &["GET"])?;
-                let call = list_query(&request.query)?;
-                self.authenticated(request, call).await
+                allow(method, &["GET", "POST"])?;
+                if method == "GET" {
+                    let call = list_query(&request.query)?;
+                    self.authenticated(request, call).await
+                } else {
+                    self.send(request).await
+                }
             }
             ["api", "messages", id] => {
                 allow(method, &["GET", "PATCH"])?;
@@ -166,6 +186,19 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 allow(method, &["GET"])?;
                 let id = message_id(id)?;
                 self.authenticated(request, ApiCall::GetRaw { id }).await
+            }
+            ["api", "webhook"] => {
+                allow(method, &["GET", "PUT", "DELETE"])?;
+                let call = match method {
+                    "GET" => ApiCall::GetWebhook,
+                    "DELETE" => ApiCall::DeleteWebhook,
+                    _ => self.webhook_call(request, entropy)?,
+                };
+                self.authenticated(request, call).await
+            }
+            ["api", "webhook", "deliveries"] => {
+                allow(method, &["GET"])?;
+                self.authenticated(request, ApiCall::ListDeliveries).await
             }
             _ => Err(ApiError::not_found(format!(
                 "There is no endpoint at {}.",
@@ -236,6 +269,73 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 error_of(&reply).error
             )),
         }
+    }
+
+    /// `POST /api/messages`: validates the message and decides its route. A
+    /// recipient on one of our domains is delivered inbox to inbox, so it must
+    /// be an inbox here; anything else goes through the relay.
+    async fn send(&self, request: &HttpRequest) -> Result<Reply, ApiError> {
+        let body: SendRequest = json_body(request)?;
+        let valid = body.validate()?;
+        // Authenticate before looking anything else up.
+        let (id, hash, mail_domain) = self.credentials(request).await?;
+        let (to, route) = match Recipient::parse(&valid.to, &self.config.mail_domains) {
+            Ok(recipient) => {
+                let object_id = self
+                    .directory
+                    .get(&handle_index_key(&recipient.handle))
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| no_inbox_here(&recipient.address))?;
+                let route = SendRoute::Direct {
+                    handle: recipient.handle,
+                    object_id,
+                    tag: recipient.tag,
+                };
+                (recipient.address, route)
+            }
+            Err(RecipientError::ForeignDomain) => (valid.to, SendRoute::Relay),
+            Err(RecipientError::NoSuchMailbox | RecipientError::Malformed) => {
+                return Err(no_inbox_here(&valid.to));
+            }
+        };
+        let call = ApiCall::Send {
+            to,
+            subject: valid.subject,
+            text: valid.text,
+            html: valid.html,
+            route,
+        };
+        self.call(
+            &id,
+            &InboxRequest::Api {
+                key_hash: hash,
+                mail_domain,
+                call,
+            },
+        )
+        .await
+    }
+
+    /// `PUT /api/webhook`: the URL must pass the SSRF guard; the secret is new.
+    fn webhook_call(
+        &self,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
+    ) -> Result<ApiCall, ApiError> {
+        let body: WebhookRequest = json_body(request)?;
+        let policy = UrlPolicy {
+            allow_http_loopback: self.config.allow_http_loopback_webhooks,
+        };
+        let url = check_webhook_url(&body.url, policy)
+            .map_err(|refusal| ApiError::invalid(format!("Invalid `url`: it {refusal}.")))?;
+        let mut random = [0u8; 32];
+        entropy.fill(&mut random).map_err(unavailable)?;
+        Ok(ApiCall::PutWebhook {
+            url: url.to_string(),
+            secret: WebhookSecret::from_random(random).expose(),
+            allow_http_loopback: policy.allow_http_loopback,
+        })
     }
 
     fn mail_domain(&self) -> Result<&str, ApiError> {
@@ -387,6 +487,24 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     }
 
     async fn authenticated(&self, request: &HttpRequest, call: ApiCall) -> Result<Reply, ApiError> {
+        let (id, hash, mail_domain) = self.credentials(request).await?;
+        self.call(
+            &id,
+            &InboxRequest::Api {
+                key_hash: hash,
+                mail_domain,
+                call,
+            },
+        )
+        .await
+    }
+
+    /// The caller's inbox (object id), key hash and the mail domain. The
+    /// inbox re-checks the hash itself: KV only routes.
+    async fn credentials(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<(String, KeyHash, String), ApiError> {
         let key = request
             .header_value("authorization")
             .and_then(ApiKey::from_authorization)
@@ -399,15 +517,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .await
             .map_err(unavailable)?
             .ok_or_else(ApiError::unauthorized)?;
-        self.call(
-            &id,
-            &InboxRequest::Api {
-                key_hash: hash,
-                mail_domain,
-                call,
-            },
-        )
-        .await
+        Ok((id, hash, mail_domain))
     }
 
     async fn call(&self, id: &str, request: &InboxRequest) -> Result<Reply, ApiError> {
@@ -493,6 +603,13 @@ fn printable(text: &str) -> String {
         .take(100)
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
+}
+
+fn no_inbox_here(address: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "Invalid `to`: there is no inbox {} on this deployment.",
+        printable(address)
+    ))
 }
 
 fn no_such_mailbox() -> MailVerdict {

@@ -102,4 +102,57 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT",
         ],
     },
+    Migration {
+        id: 4,
+        name: "outbound mail and webhooks",
+        statements: &[
+            // Outbound messages carry what became of their send.
+            "ALTER TABLE messages ADD COLUMN send_status TEXT
+                CHECK (send_status IN ('queued', 'sent', 'failed'))",
+            "ALTER TABLE messages ADD COLUMN send_reason TEXT",
+            // The send rate limit counts recent outbound messages.
+            "CREATE INDEX messages_outbound ON messages (received_at)
+                WHERE direction = 'outbound'",
+            // At most one webhook. The secret signs deliveries, so it is kept
+            // as given (it is not a credential to this API).
+            "CREATE TABLE webhook (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                url TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                allow_http_loopback INTEGER NOT NULL CHECK (allow_http_loopback IN (0, 1)),
+                created_at INTEGER NOT NULL
+            ) STRICT",
+            // Work to do outside the inbox, durably: webhook events and sends.
+            // A job is written in the same transaction as its message, runs
+            // once `due_at` has passed and no attempt holds its lease, and is
+            // deleted when done. The DO alarm is set to the earliest such time.
+            "CREATE TABLE jobs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                kind TEXT NOT NULL CHECK (kind IN ('webhook', 'send')),
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                event TEXT,
+                event_id TEXT,
+                body TEXT,
+                route TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                due_at INTEGER NOT NULL,
+                lease_until INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL
+            ) STRICT",
+            "CREATE INDEX jobs_by_due ON jobs (due_at)",
+            // Recent webhook delivery attempts, for `GET /api/webhook/deliveries`.
+            "CREATE TABLE webhook_attempts (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                message_id INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                at INTEGER NOT NULL,
+                status_code INTEGER,
+                error TEXT,
+                duration_ms INTEGER NOT NULL,
+                next_attempt_at INTEGER
+            ) STRICT",
+        ],
+    },
 ];

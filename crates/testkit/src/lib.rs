@@ -7,11 +7,15 @@
 //! - [`InProcessNamespace`]: the router's [`router_worker::InboxNamespace`],
 //!   hosting the real [`inbox_do::InboxService`] per object, with every request
 //!   passed in its serialized wire form.
+//! - [`FakeWeb`] and [`FakeMailer`]: the outside world of an inbox (webhook
+//!   receivers, the HTTP relay, the `send_email` binding), scripted and
+//!   recorded; [`FixedPlatform`] for driving one inbox alone.
 //! - [`TestService`]: all of the above wired into a real [`router_worker::Router`].
 
 mod clock;
 mod kv;
 mod namespace;
+mod outside;
 mod service;
 mod sqlite;
 
@@ -19,5 +23,6 @@ pub use clock::FakeClock;
 pub use kv::FakeKv;
 pub use namespace::InProcessNamespace;
 pub use namespace::object_id;
+pub use outside::{FakeMailer, FakeWeb, FixedPlatform, SentEmail, WebAnswer};
 pub use service::{SeededEntropy, TEST_MAIL_DOMAIN, TestService};
 pub use sqlite::{MAX_PARAMS, MAX_STATEMENT_BYTES, MAX_VALUE_BYTES, SqliteDb};

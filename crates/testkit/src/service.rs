@@ -59,6 +59,7 @@ impl TestService {
             millis,
             RouterConfig {
                 mail_domains: vec![TEST_MAIL_DOMAIN.to_owned()],
+                allow_http_loopback_webhooks: false,
             },
         )
     }
@@ -111,6 +112,12 @@ impl TestService {
     /// The in-process namespace.
     pub fn objects(&self) -> &InProcessNamespace {
         self.router.namespace()
+    }
+
+    /// Runs the inboxes' alarms that are due (see
+    /// [`InProcessNamespace::run_alarms`]).
+    pub fn run_alarms(&self) -> usize {
+        self.objects().run_alarms()
     }
 }
 

@@ -1,0 +1,163 @@
+//! Building an outbound message (with mail-builder) and the HTTP relay's
+//! request and answer.
+
+use crate::ports::{HttpAnswer, HttpCall};
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::content_type::ContentType;
+use mail_builder::headers::date::Date;
+use mail_builder::mime::{BodyPart, MimePart};
+use protocol::Timestamp;
+use protocol::key::sha256_hex;
+use serde::Serialize;
+
+/// How long a call to the HTTP relay may take, in milliseconds.
+pub(crate) const RELAY_TIMEOUT_MILLIS: u64 = 30_000;
+
+/// What an outbound message says.
+#[derive(Debug, Clone)]
+pub(crate) struct Draft<'a> {
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a str,
+    pub(crate) subject: Option<&'a str>,
+    pub(crate) text: Option<&'a str>,
+    pub(crate) html: Option<&'a str>,
+    pub(crate) date: Timestamp,
+}
+
+/// A built message: its Message-ID (without brackets) and its bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub(crate) message_id: String,
+    pub(crate) raw: Vec<u8>,
+}
+
+/// Builds the message. `unique` makes its Message-ID unique to this send (the
+/// caller passes something no other send of this inbox shares); the
+/// Message-ID is on the sender's domain and the MIME boundary is derived from
+/// it, so the same draft and `unique` always give the same bytes.
+pub(crate) fn build(draft: &Draft<'_>, unique: &str) -> Built {
+    let domain = draft.from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    let digest = sha256_hex(format!("{}\n{}\n{unique}", draft.from, draft.to).as_bytes());
+    let message_id = format!("{}@{domain}", &digest[..32]);
+    // A boundary must not occur in the bodies; a collision with this one is
+    // astronomically unlikely, but a hostile body could be written to contain
+    // it, so look and move on if it does.
+    let mut boundary = format!("=_inboxkit_{}", &digest[32..56]);
+    let mut salt = 0u32;
+    while [draft.text, draft.html]
+        .into_iter()
+        .flatten()
+        .any(|body| body.contains(&boundary))
+    {
+        salt += 1;
+        boundary = format!(
+            "=_inboxkit_{}",
+            &sha256_hex(format!("{digest}{salt}").as_bytes())[..24]
+        );
+    }
+
+    let mut message = MessageBuilder::new()
+        .from(Address::new_address(None::<&str>, draft.from))
+        .to(Address::new_address(None::<&str>, draft.to))
+        .message_id(message_id.as_str())
+        .date(Date::new(draft.date.millis().div_euclid(1000)));
+    if let Some(subject) = draft.subject {
+        message = message.subject(subject);
+    }
+    let text_part =
+        |text: &str| MimePart::new("text/plain", BodyPart::Text(text.to_owned().into()));
+    let html_part = |html: &str| MimePart::new("text/html", BodyPart::Text(html.to_owned().into()));
+    let body = match (draft.text, draft.html) {
+        (Some(text), Some(html)) => MimePart::new(
+            ContentType::new("multipart/alternative").attribute("boundary", boundary),
+            vec![text_part(text), html_part(html)],
+        ),
+        (Some(text), None) => text_part(text),
+        (None, Some(html)) => html_part(html),
+        // Validation requires a body; an empty text part is the honest fallback.
+        (None, None) => text_part(""),
+    };
+    let raw = message.body(body).write_to_vec().unwrap_or_default();
+    Built { message_id, raw }
+}
+
+/// Resend's request body.
+#[derive(Serialize)]
+struct ResendEmail<'a> {
+    from: &'a str,
+    to: [&'a str; 1],
+    subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    html: Option<&'a str>,
+    headers: ResendHeaders<'a>,
+}
+
+#[derive(Serialize)]
+struct ResendHeaders<'a> {
+    #[serde(rename = "Message-ID")]
+    message_id: String,
+    #[serde(rename = "X-Entity-Ref-ID")]
+    entity_ref: &'a str,
+}
+
+/// The HTTP relay's request for `draft`, as Resend's API takes it: the relay
+/// builds its own MIME, so the fields are sent, with our Message-ID.
+pub(crate) fn relay_call(
+    draft: &Draft<'_>,
+    message_id: &str,
+    url: &str,
+    api_key: &str,
+) -> HttpCall {
+    let body = ResendEmail {
+        from: draft.from,
+        to: [draft.to],
+        // Resend requires a subject; an empty one is what we stored.
+        subject: draft.subject.unwrap_or(""),
+        text: draft.text,
+        html: draft.html,
+        headers: ResendHeaders {
+            message_id: format!("<{message_id}>"),
+            entity_ref: message_id,
+        },
+    };
+    HttpCall {
+        url: url.to_owned(),
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("authorization".to_owned(), format!("Bearer {api_key}")),
+            ("user-agent".to_owned(), user_agent()),
+            // Resend deduplicates on this for 24 hours: a send retried after an
+            // interruption is not delivered twice.
+            ("idempotency-key".to_owned(), message_id.to_owned()),
+        ],
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+        timeout_millis: RELAY_TIMEOUT_MILLIS,
+    }
+}
+
+/// Reads the relay's answer: `Ok` when it accepted the message, otherwise the
+/// reason to record (its own message when it gave one).
+pub(crate) fn relay_outcome(answer: &HttpAnswer) -> Result<(), String> {
+    if (200..300).contains(&answer.status) {
+        return Ok(());
+    }
+    let said = serde_json::from_slice::<serde_json::Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .map(|m| m.chars().take(300).collect::<String>());
+    Err(match said {
+        Some(message) => format!(
+            "The relay refused the message ({}): {message}",
+            answer.status
+        ),
+        None => format!("The relay answered HTTP {}.", answer.status),
+    })
+}
+
+/// `User-Agent` of every outbound HTTP request.
+pub(crate) fn user_agent() -> String {
+    format!("InboxKit/{}", protocol::VERSION)
+}
