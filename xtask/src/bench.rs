@@ -7,7 +7,7 @@
 use crate::e2e::deliver;
 use crate::http::Client;
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, free_port, mail_domain};
+use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
 use crate::{Result, cargo, root, run, step};
 use std::time::Instant;
 
@@ -105,7 +105,13 @@ fn load(tools: &Tools) -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     let state = work.join("state");
     std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
-    let server = DevServer::start(tools, free_port()?, &state, &work.join("wrangler.log"))?;
+    let server = DevServer::start(
+        tools,
+        free_port()?,
+        &state,
+        &work.join("wrangler.log"),
+        &DevSettings::default(),
+    )?;
     let client = Client::new(&server.base);
     let domain = mail_domain()?;
     for handle in

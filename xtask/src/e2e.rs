@@ -1,28 +1,34 @@
 //! The end-to-end suite: both Workers on real workerd (`wrangler dev`), driven
 //! over HTTP, started and stopped (by process group) by the suite itself.
 
+use crate::e2e_outbound::{self as outbound, E2E_RETRY_SECONDS};
 use crate::http::{Client, Response};
+use crate::receiver::Receiver;
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, free_port, mail_domain};
+use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
 use crate::{Result, root, step};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Shared by the checks: the running server and what earlier checks created.
-struct Suite {
+pub(crate) struct Suite {
     tools: Tools,
     server: Option<DevServer>,
     port: u16,
     state: PathBuf,
     work: PathBuf,
-    mail_domain: String,
+    pub(crate) mail_domain: String,
     starts: u32,
     /// (handle, key) of inboxes created along the way.
-    inboxes: Vec<(String, String)>,
+    pub(crate) inboxes: Vec<(String, String)>,
+    /// What wrangler dev is started with.
+    pub(crate) settings: DevSettings,
+    /// Webhook receivers and the fake HTTP relay.
+    pub(crate) receiver: Receiver,
 }
 
 impl Suite {
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         let base = self
             .server
             .as_ref()
@@ -30,21 +36,35 @@ impl Suite {
         Client::new(&base)
     }
 
-    fn start(&mut self) -> Result<f64> {
+    pub(crate) fn start(&mut self) -> Result<f64> {
         self.starts += 1;
         let log = self.work.join(format!("wrangler-{}.log", self.starts));
         let started = Instant::now();
-        self.server = Some(DevServer::start(&self.tools, self.port, &self.state, &log)?);
+        self.server = Some(DevServer::start(
+            &self.tools,
+            self.port,
+            &self.state,
+            &log,
+            &self.settings,
+        )?);
         Ok(started.elapsed().as_secs_f64())
     }
 
-    fn stop(&mut self) {
+    /// The running server's output file.
+    pub(crate) fn log(&self) -> Result<PathBuf> {
+        self.server
+            .as_ref()
+            .map(|s| s.log.clone())
+            .ok_or_else(|| "wrangler dev is not running".to_owned())
+    }
+
+    pub(crate) fn stop(&mut self) {
         if let Some(mut server) = self.server.take() {
             server.stop();
         }
     }
 
-    fn key_of(&self, handle: &str) -> Result<String> {
+    pub(crate) fn key_of(&self, handle: &str) -> Result<String> {
         self.inboxes
             .iter()
             .find(|(h, _)| h == handle)
@@ -100,6 +120,26 @@ const CHECKS: &[(&str, Check)] = &[
         "data survives a restart of wrangler dev",
         restart_keeps_data,
     ),
+    (
+        "mail to an outside address goes through the send_email binding, as wrangler shows it",
+        outbound::send_email_binding,
+    ),
+    (
+        "agent A sends to agent B directly; both webhooks get signed events, verified independently",
+        outbound::direct_delivery_and_webhooks,
+    ),
+    (
+        "a receiver that fails twice gets the event exactly once more, on schedule",
+        outbound::retried_until_delivered,
+    ),
+    (
+        "a restart of wrangler dev during pending retries still delivers",
+        outbound::retries_survive_restart,
+    ),
+    (
+        "the HTTP relay is called in Resend's shape (a local fake) and its refusals recorded",
+        outbound::http_relay,
+    ),
 ];
 
 /// Runs every check, printing one line each and the summary last.
@@ -118,6 +158,14 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         mail_domain: mail_domain()?,
         starts: 0,
         inboxes: Vec::new(),
+        settings: DevSettings {
+            inbox_vars: vec![(
+                protocol::bindings::WEBHOOK_RETRY_SECONDS_VAR.to_owned(),
+                E2E_RETRY_SECONDS.to_owned(),
+            )],
+            ..DevSettings::local()
+        },
+        receiver: Receiver::start()?,
     };
     let first_start = suite.start()?;
     println!(
@@ -125,8 +173,15 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         suite.port
     );
 
+    // `INBOXKIT_E2E_ONLY=a,b` runs only the checks whose names contain one
+    // of the patterns (for working on a few; CI runs them all).
+    let only = std::env::var("INBOXKIT_E2E_ONLY").unwrap_or_default();
+    let patterns: Vec<&str> = only.split(',').filter(|p| !p.is_empty()).collect();
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in CHECKS {
+        if !patterns.is_empty() && !patterns.iter().any(|p| name.contains(p)) {
+            continue;
+        }
         let started = Instant::now();
         match check(&mut suite) {
             Ok(()) => {
@@ -154,7 +209,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
     }
 }
 
-fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<()> {
     if condition { Ok(()) } else { Err(what()) }
 }
 
@@ -175,7 +230,7 @@ fn expect_error(response: &Response, status: u16, code: &str) -> Result<()> {
     )
 }
 
-fn signup(client: &Client, handle: &str) -> Result<Response> {
+pub(crate) fn signup(client: &Client, handle: &str) -> Result<Response> {
     client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))
 }
 

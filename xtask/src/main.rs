@@ -16,7 +16,9 @@
 mod bench;
 mod build;
 mod e2e;
+mod e2e_outbound;
 mod http;
+mod receiver;
 mod tools;
 mod wrangler;
 

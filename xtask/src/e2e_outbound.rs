@@ -1,0 +1,364 @@
+//! End-to-end checks of sending and webhooks on real workerd: the
+//! `send_email` binding as wrangler simulates it, direct delivery between two
+//! inboxes, webhooks verified by an independent HMAC implementation, retries
+//! through the DO alarm (across a restart of wrangler dev), and the HTTP relay
+//! against a local fake of Resend's API.
+
+use crate::Result;
+use crate::e2e::{Suite, deliver, expect, signup};
+use crate::http::{Client, Response};
+use crate::receiver::{Received, verify_signatures};
+use crate::wrangler::DevSettings;
+use serde_json::{Value as Json, json};
+use std::time::{Duration, Instant};
+
+/// The e2e's webhook retry schedule (seconds): the default's shape, shortened
+/// so that retries happen within the suite.
+pub(crate) const E2E_RETRY_SECONDS: &str = "0,2,4,8,16,32";
+
+/// An authenticated JSON call.
+pub(crate) fn call(
+    client: &Client,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Json>,
+) -> Result<Response> {
+    let auth = format!("Bearer {key}");
+    let text = body.map(Json::to_string);
+    let mut headers = vec![("authorization", auth.as_str())];
+    if text.is_some() {
+        headers.push(("content-type", "application/json"));
+    }
+    client.request(method, path, &headers, text.as_deref().map(str::as_bytes))
+}
+
+fn new_inbox(suite: &mut Suite, handle: &str) -> Result<String> {
+    let created = signup(&suite.client(), handle)?;
+    expect(created.status == 201, || {
+        format!("signup {handle}: {} {}", created.status, created.body)
+    })?;
+    let key = created.json()["apiKey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    suite.inboxes.push((handle.to_owned(), key.clone()));
+    Ok(key)
+}
+
+fn set_webhook(suite: &Suite, key: &str, path: &str) -> Result<String> {
+    let url = format!("{}{path}", suite.receiver.base);
+    let set = call(
+        &suite.client(),
+        key,
+        "PUT",
+        "/api/webhook",
+        Some(&json!({ "url": url })),
+    )?;
+    expect(set.status == 200 && set.json()["url"] == url, || {
+        format!("PUT /api/webhook: {} {}", set.status, set.body)
+    })?;
+    Ok(set.json()["secret"].as_str().unwrap_or_default().to_owned())
+}
+
+fn verified(deliveries: &[Received], secret: &str) -> Result<()> {
+    for delivery in deliveries {
+        verify_signatures(delivery, secret)?;
+        let event = delivery.json();
+        expect(event["eventId"] == delivery.header("webhook-id"), || {
+            format!(
+                "eventId {} differs from webhook-id {}",
+                event["eventId"],
+                delivery.header("webhook-id")
+            )
+        })?;
+    }
+    Ok(())
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn message(handle: &str, domain: &str, n: u32) -> Vec<u8> {
+    format!(
+        "From: Sender <sender@example.com>\r\nTo: {handle}@{domain}\r\nSubject: webhook test {n}\r\n\
+         Message-ID: <hook-{handle}-{n}@example.com>\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n\r\nbody {n}\r\n"
+    )
+    .into_bytes()
+}
+
+/// `send_email`: wrangler writes the message to a file and prints its path.
+pub(crate) fn send_email_binding(suite: &mut Suite) -> Result<()> {
+    let key = new_inbox(suite, "e2e-sender")?;
+    let client = suite.client();
+    let sent = call(
+        &client,
+        &key,
+        "POST",
+        "/api/messages",
+        Some(&json!({
+            "to": "carol@example.com", "subject": "Hello from e2e", "text": "Sent through the send_email binding."
+        })),
+    )?;
+    expect(
+        sent.status == 201 && sent.json()["status"] == "sent",
+        || format!("POST /api/messages: {} {}", sent.status, sent.body),
+    )?;
+    let id = sent.json()["id"].as_u64().unwrap_or_default();
+    let stored = call(
+        &client,
+        &key,
+        "GET",
+        &format!("/api/messages/{id}/raw"),
+        None,
+    )?;
+    let log = suite.log()?;
+    let started = Instant::now();
+    let path = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let announced = text.contains("send_email binding called with the following message");
+        let path = text
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("Email: "))
+            .map(str::to_owned);
+        match path {
+            Some(path) if announced => break path,
+            _ if started.elapsed() > WAIT => {
+                return Err("wrangler did not report the send_email message".into());
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let written = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
+    // Wrangler gives the message a Message-ID of its own; all else is ours.
+    let without_id = |raw: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(raw)
+            .lines()
+            .filter(|l| !l.to_ascii_lowercase().starts_with("message-id:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    expect(without_id(&written) == without_id(&stored.bytes), || {
+        format!(
+            "{path} differs from the stored message:\n{}\n---\n{}",
+            String::from_utf8_lossy(&written),
+            stored.body
+        )
+    })?;
+    println!("        (wrangler wrote the message to {path})");
+    Ok(())
+}
+
+/// A sends to B on the same deployment; both webhooks are told, signed.
+pub(crate) fn direct_delivery_and_webhooks(suite: &mut Suite) -> Result<()> {
+    let alice = new_inbox(suite, "e2e-agent-a")?;
+    let bob = new_inbox(suite, "e2e-agent-b")?;
+    let alice_secret = set_webhook(suite, &alice, "/hooks/a")?;
+    let bob_secret = set_webhook(suite, &bob, "/hooks/b")?;
+    let client = suite.client();
+    let to = format!("e2e-agent-b@{}", suite.mail_domain);
+    let sent = call(
+        &client,
+        &alice,
+        "POST",
+        "/api/messages",
+        Some(&json!({
+            "to": to, "subject": "Meeting", "text": "At 5?", "html": "<p>At <b>5</b>?</p>"
+        })),
+    )?;
+    expect(
+        sent.status == 201 && sent.json()["status"] == "sent",
+        || format!("POST /api/messages: {} {}", sent.status, sent.body),
+    )?;
+    let to_alice = suite.receiver.wait_for("/hooks/a", 1, WAIT)?;
+    let to_bob = suite.receiver.wait_for("/hooks/b", 1, WAIT)?;
+    verified(&to_alice, &alice_secret)?;
+    verified(&to_bob, &bob_secret)?;
+    let (sent_event, received_event) = (to_alice[0].json(), to_bob[0].json());
+    expect(
+        sent_event["event"] == "message.sent" && received_event["event"] == "message.received",
+        || format!("events: {sent_event} / {received_event}"),
+    )?;
+    expect(
+        received_event["from"] == format!("e2e-agent-a@{}", suite.mail_domain)
+            && received_event["subject"] == "Meeting",
+        || format!("B's event: {received_event}"),
+    )?;
+    let inbox = call(&client, &bob, "GET", "/api/messages", None)?.json();
+    let first = &inbox["messages"][0];
+    expect(
+        first["direction"] == "inbound" && first["id"] == received_event["messageId"],
+        || format!("B's inbox: {inbox}"),
+    )?;
+    let read = call(
+        &client,
+        &bob,
+        "GET",
+        &format!("/api/messages/{}", first["id"]),
+        None,
+    )?
+    .json();
+    expect(
+        read["text"] == "At 5?" && read["html"] == "<p>At <b>5</b>?</p>",
+        || format!("B reads: {read}"),
+    )?;
+    let outbox = call(&client, &alice, "GET", "/api/messages", None)?.json();
+    expect(
+        outbox["messages"][0]["direction"] == "outbound"
+            && outbox["messages"][0]["status"] == "sent",
+        || format!("A's inbox: {outbox}"),
+    )
+}
+
+/// A receiver failing twice gets the event exactly once more.
+pub(crate) fn retried_until_delivered(suite: &mut Suite) -> Result<()> {
+    let key = new_inbox(suite, "e2e-flaky")?;
+    let secret = set_webhook(suite, &key, "/hooks/flaky")?;
+    suite
+        .receiver
+        .script("/hooks/flaky", &[(500, "{}"), (503, "{}")]);
+    let client = suite.client();
+    let delivered = deliver(
+        &client,
+        "sender@example.com",
+        &format!("e2e-flaky@{}", suite.mail_domain),
+        &message("e2e-flaky", &suite.mail_domain, 1),
+    )?;
+    expect(delivered.status < 300, || {
+        format!("delivery: {} {}", delivered.status, delivered.body)
+    })?;
+    let started = Instant::now();
+    let attempts = suite.receiver.wait_for("/hooks/flaky", 3, WAIT)?;
+    let took = started.elapsed();
+    // Attempt 4 would come 8 s after the third, had the third failed.
+    std::thread::sleep(Duration::from_secs(10));
+    let attempts_after = suite.receiver.received("/hooks/flaky");
+    expect(attempts_after.len() == 3, || {
+        format!("{} attempts, expected exactly 3", attempts_after.len())
+    })?;
+    verified(&attempts, &secret)?;
+    expect(
+        attempts.iter().all(|a| {
+            a.body == attempts[0].body && a.header("webhook-id") == attempts[0].header("webhook-id")
+        }),
+        || "the retries differ from the first attempt".to_owned(),
+    )?;
+    let record = call(&client, &key, "GET", "/api/webhook/deliveries", None)?.json();
+    let codes: Vec<Json> = record["deliveries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["statusCode"].clone())
+        .collect();
+    expect(codes == [json!(200), json!(503), json!(500)], || {
+        format!("deliveries: {record}")
+    })?;
+    println!(
+        "        (3 attempts in {:.1}s: at once, +2 s, +4 s)",
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Pending retries survive a restart of wrangler dev.
+pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
+    let key = new_inbox(suite, "e2e-restart-hook")?;
+    let secret = set_webhook(suite, &key, "/hooks/restart")?;
+    // Fails until after the restart: the first three attempts (0, +2 s, +6 s).
+    suite
+        .receiver
+        .script("/hooks/restart", &[(500, "{}"), (500, "{}"), (500, "{}")]);
+    let client = suite.client();
+    deliver(
+        &client,
+        "sender@example.com",
+        &format!("e2e-restart-hook@{}", suite.mail_domain),
+        &message("e2e-restart-hook", &suite.mail_domain, 1),
+    )?;
+    suite.receiver.wait_for("/hooks/restart", 1, WAIT)?;
+    suite.stop();
+    let seconds = suite.start()?;
+    println!("        (restarted with a retry pending, in {seconds:.1}s)");
+    // Nothing wakes the inbox but its alarm.
+    let attempts = suite
+        .receiver
+        .wait_for("/hooks/restart", 4, Duration::from_secs(60))?;
+    verified(&attempts, &secret)?;
+    expect(attempts.len() == 4, || {
+        format!("{} attempts", attempts.len())
+    })
+}
+
+/// The HTTP relay, against a local fake of Resend's API.
+pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
+    let key = suite.key_of("e2e-sender")?;
+    suite.stop();
+    let relay_url = format!("{}/emails", suite.receiver.base);
+    suite.settings.inbox_vars.extend([
+        ("RESEND_API_KEY".to_owned(), "re_e2e_test_key".to_owned()),
+        ("RESEND_API_URL".to_owned(), relay_url),
+    ]);
+    suite.start()?;
+    suite.receiver.script("/emails", &[
+        (200, r#"{"id":"49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"}"#),
+        (422, r#"{"statusCode":422,"name":"validation_error","message":"The domain is not verified."}"#),
+    ]);
+    let client = suite.client();
+    let sent = call(
+        &client,
+        &key,
+        "POST",
+        "/api/messages",
+        Some(&json!({
+            "to": "dave@example.com", "subject": "Via the relay", "text": "plain", "html": "<p>rich</p>"
+        })),
+    )?;
+    expect(
+        sent.status == 201 && sent.json()["status"] == "sent",
+        || format!("first send: {} {}", sent.status, sent.body),
+    )?;
+    let calls = suite.receiver.received("/emails");
+    let request = calls.first().ok_or("the relay was not called")?;
+    let body = request.json();
+    expect(
+        request.header("authorization") == "Bearer re_e2e_test_key"
+            && body["from"] == format!("e2e-sender@{}", suite.mail_domain)
+            && body["to"] == json!(["dave@example.com"])
+            && body["subject"] == "Via the relay"
+            && body["text"] == "plain"
+            && body["html"] == "<p>rich</p>",
+        || {
+            format!(
+                "the relay got {body} with authorization {:?}",
+                request.header("authorization")
+            )
+        },
+    )?;
+    let refused = call(
+        &client,
+        &key,
+        "POST",
+        "/api/messages",
+        Some(&json!({ "to": "erin@example.com", "text": "x" })),
+    )?;
+    expect(
+        refused.status == 201
+            && refused.json()["status"] == "failed"
+            && refused.json()["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("The domain is not verified.")),
+        || format!("second send: {} {}", refused.status, refused.body),
+    )?;
+    // The relay goes back to the default for whatever runs next.
+    suite.settings = DevSettings {
+        inbox_vars: suite
+            .settings
+            .inbox_vars
+            .iter()
+            .filter(|(n, _)| !n.starts_with("RESEND"))
+            .cloned()
+            .collect(),
+        ..suite.settings.clone()
+    };
+    Ok(())
+}
