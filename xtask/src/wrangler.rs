@@ -225,6 +225,15 @@ Deliver a test mail to my-agent@{mail_domain} (wrangler's local email endpoint):
   curl -s -X POST '{base}/cdn-cgi/handler/email?from=sender@example.com&to=my-agent@{mail_domain}' \\
     --data-binary $'From: sender@example.com\\r\\nTo: my-agent@{mail_domain}\\r\\nMessage-ID: <1@example.com>\\r\\nSubject: hello\\r\\n\\r\\nHi there\\r\\n'
 
+Send a mail (to another inbox here it is delivered directly; to anyone else
+wrangler writes it to a local .eml file and prints the path):
+  curl -s -X POST {base}/api/messages -H 'authorization: Bearer ik_...' \\
+    -H 'content-type: application/json' -d '{{\"to\":\"someone@example.com\",\"subject\":\"hi\",\"text\":\"Hello!\"}}'
+
+Get a webhook on new mail (http to loopback is allowed here, for development):
+  curl -s -X PUT {base}/api/webhook -H 'authorization: Bearer ik_...' \\
+    -H 'content-type: application/json' -d '{{\"url\":\"http://127.0.0.1:9000/hook\"}}'
+
 Press Ctrl-C to stop.",
         state = state.display()
     );
