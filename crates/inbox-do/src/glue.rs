@@ -7,6 +7,7 @@
 //! and each alarm to [`InboxService`].
 
 use crate::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
+use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
 use protocol::{ApiError, Reply, Timestamp, bindings};
@@ -17,9 +18,12 @@ use wasm_bindgen::closure::ScopedClosure;
 use wasm_bindgen::prelude::*;
 use worker::{
     AbortController, Date, Delay, DurableObject, EmailMessage, Env, Fetch, Headers, Method,
-    Request, RequestInit, Response, Result, ScheduledTime, SqlStorage, SqlStorageValue, State,
-    Storage, durable_object,
+    Request, RequestInit, RequestRedirect, Response, Result, ScheduledTime, SqlStorage,
+    SqlStorageValue, State, Storage, durable_object,
 };
+
+/// The most of an outbound HTTP answer's body that is read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 #[wasm_bindgen]
 extern "C" {
@@ -140,14 +144,28 @@ impl Platform for DoPlatform<'_> {
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)
-            .with_body(Some(body.into()));
+            .with_body(Some(body.into()))
+            // A redirect is an answer (not 2xx), never followed: following it
+            // could lead past the URL check to an internal address.
+            .with_redirect(RequestRedirect::Manual);
         let request = Request::new_with_init(&call.url, &init).map_err(|e| e.to_string())?;
         let controller = AbortController::default();
         let signal = controller.signal();
         let exchange = Box::pin(async move {
             let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
             let status = response.status_code();
-            let body = response.bytes().await?;
+            // Only a relay's error message is ever read: keep the first
+            // MAX_ANSWER_BYTES, whatever the other side sends.
+            let mut body = Vec::new();
+            let mut stream = response.stream()?;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                let room = MAX_ANSWER_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_ANSWER_BYTES {
+                    break;
+                }
+            }
             Ok::<_, worker::Error>(HttpAnswer { status, body })
         });
         let timeout = Delay::from(Duration::from_millis(call.timeout_millis));

@@ -161,3 +161,66 @@ pub(crate) fn relay_outcome(answer: &HttpAnswer) -> Result<(), String> {
 pub(crate) fn user_agent() -> String {
     format!("InboxKit/{}", protocol::VERSION)
 }
+
+// Native only: the test tools (insta, mail-parser's reading) run on the host.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    fn draft<'a>(text: Option<&'a str>, html: Option<&'a str>) -> Draft<'a> {
+        Draft {
+            from: "alice@agents.test",
+            to: "bob@example.com",
+            subject: Some(
+                "Grüße, and a long subject that has to be folded because it goes on and on past the line",
+            ),
+            text,
+            html,
+            date: Timestamp::from_millis(1_774_526_400_000),
+        }
+    }
+
+    #[test]
+    fn a_message_is_a_pure_function_of_its_draft() {
+        let both = draft(
+            Some("Hello,\nsee you at 5.\n"),
+            Some("<p>Hello, see you at <b>5</b>.</p>"),
+        );
+        let built = build(&both, "1774526400000:41");
+        // No clock and no random source: the same draft gives the same bytes.
+        assert_eq!(build(&both, "1774526400000:41").raw, built.raw);
+        assert_ne!(build(&both, "1774526400000:42").raw, built.raw);
+        // Lines end in CRLF, as RFC 5322 requires, even where the body had LF.
+        let bare_lf = built
+            .raw
+            .windows(2)
+            .filter(|w| w[1] == b'\n' && w[0] != b'\r')
+            .count();
+        assert_eq!(bare_lf, 0);
+        assert!(built.raw.starts_with(b"From: <alice@agents.test>\r\n"));
+        insta::assert_snapshot!(String::from_utf8_lossy(&built.raw));
+    }
+
+    #[test]
+    fn a_boundary_never_occurs_in_a_body() {
+        let plain = draft(Some("x"), Some("y"));
+        let text = String::from_utf8_lossy(&build(&plain, "u").raw).into_owned();
+        let boundary = text
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(boundary.starts_with("=_inboxkit_"), "{text}");
+        // A body that contains the boundary it would get moves it elsewhere.
+        let hostile = format!("--{boundary}\r\nContent-Type: text/html\r\n\r\nforged");
+        let attacked = draft(Some(&hostile), Some("y"));
+        let text = String::from_utf8_lossy(&build(&attacked, "u").raw).into_owned();
+        assert!(!text.contains(&format!("boundary=\"{boundary}\"")));
+        let parsed = mail_parser::MessageParser::default()
+            .parse(text.as_bytes())
+            .unwrap_or_default();
+        assert_eq!(parsed.body_text(0).as_deref(), Some(hostile.as_str()));
+        assert_eq!(parsed.body_html(0).as_deref(), Some("y"));
+    }
+}

@@ -388,7 +388,7 @@ impl InboxService {
                 .with_header("retry-after", retry_after.to_string()),
             ));
         }
-        let sent_before = store::count(sql)?;
+        let last_id = store::last_id(sql)?;
         let draft = Draft {
             from,
             to,
@@ -397,7 +397,8 @@ impl InboxService {
             html: fields.html.as_deref(),
             date: now,
         };
-        let built = outbound::build(&draft, &format!("{}:{sent_before}", now.millis()));
+        // Unique to this send: no two sends share a time and a last id.
+        let built = outbound::build(&draft, &format!("{}:{last_id}", now.millis()));
         fields.message_id = built.message_id.clone();
         let message = NewMessage {
             direction: Direction::Outbound,
@@ -444,7 +445,7 @@ impl InboxService {
                     return jobs::delete_job(sql, id);
                 };
                 let started = platform.now();
-                let attempt = deliver(platform, &webhook, &event_id, &body, started).await;
+                let attempt = deliver(platform, &webhook, event, &event_id, &body, started).await;
                 let now = platform.now();
                 let record = WebhookDelivery {
                     event_id,
@@ -671,6 +672,7 @@ impl InboxService {
 async fn deliver<P: Platform>(
     platform: &P,
     webhook: &Webhook,
+    event: WebhookEventKind,
     event_id: &str,
     body: &str,
     now: Timestamp,
@@ -685,16 +687,12 @@ async fn deliver<P: Platform>(
         return Attempt::Refused("its stored secret is unreadable; set the webhook again".into());
     };
     let signed = secret.sign(event_id, now.millis().div_euclid(1000), body.as_bytes());
-    let event = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_default();
     let call = crate::ports::HttpCall {
         url: webhook.url.clone(),
         headers: vec![
             ("content-type".to_owned(), "application/json".to_owned()),
             ("user-agent".to_owned(), outbound::user_agent()),
-            ("x-inboxkit-event".to_owned(), event),
+            ("x-inboxkit-event".to_owned(), event.as_str().to_owned()),
             ("x-inboxkit-signature".to_owned(), signed.inboxkit),
             ("webhook-id".to_owned(), signed.webhook_id),
             ("webhook-timestamp".to_owned(), signed.webhook_timestamp),

@@ -229,6 +229,17 @@ pub(crate) fn set_read(
     Ok(summaries(rows)?.into_iter().next())
 }
 
+/// The highest message id so far (0 when there is none): O(1) on the
+/// primary key.
+pub(crate) fn last_id(sql: &dyn Sql) -> Result<i64, SqlError> {
+    let rows = sql.exec("SELECT max(id) FROM messages", &[])?;
+    Ok(rows
+        .single()?
+        .and_then(|row| row.first())
+        .and_then(Value::as_i64)
+        .unwrap_or(0))
+}
+
 /// How many messages the inbox holds.
 pub(crate) fn count(sql: &dyn Sql) -> Result<u64, SqlError> {
     let rows = sql.exec("SELECT count(*) FROM messages", &[])?;
