@@ -133,6 +133,10 @@ const CHECKS: &[(&str, Check)] = &[
         outbound::retried_until_delivered,
     ),
     (
+        "a receiver that does not answer within 5 s is given up on and retried",
+        outbound::slow_receiver_times_out,
+    ),
+    (
         "a restart of wrangler dev during pending retries still delivers",
         outbound::retries_survive_restart,
     ),

@@ -260,6 +260,34 @@ pub(crate) fn retried_until_delivered(suite: &mut Suite) -> Result<()> {
     Ok(())
 }
 
+/// A receiver that does not answer within 5 s is given up on, and retried.
+pub(crate) fn slow_receiver_times_out(suite: &mut Suite) -> Result<()> {
+    let key = new_inbox(suite, "e2e-slow-hook")?;
+    let secret = set_webhook(suite, &key, "/hooks/slow")?;
+    suite
+        .receiver
+        .script_slow("/hooks/slow", Duration::from_secs(8));
+    let client = suite.client();
+    deliver(
+        &client,
+        "sender@example.com",
+        &format!("e2e-slow-hook@{}", suite.mail_domain),
+        &message("e2e-slow-hook", &suite.mail_domain, 1),
+    )?;
+    let attempts = suite.receiver.wait_for("/hooks/slow", 2, WAIT)?;
+    verified(&attempts, &secret)?;
+    let record = call(&client, &key, "GET", "/api/webhook/deliveries", None)?.json();
+    let first = &record["deliveries"][1];
+    let took = first["durationMs"].as_u64().unwrap_or(0);
+    expect(
+        first["error"] == "No complete answer within 5 s."
+            && first["statusCode"].is_null()
+            && (5_000..7_000).contains(&took)
+            && record["deliveries"][0]["statusCode"] == 200,
+        || format!("deliveries: {record}"),
+    )
+}
+
 /// Pending retries survive a restart of wrangler dev.
 pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
     let key = new_inbox(suite, "e2e-restart-hook")?;

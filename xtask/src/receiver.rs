@@ -38,8 +38,8 @@ impl Received {
 #[derive(Default)]
 struct State {
     received: Vec<Received>,
-    /// Per path: the answers (status, body) to give, in order; then 200.
-    scripts: BTreeMap<String, VecDeque<(u16, String)>>,
+    /// Per path: the answers (delay, status, body) to give, in order; then 200.
+    scripts: BTreeMap<String, VecDeque<(Duration, u16, String)>>,
 }
 
 /// The endpoint, listening on 127.0.0.1 until dropped.
@@ -83,7 +83,20 @@ impl Receiver {
             .scripts
             .entry(path.to_owned())
             .or_default()
-            .extend(answers.iter().map(|(s, b)| (*s, (*b).to_owned())));
+            .extend(
+                answers
+                    .iter()
+                    .map(|(s, b)| (Duration::ZERO, *s, (*b).to_owned())),
+            );
+    }
+
+    /// The next request to `path` is answered 200, but only after `delay`.
+    pub(crate) fn script_slow(&self, path: &str, delay: Duration) {
+        lock(&self.state)
+            .scripts
+            .entry(path.to_owned())
+            .or_default()
+            .push_back((delay, 200, "{}".to_owned()));
     }
 
     /// The requests to `path` so far.
@@ -156,7 +169,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
-    let (status, answer) = {
+    let (delay, status, answer) = {
         let mut state = lock(state);
         state.received.push(Received {
             path: path.clone(),
@@ -167,8 +180,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             .scripts
             .get_mut(&path)
             .and_then(VecDeque::pop_front)
-            .unwrap_or((200, "{}".to_owned()))
+            .unwrap_or((Duration::ZERO, 200, "{}".to_owned()))
     };
+    std::thread::sleep(delay);
     let mut stream = stream;
     write!(
         stream,
