@@ -68,10 +68,12 @@ pub(crate) fn insert(
         let rows = sql.exec(
             "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
                                    to_addr, subject, has_attachments, raw_sha256, send_status)
-             VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             &[
                 Value::from(message.direction.as_str()),
                 Value::Integer(received_at),
+                // One's own sent mail is not news: it never shows as unread.
+                Value::Integer(i64::from(message.direction == Direction::Outbound)),
                 Value::Integer(message.raw.len() as i64),
                 Value::from(message.parsed.from.as_str()),
                 optional_text(message.parsed.from_name.as_deref()),

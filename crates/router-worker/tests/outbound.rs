@@ -247,6 +247,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(sent[0]["status"], "sent");
     assert_eq!(sent[0]["from"], "alice@agents.test");
     assert_eq!(sent[0]["to"], "bob+news@agents.test");
+    assert_eq!(sent[0]["read"], true, "one's own sent mail is not unread");
 
     let received = messages(&service, &bob);
     assert_eq!(received.len(), 1);
@@ -254,6 +255,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(received[0]["from"], "alice@agents.test");
     assert_eq!(received[0]["subject"], "Plans");
     assert!(received[0].get("status").is_none());
+    assert_eq!(received[0]["read"], false);
     let bob_id = received[0]["id"].as_u64().unwrap_or_default();
     let (_, detail) = call(
         &service,
