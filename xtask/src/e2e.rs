@@ -50,6 +50,13 @@ impl Suite {
         Ok(started.elapsed().as_secs_f64())
     }
 
+    /// The output files of every wrangler dev started so far.
+    pub(crate) fn logs(&self) -> Result<Vec<PathBuf>> {
+        Ok((1..=self.starts)
+            .map(|n| self.work.join(format!("wrangler-{n}.log")))
+            .collect())
+    }
+
     /// The running server's output file.
     pub(crate) fn log(&self) -> Result<PathBuf> {
         self.server
@@ -143,6 +150,11 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "the HTTP relay is called in Resend's shape (a local fake) and its refusals recorded",
         outbound::http_relay,
+    ),
+    // Last: it stops the server to read complete logs.
+    (
+        "one JSON log line per request and mail; no key, secret or content in any log",
+        outbound::logs_are_clean,
     ),
 ];
 
@@ -531,8 +543,14 @@ fn crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How many mails [`deliver`] has posted (each reaches the email handler once,
+/// unless wrangler's endpoint refuses it first).
+pub(crate) static DELIVERIES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// Delivers `raw` through wrangler's local Email Routing endpoint.
 pub(crate) fn deliver(client: &Client, from: &str, to: &str, raw: &[u8]) -> Result<Response> {
+    DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let path = format!(
         "/cdn-cgi/handler/email?from={}&to={}",
         percent_encode(from),

@@ -390,3 +390,74 @@ pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
     };
     Ok(())
 }
+
+/// Every request and mail got a JSON log line, and no log holds a key, a
+/// webhook secret or a message's words.
+pub(crate) fn logs_are_clean(suite: &mut Suite) -> Result<()> {
+    // Stopped first, so every line is written out.
+    suite.stop();
+    // wrangler logs each HTTP request it serves (not the email endpoint's).
+    let (mut requests, mut mails, mut served) = (0, 0, 0);
+    for log in suite.logs()? {
+        let text =
+            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+        for line in text.lines() {
+            let line = line.trim();
+            if line
+                .strip_prefix("[wrangler:info] ")
+                .and_then(|rest| rest.split_once(' '))
+                .is_some_and(|(method, rest)| {
+                    method.chars().all(|c| c.is_ascii_uppercase()) && rest.starts_with('/')
+                })
+            {
+                served += 1;
+            }
+            // wrangler dev prefixes what a Worker logs with its name.
+            if let Some(object) = line.strip_prefix("[inboxkit] ") {
+                let parsed: Json = serde_json::from_str(object)
+                    .map_err(|e| format!("a log line is not JSON ({e}): {line}"))?;
+                match parsed["event"].as_str() {
+                    Some("request") => requests += 1,
+                    Some("mail") => mails += 1,
+                    _ => {}
+                }
+            }
+            for marker in [
+                "ik_",
+                "whsec_",
+                "Sent through the send_email binding",
+                "At 5?",
+                "Meeting",
+            ] {
+                if let Some(at) = line.find(marker) {
+                    let rest = &line[at + marker.len()..];
+                    // `ik_`/`whsec_` matter only when a key or secret follows;
+                    // the message words, anywhere.
+                    let leaked = !marker.ends_with('_')
+                        || rest
+                            .chars()
+                            .take(20)
+                            .filter(char::is_ascii_alphanumeric)
+                            .count()
+                            >= 20;
+                    expect(!leaked, || {
+                        format!("{} shows {marker:?}: {line}", log.display())
+                    })?;
+                }
+            }
+        }
+    }
+    let delivered = crate::e2e::DELIVERIES.load(std::sync::atomic::Ordering::SeqCst);
+    expect(requests == served, || {
+        format!("{requests} request log lines for {served} requests served")
+    })?;
+    // The oversized mail is refused by wrangler's endpoint before the Worker.
+    expect(
+        mails > 0 && mails + 1 >= delivered && mails <= delivered,
+        || format!("{mails} mail log lines for {delivered} mails delivered"),
+    )?;
+    println!(
+        "        ({requests} request and {mails} mail lines, all JSON, none with a key, secret or content)"
+    );
+    Ok(())
+}

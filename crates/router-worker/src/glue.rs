@@ -6,6 +6,7 @@
 
 use crate::{
     Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, PortError, Router, RouterConfig,
+    Trace,
 };
 use protocol::limits::MAX_JSON_BODY;
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
@@ -13,24 +14,33 @@ use protocol::{ApiError, ErrorCode, Reply, bindings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
-    Context, Env, ForwardableEmailMessage, Headers, KvStore, Method, ObjectNamespace, Request,
-    RequestInit, Response, Result, event,
+    Context, Date, Env, ForwardableEmailMessage, Headers, KvStore, Method, ObjectNamespace,
+    Request, RequestInit, Response, Result, event,
 };
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     install_logger();
-    let reply = match serve(req, &env).await {
+    let started = Date::now().as_millis();
+    let method = req.method().to_string();
+    let path = req.path();
+    let trace = Trace::default();
+    let reply = match serve(req, &env, &trace).await {
         Ok(reply) => reply,
         Err(error) => {
             log::error!("router: {error}");
             Reply::error(&ApiError::internal())
         }
     };
+    let took = Date::now().as_millis().saturating_sub(started);
+    worker::console_log!(
+        "{}",
+        crate::log::request_line(&method, &path, reply.status, took, &trace)
+    );
     into_response(reply)
 }
 
-async fn serve(mut req: Request, env: &Env) -> Result<Reply> {
+async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Reply> {
     // Refuse an oversized body before reading it into memory.
     let declared = req
         .headers()
@@ -50,7 +60,9 @@ async fn serve(mut req: Request, env: &Env) -> Result<Reply> {
         headers: req.headers().entries().collect(),
         body: req.bytes().await?,
     };
-    Ok(router(env)?.handle(&request, &mut CryptoEntropy).await)
+    Ok(router(env)?
+        .handle_traced(&request, &mut CryptoEntropy, trace)
+        .await)
 }
 
 fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
@@ -99,7 +111,12 @@ pub async fn email(
     };
     // The raw stream goes to the inbox as the request body, unread here.
     let payload: JsValue = message.raw().into();
-    match router.receive_mail(&from, &to, size, payload).await {
+    let started = Date::now().as_millis();
+    let trace = Trace::default();
+    let verdict = router.receive_mail(&from, &to, size, payload, &trace).await;
+    let took = Date::now().as_millis().saturating_sub(started);
+    worker::console_log!("{}", crate::log::mail_line(&verdict, size, took, &trace));
+    match verdict {
         MailVerdict::Accepted(_) | MailVerdict::Duplicate(_) => Ok(JsValue::UNDEFINED),
         MailVerdict::Reject(reason) => {
             message.set_reject(&reason);

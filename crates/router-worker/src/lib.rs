@@ -7,10 +7,12 @@
 //! Workers KV and the Durable Object namespace.
 
 mod http;
+pub mod log;
 mod ports;
 mod router;
 
 pub use http::HttpRequest;
+pub use log::Trace;
 pub use ports::{Directory, Entropy, InboxNamespace, PortError};
 pub use router::{
     LLMS_TXT, MailVerdict, OPENAPI_JSON, Router, RouterConfig, handle_index_key, key_index_key,

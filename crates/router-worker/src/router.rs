@@ -1,5 +1,6 @@
 //! Routes, authentication, signup, and the routing of inbound mail.
 
+use crate::log::Trace;
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError};
 use protocol::address::{Recipient, RecipientError};
 use protocol::api::{Health, MarkRead, SendRequest, SignupRequest, SignupResponse, WebhookRequest};
@@ -115,7 +116,19 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// Answers one HTTP request. Never panics and never returns a 5xx for bad
     /// input: every error is in the contract's shape.
     pub async fn handle(&self, request: &HttpRequest, entropy: &mut dyn Entropy) -> Reply {
-        match self.route(request, entropy).await {
+        self.handle_traced(request, entropy, &Trace::default())
+            .await
+    }
+
+    /// As [`Self::handle`], noting in `trace` which inbox the request
+    /// concerned (for the log line; see [`crate::log`]).
+    pub async fn handle_traced(
+        &self,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
+        trace: &Trace,
+    ) -> Reply {
+        match self.route(request, entropy, trace).await {
             Ok(reply) => reply,
             Err(error) => Reply::error(&error),
         }
@@ -125,6 +138,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         &self,
         request: &HttpRequest,
         entropy: &mut dyn Entropy,
+        trace: &Trace,
     ) -> Result<Reply, ApiError> {
         if request.body.len() > MAX_JSON_BODY {
             return Err(too_large());
@@ -153,19 +167,19 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             }
             ["api", "signup"] => {
                 allow(method, &["POST"])?;
-                self.signup(request, entropy).await
+                self.signup(request, entropy, trace).await
             }
             ["api", "me"] => {
                 allow(method, &["GET"])?;
-                self.authenticated(request, ApiCall::Me).await
+                self.authenticated(trace, request, ApiCall::Me).await
             }
             ["api", "messages"] => {
                 allow(method, &["GET", "POST"])?;
                 if method == "GET" {
                     let call = list_query(&request.query)?;
-                    self.authenticated(request, call).await
+                    self.authenticated(trace, request, call).await
                 } else {
-                    self.send(request).await
+                    self.send(request, trace).await
                 }
             }
             ["api", "messages", id] => {
@@ -180,12 +194,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                         read: body.read,
                     }
                 };
-                self.authenticated(request, call).await
+                self.authenticated(trace, request, call).await
             }
             ["api", "messages", id, "raw"] => {
                 allow(method, &["GET"])?;
                 let id = message_id(id)?;
-                self.authenticated(request, ApiCall::GetRaw { id }).await
+                self.authenticated(trace, request, ApiCall::GetRaw { id })
+                    .await
             }
             ["api", "webhook"] => {
                 allow(method, &["GET", "PUT", "DELETE"])?;
@@ -194,11 +209,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     "DELETE" => ApiCall::DeleteWebhook,
                     _ => self.webhook_call(request, entropy)?,
                 };
-                self.authenticated(request, call).await
+                self.authenticated(trace, request, call).await
             }
             ["api", "webhook", "deliveries"] => {
                 allow(method, &["GET"])?;
-                self.authenticated(request, ApiCall::ListDeliveries).await
+                self.authenticated(trace, request, ApiCall::ListDeliveries)
+                    .await
             }
             _ => Err(ApiError::not_found(format!(
                 "There is no endpoint at {}.",
@@ -216,6 +232,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         recipient: &str,
         raw_size: u64,
         payload: N::Payload,
+        trace: &Trace,
     ) -> MailVerdict {
         if self.config.mail_domains.is_empty() {
             return MailVerdict::Retry("MAIL_DOMAIN is not configured".into());
@@ -241,6 +258,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             Ok(None) => return no_such_mailbox(),
             Err(error) => return MailVerdict::Retry(format!("KV lookup failed: {error}")),
         };
+        trace.inbox(&id);
         let request = InboxRequest::Ingest {
             envelope_from: envelope_from.to_owned(),
             recipient: recipient.address.clone(),
@@ -274,11 +292,11 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// `POST /api/messages`: validates the message and decides its route. A
     /// recipient on one of our domains is delivered inbox to inbox, so it must
     /// be an inbox here; anything else goes through the relay.
-    async fn send(&self, request: &HttpRequest) -> Result<Reply, ApiError> {
+    async fn send(&self, request: &HttpRequest, trace: &Trace) -> Result<Reply, ApiError> {
         let body: SendRequest = json_body(request)?;
         let valid = body.validate()?;
         // Authenticate before looking anything else up.
-        let (id, hash, mail_domain) = self.credentials(request).await?;
+        let (id, hash, mail_domain) = self.credentials(request, trace).await?;
         let (to, route) = match Recipient::parse(&valid.to, &self.config.mail_domains) {
             Ok(recipient) => {
                 let object_id = self
@@ -355,6 +373,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         &self,
         request: &HttpRequest,
         entropy: &mut dyn Entropy,
+        trace: &Trace,
     ) -> Result<Reply, ApiError> {
         let body: SignupRequest = if request.body.iter().all(u8::is_ascii_whitespace) {
             // `curl -X POST .../api/signup` with no body asks for a generated handle.
@@ -389,7 +408,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     Handle::generated(bytes)
                 }
             };
-            match self.register(&handle, &key).await {
+            match self.register(&handle, &key, trace).await {
                 Err(error) if error.code == ErrorCode::HandleTaken && attempt < attempts => {
                     continue;
                 }
@@ -415,12 +434,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// one handle have exactly one winner whatever KV shows. On any failure after
     /// the claim the claim is released (or, if even that fails, expires), so a
     /// signup either returns working credentials or leaves the handle free.
-    async fn register(&self, handle: &Handle, key: &ApiKey) -> Result<(), ApiError> {
+    async fn register(&self, handle: &Handle, key: &ApiKey, trace: &Trace) -> Result<(), ApiError> {
         let hash = key.hash();
         let id = self
             .namespace
             .id_for_handle(handle.as_str())
             .map_err(unavailable)?;
+        trace.inbox(&id);
         let claimed = self
             .call(
                 &id,
@@ -486,8 +506,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         }
     }
 
-    async fn authenticated(&self, request: &HttpRequest, call: ApiCall) -> Result<Reply, ApiError> {
-        let (id, hash, mail_domain) = self.credentials(request).await?;
+    async fn authenticated(
+        &self,
+        trace: &Trace,
+        request: &HttpRequest,
+        call: ApiCall,
+    ) -> Result<Reply, ApiError> {
+        let (id, hash, mail_domain) = self.credentials(request, trace).await?;
         self.call(
             &id,
             &InboxRequest::Api {
@@ -504,6 +529,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     async fn credentials(
         &self,
         request: &HttpRequest,
+        trace: &Trace,
     ) -> Result<(String, KeyHash, String), ApiError> {
         let key = request
             .header_value("authorization")
@@ -517,6 +543,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .await
             .map_err(unavailable)?
             .ok_or_else(ApiError::unauthorized)?;
+        trace.inbox(&id);
         Ok((id, hash, mail_domain))
     }
 

@@ -2,7 +2,7 @@
 
 use crate::{FakeClock, FakeKv, InProcessNamespace};
 use protocol::Reply;
-use router_worker::{Entropy, HttpRequest, MailVerdict, PortError, Router, RouterConfig};
+use router_worker::{Entropy, HttpRequest, MailVerdict, PortError, Router, RouterConfig, Trace};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The mail domain every [`TestService`] uses.
@@ -80,8 +80,23 @@ impl TestService {
 
     /// Sends one request through the router and waits for the reply.
     pub fn request(&self, request: &HttpRequest) -> Reply {
+        self.request_logged(request).0
+    }
+
+    /// As [`Self::request`], with the log line the Worker would print for it
+    /// (its duration is 0 here).
+    pub fn request_logged(&self, request: &HttpRequest) -> (Reply, String) {
         let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
-        pollster::block_on(self.router.handle(request, &mut entropy))
+        let trace = Trace::default();
+        let reply = pollster::block_on(self.router.handle_traced(request, &mut entropy, &trace));
+        let line = router_worker::log::request_line(
+            &request.method,
+            &request.path,
+            reply.status,
+            0,
+            &trace,
+        );
+        (reply, line)
     }
 
     /// Delivers one inbound message through the router's email path.
@@ -98,10 +113,27 @@ impl TestService {
         size: u64,
         raw: &[u8],
     ) -> MailVerdict {
-        pollster::block_on(
-            self.router
-                .receive_mail(envelope_from, recipient, size, raw.to_vec()),
-        )
+        self.deliver_logged(envelope_from, recipient, size, raw).0
+    }
+
+    /// As [`Self::deliver_claiming_size`], with the Worker's log line.
+    pub fn deliver_logged(
+        &self,
+        envelope_from: &str,
+        recipient: &str,
+        size: u64,
+        raw: &[u8],
+    ) -> (MailVerdict, String) {
+        let trace = Trace::default();
+        let verdict = pollster::block_on(self.router.receive_mail(
+            envelope_from,
+            recipient,
+            size,
+            raw.to_vec(),
+            &trace,
+        ));
+        let line = router_worker::log::mail_line(&verdict, size, 0, &trace);
+        (verdict, line)
     }
 
     /// The fake KV.
