@@ -110,7 +110,14 @@ fn load(tools: &Tools) -> Result<()> {
         free_port()?,
         &state,
         &work.join("wrangler.log"),
-        &DevSettings::default(),
+        // A load comes from one address: no signup limit.
+        &DevSettings {
+            router_vars: vec![(
+                protocol::bindings::SIGNUPS_PER_HOUR_VAR.to_owned(),
+                "0".to_owned(),
+            )],
+            inbox_vars: Vec::new(),
+        },
     )?;
     let client = Client::new(&server.base);
     let domain = mail_domain()?;

@@ -317,6 +317,48 @@ pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
     })
 }
 
+/// Signups are limited per client address, in a Durable Object.
+pub(crate) fn signup_limit(suite: &mut Suite) -> Result<()> {
+    let name = protocol::bindings::SIGNUPS_PER_HOUR_VAR;
+    let before = suite.settings.clone();
+    suite.stop();
+    suite.settings.set_router_var(name, "3");
+    suite.start()?;
+    let outcome = (|| {
+        let client = suite.client();
+        let from = |handle: &str, address: &str| {
+            client.request(
+                "POST",
+                "/api/signup",
+                &[
+                    ("content-type", "application/json"),
+                    ("cf-connecting-ip", address),
+                ],
+                Some(format!(r#"{{"handle":"{handle}"}}"#).as_bytes()),
+            )
+        };
+        for n in 0..3 {
+            let created = from(&format!("e2e-limit-{n}"), "198.51.100.7")?;
+            expect(created.status == 201, || {
+                format!("signup {n}: {} {}", created.status, created.body)
+            })?;
+        }
+        let refused = from("e2e-limit-3", "198.51.100.7")?;
+        crate::e2e::expect_error(&refused, 429, "rate_limited")?;
+        let retry_after = refused.header("retry-after").unwrap_or_default();
+        expect(retry_after == "1200", || {
+            format!("Retry-After: {retry_after:?}")
+        })?;
+        let other = from("e2e-limit-3", "198.51.100.8")?;
+        expect(other.status == 201, || {
+            format!("another address: {} {}", other.status, other.body)
+        })
+    })();
+    // The next start (the next check restarts) goes back to the suite's limit.
+    suite.settings = before;
+    outcome
+}
+
 /// The HTTP relay, against a local fake of Resend's API.
 pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
     let key = suite.key_of("e2e-sender")?;

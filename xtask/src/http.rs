@@ -12,9 +12,19 @@ pub(crate) struct Response {
     pub(crate) body: String,
     /// The body's exact bytes.
     pub(crate) bytes: Vec<u8>,
+    /// Every header, names lowercased.
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Response {
+    /// The first value of header `name` (lowercase).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON (`Null` when it is not JSON).
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
@@ -71,6 +81,16 @@ impl Client {
             .run(request)
             .map_err(|e| format!("{method} {url}: {e}"))?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    value.to_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
         let content_type = response
             .headers()
             .get("content-type")
@@ -88,6 +108,7 @@ impl Client {
             content_type,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
+            headers,
         })
     }
 

@@ -34,15 +34,28 @@ pub(crate) struct DevSettings {
 
 impl DevSettings {
     /// What `cargo xtask dev` runs with: webhooks may use `http` to loopback,
-    /// so a local receiver can get them.
+    /// so a local receiver can get them, and signups from this one machine
+    /// are limited to 1,000 an hour rather than 20.
     pub(crate) fn local() -> Self {
         DevSettings {
-            router_vars: vec![(
-                protocol::bindings::WEBHOOK_ALLOW_HTTP_LOOPBACK_VAR.to_owned(),
-                "true".to_owned(),
-            )],
+            router_vars: vec![
+                (
+                    protocol::bindings::WEBHOOK_ALLOW_HTTP_LOOPBACK_VAR.to_owned(),
+                    "true".to_owned(),
+                ),
+                (
+                    protocol::bindings::SIGNUPS_PER_HOUR_VAR.to_owned(),
+                    "1000".to_owned(),
+                ),
+            ],
             inbox_vars: Vec::new(),
         }
+    }
+
+    /// Sets (or replaces) a router variable.
+    pub(crate) fn set_router_var(&mut self, name: &str, value: &str) {
+        self.router_vars.retain(|(n, _)| n != name);
+        self.router_vars.push((name.to_owned(), value.to_owned()));
     }
 }
 

@@ -88,6 +88,8 @@ pub struct InboxConfig {
     pub relay: Relay,
     /// Seconds before each webhook attempt (see [`DEFAULT_RETRY_SECONDS`]).
     pub retry_seconds: Vec<u64>,
+    /// The most raw mail bytes one inbox holds (inbound and outbound).
+    pub max_inbox_bytes: u64,
 }
 
 impl Default for InboxConfig {
@@ -95,6 +97,7 @@ impl Default for InboxConfig {
         InboxConfig {
             relay: Relay::None,
             retry_seconds: DEFAULT_RETRY_SECONDS.to_vec(),
+            max_inbox_bytes: protocol::limits::MAX_INBOX_BYTES,
         }
     }
 }
@@ -106,7 +109,7 @@ impl InboxConfig {
     /// does not parse is ignored (with a log line) in favour of the default.
     pub fn from_environment(var: impl Fn(&str) -> Option<String>, has_send_email: bool) -> Self {
         use protocol::bindings::{
-            RESEND_API_KEY_VAR, RESEND_API_URL_VAR, WEBHOOK_RETRY_SECONDS_VAR,
+            MAX_INBOX_BYTES_VAR, RESEND_API_KEY_VAR, RESEND_API_URL_VAR, WEBHOOK_RETRY_SECONDS_VAR,
         };
         let relay = match var(RESEND_API_KEY_VAR).filter(|k| !k.trim().is_empty()) {
             Some(api_key) => Relay::Http {
@@ -130,9 +133,17 @@ impl InboxConfig {
             },
             None => DEFAULT_RETRY_SECONDS.to_vec(),
         };
+        let max_inbox_bytes = match var(MAX_INBOX_BYTES_VAR) {
+            Some(text) => text.trim().parse::<u64>().unwrap_or_else(|_| {
+                log::error!("{MAX_INBOX_BYTES_VAR} is not a number of bytes; using the default");
+                protocol::limits::MAX_INBOX_BYTES
+            }),
+            None => protocol::limits::MAX_INBOX_BYTES,
+        };
         InboxConfig {
             relay,
             retry_seconds,
+            max_inbox_bytes,
         }
     }
 }

@@ -45,6 +45,7 @@ struct Owner {
     active: bool,
     claimed_at: Timestamp,
     created_at: Timestamp,
+    stored_bytes: u64,
 }
 
 /// What a request needs after its synchronous part.
@@ -227,9 +228,15 @@ impl InboxService {
                 recipient,
                 tag,
             } => {
-                let (reply, wake) = ingest(sql, &envelope_from, &recipient, tag, payload, now)?;
+                let cap = self.config.max_inbox_bytes;
+                let (reply, wake) =
+                    ingest(sql, &envelope_from, &recipient, tag, payload, now, cap)?;
                 Ok(Step::Reply { reply, wake })
             }
+            InboxRequest::Throttle {
+                limit,
+                window_millis,
+            } => throttle(sql, limit, window_millis, now).map(Step::reply),
             InboxRequest::Api {
                 key_hash,
                 mail_domain,
@@ -309,7 +316,7 @@ impl InboxService {
                     html,
                     message_id: String::new(),
                 };
-                return self.begin_send(sql, &from, &to, fields, route, now);
+                return self.begin_send(sql, owner, &from, &to, fields, route, now);
             }
             ApiCall::PutWebhook {
                 url,
@@ -359,9 +366,11 @@ impl InboxService {
     /// The synchronous half of a send: checks the relay and the rate limit,
     /// builds the message, and stores it (status `queued`) with its claimed
     /// job in one transaction.
+    #[allow(clippy::too_many_arguments)]
     fn begin_send(
         &self,
         sql: &dyn Sql,
+        owner: &Owner,
         from: &str,
         to: &str,
         mut fields: SendFields,
@@ -399,6 +408,10 @@ impl InboxService {
         };
         // Unique to this send: no two sends share a time and a last id.
         let built = outbound::build(&draft, &format!("{}:{last_id}", now.millis()));
+        let cap = self.config.max_inbox_bytes;
+        if owner.stored_bytes.saturating_add(built.raw.len() as u64) > cap {
+            return Ok(Step::reply(Reply::error(&storage_full(cap))));
+        }
         fields.message_id = built.message_id.clone();
         let message = NewMessage {
             direction: Direction::Outbound,
@@ -619,7 +632,8 @@ impl InboxService {
                     .map(|o| o.handle);
                 let reply = if own.as_ref() == Some(handle) {
                     // To oneself: calling one's own object would wait on itself.
-                    ingest(sql, from, to, tag.clone(), raw, platform.now())
+                    let cap = self.config.max_inbox_bytes;
+                    ingest(sql, from, to, tag.clone(), raw, platform.now(), cap)
                         .map(|(reply, _)| reply)
                         .map_err(|e| format!("Storage failed: {e}"))?
                 } else {
@@ -720,6 +734,60 @@ fn send_rate_limit(sql: &dyn Sql, now: Timestamp) -> Result<Option<u64>, SqlErro
     Ok(None)
 }
 
+fn storage_full(cap: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::StorageFull,
+        format!("This inbox is full: it holds at most {cap} bytes of mail."),
+    )
+}
+
+/// Takes a token from this object's bucket (see [`InboxRequest::Throttle`]).
+fn throttle(
+    sql: &dyn Sql,
+    limit: u32,
+    window_millis: i64,
+    now: Timestamp,
+) -> Result<Reply, SqlError> {
+    const ONE: i64 = 1000;
+    let capacity = i64::from(limit.max(1)) * ONE;
+    let window = window_millis.max(1);
+    let rows = sql.exec(
+        "SELECT milli_tokens, updated_at FROM throttle WHERE id = 1",
+        &[],
+    )?;
+    let tokens = match rows.single()? {
+        Some(row) => {
+            let held = row.first().and_then(Value::as_i64).unwrap_or(capacity);
+            let at = row.get(1).and_then(Value::as_i64).unwrap_or(now.millis());
+            let elapsed = (now.millis() - at).max(0);
+            // i128: a long-idle bucket must not overflow on its way to full.
+            let refill = i128::from(elapsed) * i128::from(capacity) / i128::from(window);
+            i64::try_from((i128::from(held) + refill).min(i128::from(capacity))).unwrap_or(capacity)
+        }
+        None => capacity,
+    };
+    if tokens >= ONE {
+        sql.exec(
+            "INSERT OR REPLACE INTO throttle (id, milli_tokens, updated_at) VALUES (1, ?, ?)",
+            &[Value::Integer(tokens - ONE), Value::Integer(now.millis())],
+        )?;
+        return Ok(Reply::no_content());
+    }
+    let wait_millis = ((ONE - tokens) * window + capacity - 1) / capacity;
+    let seconds = u64::try_from(wait_millis)
+        .unwrap_or(1)
+        .div_ceil(1000)
+        .max(1);
+    Ok(Reply::error(&ApiError::new(
+        ErrorCode::RateLimited,
+        format!(
+            "Too many requests from here: {limit} per {} s. Retry in {seconds} s.",
+            window / 1000
+        ),
+    ))
+    .with_header("retry-after", seconds.to_string()))
+}
+
 fn storage_failed(error: &SqlError) -> Reply {
     log::error!("inbox storage error: {error}");
     Reply::error(&ApiError::internal())
@@ -741,6 +809,7 @@ fn ingest(
     tag: Option<String>,
     raw: &[u8],
     now: Timestamp,
+    max_inbox_bytes: u64,
 ) -> Result<(Reply, bool), SqlError> {
     let Some(owner) = load_owner(sql)?.filter(|o| o.active) else {
         return Ok((
@@ -764,6 +833,9 @@ fn ingest(
             duplicate: true,
         };
         return Ok((Reply::json(200, &ingested), false));
+    }
+    if owner.stored_bytes.saturating_add(raw.len() as u64) > max_inbox_bytes {
+        return Ok((Reply::error(&storage_full(max_inbox_bytes)), false));
     }
     let parsed = parse_mail(raw, envelope_from, tag);
     let mut queued = false;
@@ -808,7 +880,7 @@ fn migration_failed(error: &MigrateError) -> Reply {
 
 fn load_owner(sql: &dyn Sql) -> Result<Option<Owner>, SqlError> {
     let rows = sql.exec(
-        "SELECT handle, key_hash, state, claimed_at, created_at FROM inbox WHERE id = 1",
+        "SELECT handle, key_hash, state, claimed_at, created_at, stored_bytes FROM inbox WHERE id = 1",
         &[],
     )?;
     let Some(row) = rows.single()? else {
@@ -823,6 +895,7 @@ fn load_owner(sql: &dyn Sql) -> Result<Option<Owner>, SqlError> {
         active: text(2)? == "active",
         claimed_at: Timestamp::from_millis(int(3)?),
         created_at: Timestamp::from_millis(int(4)?),
+        stored_bytes: u64::try_from(int(5)?).unwrap_or(0),
     }))
 }
 

@@ -91,6 +91,10 @@ pub(crate) fn insert(
             .ok_or_else(|| SqlError::new("INSERT returned no id"))?;
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
+        sql.exec(
+            "UPDATE inbox SET stored_bytes = stored_bytes + ? WHERE id = 1",
+            &[Value::Integer(message.raw.len() as i64)],
+        )?;
         also(new_id as u64, Timestamp::from_millis(received_at))?;
         id = Some(new_id as u64);
         Ok(())

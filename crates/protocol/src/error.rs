@@ -28,6 +28,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// Too many requests; retry after the `Retry-After` seconds.
     RateLimited,
+    /// The inbox has reached its storage cap; nothing more can be stored.
+    StorageFull,
     /// Something failed on our side; details are in the log, not here.
     Internal,
     /// The deployment lacks configuration this request needs.
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
+            ErrorCode::StorageFull => 507,
             ErrorCode::Internal => 500,
             ErrorCode::NotConfigured | ErrorCode::Unavailable => 503,
         }

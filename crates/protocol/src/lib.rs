@@ -58,6 +58,12 @@ pub mod bindings {
     pub const RESEND_API_KEY_VAR: &str = "RESEND_API_KEY";
     /// The HTTP relay's endpoint (default: Resend's own).
     pub const RESEND_API_URL_VAR: &str = "RESEND_API_URL";
+    /// The router's signup limit per client address: signups per hour
+    /// (default [`crate::limits::SIGNUPS_PER_HOUR`]).
+    pub const SIGNUPS_PER_HOUR_VAR: &str = "SIGNUPS_PER_HOUR";
+    /// The inbox script's storage cap per inbox, in bytes (default
+    /// [`crate::limits::MAX_INBOX_BYTES`]).
+    pub const MAX_INBOX_BYTES_VAR: &str = "MAX_INBOX_BYTES";
     /// The inbox script's webhook retry schedule override: comma-separated
     /// seconds between attempts (tests shorten it; the default is
     /// 0,10,60,600,3600,21600).
@@ -79,6 +85,11 @@ pub mod limits {
     pub const SENDS_PER_MINUTE: u32 = 10;
     /// Sends allowed per inbox in any rolling hour.
     pub const SENDS_PER_HOUR: u32 = 100;
+    /// Signups allowed per client address per hour, unless configured.
+    pub const SIGNUPS_PER_HOUR: u32 = 20;
+    /// The storage cap of one inbox (raw message bytes), unless configured:
+    /// 1 GiB, a tenth of what one Durable Object may hold.
+    pub const MAX_INBOX_BYTES: u64 = 1024 * 1024 * 1024;
     /// Webhook delivery attempts kept per inbox (older ones are dropped).
     pub const KEPT_DELIVERIES: u32 = 100;
     /// How long one webhook delivery attempt may take, in milliseconds.

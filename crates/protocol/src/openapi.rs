@@ -102,6 +102,7 @@ pub fn document() -> Value {
                     ("409", "The handle is taken (`handle_taken`)."),
                     ("413", "The body is too large."),
                     ("415", "The body is not JSON."),
+                    ("429", "Too many signups from this client address (20 an hour unless configured); retry after `Retry-After` seconds."),
                     ("503", "A dependency is unavailable, or MAIL_DOMAIN is not configured."),
                 ]), "201", ok("The inbox was created.", &signup_response))
             }},
@@ -127,6 +128,7 @@ pub fn document() -> Value {
                     ("415", "The body is not JSON."),
                     ("429", "Too many sends; retry after `Retry-After` seconds."),
                     ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
+                    ("507", "This inbox has reached its storage cap (`storage_full`)."),
                 ]), "201", ok("The message was stored; `status` is `sent` or `failed` (or `queued` if interrupted).", &send_response))
             }, "get": {
                 "operationId": "listMessages", "summary": "Messages, newest first.",

@@ -134,6 +134,7 @@ fn every_code_has_its_status() {
             "unsupported_media_type",
         ),
         (ErrorCode::RateLimited, 429, "rate_limited"),
+        (ErrorCode::StorageFull, 507, "storage_full"),
         (ErrorCode::Internal, 500, "internal"),
         (ErrorCode::NotConfigured, 503, "not_configured"),
         (ErrorCode::Unavailable, 503, "unavailable"),

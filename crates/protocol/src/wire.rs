@@ -79,6 +79,18 @@ pub enum InboxRequest {
         /// The recipient's `+tag`.
         tag: Option<String>,
     },
+    /// Take one token from this object's rate-limit bucket (the object is
+    /// named for what is limited, e.g. signups from one client address): the
+    /// bucket holds `limit` tokens and refills `limit` per `window_millis`.
+    /// 204 when a token was taken, 429 `rate_limited` with `Retry-After`
+    /// when none is left.
+    #[serde(rename_all = "camelCase")]
+    Throttle {
+        /// Tokens per window (and the bucket's size).
+        limit: u32,
+        /// The window, in milliseconds.
+        window_millis: i64,
+    },
     /// An authenticated API call on behalf of the key's owner.
     #[serde(rename_all = "camelCase")]
     Api {

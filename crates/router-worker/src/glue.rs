@@ -69,10 +69,11 @@ fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
     let domains = var(bindings::MAIL_DOMAIN_VAR);
     let loopback = var(bindings::WEBHOOK_ALLOW_HTTP_LOOPBACK_VAR);
+    let signups = var(bindings::SIGNUPS_PER_HOUR_VAR);
     Ok(Router::new(
         KvDirectory(env.kv(bindings::DIRECTORY_KV)?),
         DoNamespace(env.durable_object(bindings::INBOX_NAMESPACE)?),
-        RouterConfig::from_vars(domains.as_deref(), loopback.as_deref()),
+        RouterConfig::from_vars(domains.as_deref(), loopback.as_deref(), signups.as_deref()),
     ))
 }
 

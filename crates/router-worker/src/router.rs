@@ -27,6 +27,9 @@ pub struct RouterConfig {
     /// loopback addresses (`WEBHOOK_ALLOW_HTTP_LOOPBACK = "true"`). Off in
     /// production: webhooks must then be https to a public host.
     pub allow_http_loopback_webhooks: bool,
+    /// Signups allowed per client address (IPv4, or IPv6 /64) per hour; 0
+    /// turns the limit off. From `SIGNUPS_PER_HOUR`, default 20.
+    pub signups_per_hour: u32,
 }
 
 impl RouterConfig {
@@ -40,15 +43,25 @@ impl RouterConfig {
                 .filter(|d| !d.is_empty())
                 .collect(),
             allow_http_loopback_webhooks: false,
+            signups_per_hour: protocol::limits::SIGNUPS_PER_HOUR,
         }
     }
 
-    /// Reads the router's variables: `MAIL_DOMAIN` and
-    /// `WEBHOOK_ALLOW_HTTP_LOOPBACK` (exactly `"true"` turns it on).
-    pub fn from_vars(mail_domain: Option<&str>, allow_http_loopback: Option<&str>) -> Self {
+    /// Reads the router's variables: `MAIL_DOMAIN`,
+    /// `WEBHOOK_ALLOW_HTTP_LOOPBACK` (exactly `"true"` turns it on) and
+    /// `SIGNUPS_PER_HOUR` (a number; anything else keeps the default).
+    pub fn from_vars(
+        mail_domain: Option<&str>,
+        allow_http_loopback: Option<&str>,
+        signups_per_hour: Option<&str>,
+    ) -> Self {
+        let defaults = Self::from_mail_domain_var(mail_domain);
         RouterConfig {
             allow_http_loopback_webhooks: allow_http_loopback.map(str::trim) == Some("true"),
-            ..Self::from_mail_domain_var(mail_domain)
+            signups_per_hour: signups_per_hour
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(defaults.signups_per_hour),
+            ..defaults
         }
     }
 }
@@ -281,7 +294,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 Err(error) => MailVerdict::Retry(format!("unreadable ingest reply: {error}")),
             },
             404 => no_such_mailbox(),
-            413 => MailVerdict::Reject(error_of(&reply).error),
+            413 | 507 => MailVerdict::Reject(error_of(&reply).error),
             status => MailVerdict::Retry(format!(
                 "inbox answered {status}: {}",
                 error_of(&reply).error
@@ -382,6 +395,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             json_body(request)?
         };
         let mail_domain = self.mail_domain()?;
+        if let Some(refused) = self.throttle_signup(request).await? {
+            return Ok(refused);
+        }
         let wanted = match body.handle {
             Some(text) => Some(
                 Handle::parse(&text)
@@ -427,6 +443,32 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         Err(ApiError::unavailable(
             "Could not find a free generated handle; try again.",
         ))
+    }
+
+    /// Takes a token from the signup bucket of the client's address, held in
+    /// the Durable Object named for it (consistent, unlike KV). `Some` is the
+    /// 429 to answer. The address is Cloudflare's `CF-Connecting-IP`; IPv6
+    /// clients are counted per /64, as one host usually holds a whole /64.
+    async fn throttle_signup(&self, request: &HttpRequest) -> Result<Option<Reply>, ApiError> {
+        if self.config.signups_per_hour == 0 {
+            return Ok(None);
+        }
+        let name = format!("signup-limit:{}", client_bucket(request));
+        let id = self.namespace.id_for_handle(&name).map_err(unavailable)?;
+        let reply = self
+            .call(
+                &id,
+                &InboxRequest::Throttle {
+                    limit: self.config.signups_per_hour,
+                    window_millis: 3_600_000,
+                },
+            )
+            .await?;
+        match reply.status {
+            204 => Ok(None),
+            429 => Ok(Some(reply)),
+            _ => Err(error_of(&reply)),
+        }
     }
 
     /// Claims `handle` in its InboxDO for `key`, publishes the key and handle in
@@ -630,6 +672,26 @@ fn printable(text: &str) -> String {
         .take(100)
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
+}
+
+/// The client address a signup is counted against: IPv4, or IPv6's /64.
+/// Names of limiter objects contain `:`, which no handle can, so they never
+/// collide with an inbox.
+fn client_bucket(request: &HttpRequest) -> String {
+    match request
+        .header_value("cf-connecting-ip")
+        .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+    {
+        Some(std::net::IpAddr::V4(ip)) => format!("v4:{ip}"),
+        Some(std::net::IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => format!("v4:{v4}"),
+            None => {
+                let s = ip.segments();
+                format!("v6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "unknown".to_owned(),
+    }
 }
 
 fn no_inbox_here(address: &str) -> ApiError {

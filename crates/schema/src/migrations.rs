@@ -155,4 +155,23 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT",
         ],
     },
+    Migration {
+        id: 5,
+        name: "storage accounting and rate limits",
+        statements: &[
+            // The bytes of raw mail the inbox holds, kept with every insert
+            // so that the storage cap costs nothing to check. Backfilled.
+            "ALTER TABLE inbox ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0
+                CHECK (stored_bytes >= 0)",
+            "UPDATE inbox SET stored_bytes = (SELECT coalesce(sum(size), 0) FROM messages)",
+            // A token bucket, for objects that serve as rate limiters (named
+            // for what they limit, such as signups from one address). Tokens
+            // are counted in thousandths.
+            "CREATE TABLE throttle (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                milli_tokens INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL
+            ) STRICT",
+        ],
+    },
 ];

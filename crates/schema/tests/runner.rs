@@ -115,3 +115,29 @@ fn a_database_from_a_newer_build_is_refused() {
         })
     );
 }
+
+#[test]
+fn migration_5_backfills_the_storage_accounting() {
+    let db = SqliteDb::new();
+    let before_5 = &MIGRATIONS[..4];
+    migrate(&db, before_5, 1000).unwrap_or_else(|e| panic!("{e}"));
+    db.exec(
+        "INSERT INTO inbox (id, handle, key_hash, state, claimed_at, created_at)
+         VALUES (1, 'alice', ?, 'active', 5, 6)",
+        &[Value::Text("ab".repeat(32))],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for size in [100, 2_000, 30_000] {
+        db.exec(
+            "INSERT INTO messages (direction, received_at, size) VALUES ('inbound', 7, ?)",
+            &[Value::Integer(size)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    migrate(&db, MIGRATIONS, 2000).unwrap_or_else(|e| panic!("{e}"));
+    let rows = db
+        .exec("SELECT stored_bytes FROM inbox", &[])
+        .map(|r| r.rows)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows, [[Value::Integer(32_100)]]);
+}

@@ -60,6 +60,8 @@ impl TestService {
             RouterConfig {
                 mail_domains: vec![TEST_MAIL_DOMAIN.to_owned()],
                 allow_http_loopback_webhooks: false,
+                // Tests sign up freely; the limit's own tests turn it on.
+                signups_per_hour: 0,
             },
         )
     }
