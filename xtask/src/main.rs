@@ -7,6 +7,9 @@
 //!   Workers with their sizes, and the end-to-end suite on real workerd.
 //! - `cargo xtask build`: release builds of both Workers.
 //! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
+//! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
+//!   checking that nothing acknowledged is lost (a short profile runs in
+//!   `test`).
 //! - `cargo xtask bench`: the native benchmarks and an end-to-end load.
 //! - `cargo xtask setup`: install the toolchain pieces only.
 //! - `cargo xtask openapi`: regenerate `crates/protocol/openapi.json`.
@@ -19,6 +22,7 @@ mod e2e;
 mod e2e_outbound;
 mod http;
 mod receiver;
+mod soak;
 mod tools;
 mod wrangler;
 
@@ -36,6 +40,15 @@ fn main() -> ExitCode {
         Some("e2e") => tools::ensure_all().and_then(|t| {
             build::build_all(&t)?;
             e2e::run(&t)
+        }),
+        Some("soak") => tools::ensure_all().and_then(|t| {
+            let profile = match args.get(1).map(String::as_str) {
+                None => soak::FULL,
+                Some("--short") => soak::SHORT,
+                Some(_) => return Err(USAGE.to_owned()),
+            };
+            build::build_all(&t)?;
+            soak::run(&t, profile)
         }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
@@ -55,7 +68,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | bench | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | bench | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {
@@ -182,6 +195,8 @@ fn test() -> Result<()> {
 
     let sizes = build::build_all(&tools)?;
     build::dry_run_deploys(&tools, &sizes)?;
+
+    soak::run(&tools, soak::SHORT)?;
 
     println!(
         "\n(everything before the end-to-end suite took {:.0}s)",

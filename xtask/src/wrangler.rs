@@ -188,7 +188,7 @@ impl Drop for DevServer {
 }
 
 /// Sends `signal` to process group `pgid` (never by name).
-fn signal_group(pgid: u32, signal: &str) {
+pub(crate) fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args(["-s", signal, "--", &format!("-{pgid}")])
         .stderr(Stdio::null())
