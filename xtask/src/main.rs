@@ -7,6 +7,8 @@
 //!   Workers with their sizes, and the end-to-end suite on real workerd.
 //! - `cargo xtask build`: release builds of both Workers.
 //! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
+//! - `cargo xtask schemathesis`: Schemathesis (PyPI) against the OpenAPI
+//!   document on wrangler dev.
 //! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
 //!   checking that nothing acknowledged is lost (a short profile runs in
 //!   `test`).
@@ -19,9 +21,11 @@
 mod bench;
 mod build;
 mod e2e;
+mod e2e_hostile;
 mod e2e_outbound;
 mod http;
 mod receiver;
+mod schemathesis;
 mod soak;
 mod tools;
 mod wrangler;
@@ -50,6 +54,10 @@ fn main() -> ExitCode {
             build::build_all(&t)?;
             soak::run(&t, profile)
         }),
+        Some("schemathesis") => tools::ensure_all().and_then(|t| {
+            build::build_all(&t)?;
+            schemathesis::run_against_dev(&t)
+        }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
         Some("bench") => tools::ensure_all().and_then(|t| bench::run_all(&t)),
@@ -68,7 +76,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | bench | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | schemathesis | bench | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

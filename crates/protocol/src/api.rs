@@ -21,8 +21,13 @@ pub struct Health {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignupRequest {
-    /// The handle wanted; one is generated when absent or null.
+    /// The handle wanted; one is generated when absent or null. It is
+    /// lowercased; role names such as postmaster are reserved.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}[A-Za-z0-9]$"))
+    )]
     pub handle: Option<String>,
 }
 
@@ -202,12 +207,36 @@ pub struct MarkRead {
 /// `POST /api/messages` body: one message to one recipient.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("anyOf" = [
+        { "properties": { "text": { "type": "string" } }, "required": ["text"] },
+        { "properties": { "html": { "type": "string" } }, "required": ["html"] }
+    ]))
+)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// One plain address, `local@domain` (no display name, no list).
+    /// One plain address, `local@domain` (no display name, no list): a
+    /// dot-atom local part and a dotted domain name.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(
+            regex(
+                pattern = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+            ),
+            length(max = 254)
+        )
+    )]
     pub to: String,
-    /// The subject, one line.
+    /// The subject, one line: no control characters but tab.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(
+            regex(pattern = r"^[^\u0000-\u0008\u000A-\u001F\u007F-\u009F]*$"),
+            length(max = 998)
+        )
+    )]
     pub subject: Option<String>,
     /// The plain-text body. At least one of `text` and `html` is required.
     #[serde(default)]
@@ -270,7 +299,15 @@ pub struct SendResponse {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
-    /// Where events are POSTed: https, on a public host.
+    /// Where events are POSTed: https, on a public host (loopback, private,
+    /// link-local, CGNAT, multicast and metadata addresses are refused).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(
+            regex(pattern = r"^https://[^\s/?#@]+\.[^\s/?#@]+([/?#]\S*)?$"),
+            length(max = 2048)
+        )
+    )]
     pub url: String,
 }
 

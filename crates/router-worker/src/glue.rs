@@ -22,7 +22,9 @@ use worker::{
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     install_logger();
     let started = Date::now().as_millis();
-    let method = req.method().to_string();
+    // The method as sent: workers-rs's `Method` turns any method it does not
+    // know (QUERY, PROPFIND, ...) into GET, which would serve them as GETs.
+    let method = req.inner().method();
     let path = req.path();
     let trace = Trace::default();
     let reply = match serve(req, &env, &trace).await {
@@ -54,7 +56,7 @@ async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Reply> {
     }
     let url = req.url()?;
     let request = HttpRequest {
-        method: req.method().to_string(),
+        method: req.inner().method(),
         path: url.path().to_owned(),
         query: url.query().unwrap_or("").to_owned(),
         headers: req.headers().entries().collect(),

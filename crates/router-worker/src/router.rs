@@ -1,6 +1,6 @@
 //! Routes, authentication, signup, and the routing of inbound mail.
 
-use crate::log::Trace;
+use crate::log::{Trace, route_of};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, PortError};
 use protocol::address::{Recipient, RecipientError};
 use protocol::api::{Health, MarkRead, SendRequest, SignupRequest, SignupResponse, WebhookRequest};
@@ -143,6 +143,11 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     ) -> Reply {
         match self.route(request, entropy, trace).await {
             Ok(reply) => reply,
+            Err(error) if error.code == ErrorCode::MethodNotAllowed => {
+                // RFC 9110: a 405 says what is allowed.
+                let allowed = methods_of(route_of(&request.path)).unwrap_or(&[]);
+                Reply::error(&error).with_header("allow", allowed.join(", "))
+            }
             Err(error) => Reply::error(&error),
         }
     }
@@ -157,82 +162,54 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             return Err(too_large());
         }
         let method = request.method.as_str();
-        let segments: Vec<&str> = request.path.split('/').skip(1).collect();
-        match segments.as_slice() {
-            ["api", "health"] => {
-                allow(method, &["GET", "HEAD"])?;
-                Ok(Reply::json(
-                    200,
-                    &Health {
-                        ok: true,
-                        service: protocol::SERVICE_NAME.to_owned(),
-                        version: protocol::VERSION.to_owned(),
-                    },
-                ))
-            }
-            ["api", "openapi.json"] => {
-                allow(method, &["GET", "HEAD"])?;
-                Ok(text_reply(OPENAPI_JSON, "application/json; charset=utf-8"))
-            }
-            ["llms.txt"] => {
-                allow(method, &["GET", "HEAD"])?;
-                Ok(text_reply(LLMS_TXT, "text/plain; charset=utf-8"))
-            }
-            ["api", "signup"] => {
-                allow(method, &["POST"])?;
-                self.signup(request, entropy, trace).await
-            }
-            ["api", "me"] => {
-                allow(method, &["GET"])?;
-                self.authenticated(trace, request, ApiCall::Me).await
-            }
-            ["api", "messages"] => {
-                allow(method, &["GET", "POST"])?;
-                if method == "GET" {
-                    let call = list_query(&request.query)?;
-                    self.authenticated(trace, request, call).await
-                } else {
-                    self.send(request, trace).await
-                }
-            }
-            ["api", "messages", id] => {
-                allow(method, &["GET", "PATCH"])?;
-                let id = message_id(id)?;
-                let call = if method == "GET" {
-                    ApiCall::GetMessage { id }
-                } else {
-                    let body: MarkRead = json_body(request)?;
-                    ApiCall::MarkRead {
-                        id,
-                        read: body.read,
-                    }
-                };
-                self.authenticated(trace, request, call).await
-            }
-            ["api", "messages", id, "raw"] => {
-                allow(method, &["GET"])?;
-                let id = message_id(id)?;
-                self.authenticated(trace, request, ApiCall::GetRaw { id })
-                    .await
-            }
-            ["api", "webhook"] => {
-                allow(method, &["GET", "PUT", "DELETE"])?;
-                let call = match method {
-                    "GET" => ApiCall::GetWebhook,
-                    "DELETE" => ApiCall::DeleteWebhook,
-                    _ => self.webhook_call(request, entropy)?,
-                };
-                self.authenticated(trace, request, call).await
-            }
-            ["api", "webhook", "deliveries"] => {
-                allow(method, &["GET"])?;
-                self.authenticated(trace, request, ApiCall::ListDeliveries)
-                    .await
-            }
-            _ => Err(ApiError::not_found(format!(
+        let route = route_of(&request.path);
+        let Some(allowed) = methods_of(route) else {
+            return Err(ApiError::not_found(format!(
                 "There is no endpoint at {}.",
                 printable(&request.path)
-            ))),
+            )));
+        };
+        allow(method, allowed)?;
+        match route {
+            "/api/health" => Ok(Reply::json(
+                200,
+                &Health {
+                    ok: true,
+                    service: protocol::SERVICE_NAME.to_owned(),
+                    version: protocol::VERSION.to_owned(),
+                },
+            )),
+            "/api/openapi.json" => Ok(text_reply(OPENAPI_JSON, "application/json; charset=utf-8")),
+            "/llms.txt" => Ok(text_reply(LLMS_TXT, "text/plain; charset=utf-8")),
+            "/api/signup" => self.signup(request, entropy, trace).await,
+            _ => {
+                // Every other route belongs to a key's owner: who is asking is
+                // settled first, so a request without a valid key gets 401
+                // whatever else is wrong with it.
+                let caller = self.credentials(request, trace).await?;
+                let segments: Vec<&str> = request.path.split('/').skip(1).collect();
+                let id = || message_id(segments.get(2).copied().unwrap_or(""));
+                let call = match (route, method) {
+                    ("/api/me", _) => ApiCall::Me,
+                    ("/api/messages", "GET") => list_query(&request.query)?,
+                    ("/api/messages", _) => return self.send(request, &caller).await,
+                    ("/api/messages/:id", "GET") => ApiCall::GetMessage { id: id()? },
+                    ("/api/messages/:id", _) => {
+                        let id = id()?;
+                        let body: MarkRead = json_body(request)?;
+                        ApiCall::MarkRead {
+                            id,
+                            read: body.read,
+                        }
+                    }
+                    ("/api/messages/:id/raw", _) => ApiCall::GetRaw { id: id()? },
+                    ("/api/webhook", "GET") => ApiCall::GetWebhook,
+                    ("/api/webhook", "DELETE") => ApiCall::DeleteWebhook,
+                    ("/api/webhook", _) => self.webhook_call(request, entropy)?,
+                    _ => ApiCall::ListDeliveries,
+                };
+                self.call_as(&caller, call).await
+            }
         }
     }
 
@@ -305,11 +282,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// `POST /api/messages`: validates the message and decides its route. A
     /// recipient on one of our domains is delivered inbox to inbox, so it must
     /// be an inbox here; anything else goes through the relay.
-    async fn send(&self, request: &HttpRequest, trace: &Trace) -> Result<Reply, ApiError> {
+    async fn send(&self, request: &HttpRequest, caller: &Caller) -> Result<Reply, ApiError> {
         let body: SendRequest = json_body(request)?;
         let valid = body.validate()?;
-        // Authenticate before looking anything else up.
-        let (id, hash, mail_domain) = self.credentials(request, trace).await?;
         let (to, route) = match Recipient::parse(&valid.to, &self.config.mail_domains) {
             Ok(recipient) => {
                 let object_id = self
@@ -337,15 +312,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             html: valid.html,
             route,
         };
-        self.call(
-            &id,
-            &InboxRequest::Api {
-                key_hash: hash,
-                mail_domain,
-                call,
-            },
-        )
-        .await
+        self.call_as(caller, call).await
     }
 
     /// `PUT /api/webhook`: the URL must pass the SSRF guard; the secret is new.
@@ -548,31 +515,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         }
     }
 
-    async fn authenticated(
-        &self,
-        trace: &Trace,
-        request: &HttpRequest,
-        call: ApiCall,
-    ) -> Result<Reply, ApiError> {
-        let (id, hash, mail_domain) = self.credentials(request, trace).await?;
-        self.call(
-            &id,
-            &InboxRequest::Api {
-                key_hash: hash,
-                mail_domain,
-                call,
-            },
-        )
-        .await
-    }
-
     /// The caller's inbox (object id), key hash and the mail domain. The
     /// inbox re-checks the hash itself: KV only routes.
-    async fn credentials(
-        &self,
-        request: &HttpRequest,
-        trace: &Trace,
-    ) -> Result<(String, KeyHash, String), ApiError> {
+    async fn credentials(&self, request: &HttpRequest, trace: &Trace) -> Result<Caller, ApiError> {
         let key = request
             .header_value("authorization")
             .and_then(ApiKey::from_authorization)
@@ -586,7 +531,24 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .map_err(unavailable)?
             .ok_or_else(ApiError::unauthorized)?;
         trace.inbox(&id);
-        Ok((id, hash, mail_domain))
+        Ok(Caller {
+            id,
+            hash,
+            mail_domain,
+        })
+    }
+
+    /// Sends `call` to the caller's inbox on the caller's behalf.
+    async fn call_as(&self, caller: &Caller, call: ApiCall) -> Result<Reply, ApiError> {
+        self.call(
+            &caller.id,
+            &InboxRequest::Api {
+                key_hash: caller.hash,
+                mail_domain: caller.mail_domain.clone(),
+                call,
+            },
+        )
+        .await
     }
 
     async fn call(&self, id: &str, request: &InboxRequest) -> Result<Reply, ApiError> {
@@ -611,6 +573,29 @@ fn error_of(reply: &Reply) -> ApiError {
     serde_json::from_slice(&reply.body).unwrap_or_else(|_| {
         log::error!("inbox answered {} without an error body", reply.status);
         ApiError::internal()
+    })
+}
+
+/// Who is calling: the inbox the key routes to, the key's hash, and the mail
+/// domain addresses are given on.
+#[derive(Debug)]
+struct Caller {
+    id: String,
+    hash: KeyHash,
+    mail_domain: String,
+}
+
+/// The methods each route answers (its template, as [`route_of`] gives it);
+/// `None` for no route. 405 answers carry them in `Allow`.
+fn methods_of(route: &str) -> Option<&'static [&'static str]> {
+    Some(match route {
+        "/api/health" | "/api/openapi.json" | "/llms.txt" => &["GET", "HEAD"],
+        "/api/signup" => &["POST"],
+        "/api/me" | "/api/messages/:id/raw" | "/api/webhook/deliveries" => &["GET"],
+        "/api/messages" => &["GET", "POST"],
+        "/api/messages/:id" => &["GET", "PATCH"],
+        "/api/webhook" => &["GET", "PUT", "DELETE"],
+        _ => return None,
     })
 }
 

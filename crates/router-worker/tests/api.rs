@@ -416,3 +416,37 @@ proptest! {
         prop_assert_eq!(&check(&service, &get_with_key("/api/me", &keys[from]))["status"], &json!(401));
     }
 }
+
+#[test]
+fn a_405_says_what_is_allowed_and_a_missing_key_comes_before_a_bad_body() {
+    let service = TestService::new();
+    for (method, path, allowed) in [
+        ("TRACE", "/api/health", "GET, HEAD"),
+        ("DELETE", "/api/signup", "POST"),
+        ("PUT", "/api/messages", "GET, POST"),
+        ("POST", "/api/messages/7", "GET, PATCH"),
+        ("PATCH", "/api/webhook", "GET, PUT, DELETE"),
+        ("POST", "/api/webhook/deliveries", "GET"),
+    ] {
+        let reply = service.request(&HttpRequest::new(method, path));
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("allow"), Some(allowed), "{method} {path}");
+    }
+    // Who is asking is settled before what is asked: no key, 401, even for a
+    // body that is wrong in every way.
+    for (method, path) in [
+        ("POST", "/api/messages"),
+        ("PUT", "/api/webhook"),
+        ("PATCH", "/api/messages/0"),
+        ("GET", "/api/messages?limit=0"),
+    ] {
+        let answer = check(
+            &service,
+            &HttpRequest::new(method, path)
+                .header("content-type", "text/plain")
+                .body("{"),
+        );
+        assert_eq!(answer["status"], 401, "{method} {path}: {answer}");
+        assert_eq!(answer["body"]["code"], "unauthorized");
+    }
+}
