@@ -1,6 +1,7 @@
 //! The end-to-end suite: both Workers on real workerd (`wrangler dev`), driven
 //! over HTTP, started and stopped (by process group) by the suite itself.
 
+use crate::e2e_hostile as hostile;
 use crate::e2e_outbound::{self as outbound, E2E_RETRY_SECONDS};
 use crate::http::{Client, Response};
 use crate::receiver::Receiver;
@@ -126,6 +127,14 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "data survives a restart of wrangler dev",
         restart_keeps_data,
+    ),
+    (
+        "hostile input to every endpoint and the mail handler: 4xx in the contract's shape, no 5xx, no panic",
+        hostile::hostile_sweep,
+    ),
+    (
+        "random keys, ids and cursors across inboxes never reach another inbox's mail",
+        hostile::isolation_fuzz,
     ),
     (
         "mail to an outside address goes through the send_email binding, as wrangler shows it",
@@ -510,7 +519,7 @@ fn restart_keeps_data(suite: &mut Suite) -> Result<()> {
 }
 
 /// The ingest corpus of the native tests, shared by this suite.
-fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     root()
         .join("crates")
         .join("inbox-do")
