@@ -117,6 +117,7 @@ fn load(tools: &Tools) -> Result<()> {
                 "0".to_owned(),
             )],
             inbox_vars: Vec::new(),
+            project: None,
         },
     )?;
     let client = Client::new(&server.base);

@@ -22,13 +22,26 @@ pub(crate) struct BuildTimes(pub(crate) Vec<(&'static str, f64)>);
 /// Builds both Workers with worker-build (release), pointing it at the
 /// registry-installed wasm-bindgen, wasm-opt and esbuild.
 pub(crate) fn build_all(tools: &Tools) -> Result<BuildTimes> {
+    build_in(tools, &root(), &root().join("target"))
+}
+
+/// As [`build_all`], for the project checked out at `project` (an earlier
+/// version, for the rollout check), building into `target_dir`. (It must not
+/// share this project's: the Workers' wasm files have the same names in both
+/// and one version's would be taken for the other's.)
+pub(crate) fn build_in(
+    tools: &Tools,
+    project: &std::path::Path,
+    target_dir: &std::path::Path,
+) -> Result<BuildTimes> {
     let mut times = Vec::new();
     for (package, _) in WORKERS {
         step(&format!("worker-build --release ({package})"));
         let started = Instant::now();
         run(Command::new(&tools.worker_build)
             .arg("--release")
-            .current_dir(root().join("crates").join(package))
+            .current_dir(project.join("crates").join(package))
+            .env("CARGO_TARGET_DIR", target_dir)
             .env("PATH", tools.path_with_node())
             .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
             .env("WASM_OPT_BIN", &tools.wasm_opt)

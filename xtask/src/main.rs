@@ -7,6 +7,9 @@
 //!   Workers with their sizes, and the end-to-end suite on real workerd.
 //! - `cargo xtask build`: release builds of both Workers.
 //! - `cargo xtask e2e`: the end-to-end suite alone (builds first).
+//! - `cargo xtask rollout`: the previous version's inboxes (one migration
+//!   behind, from git history) woken by this version under concurrent load
+//!   (also run by `test`).
 //! - `cargo xtask schemathesis`: Schemathesis (PyPI) against the OpenAPI
 //!   document on wrangler dev.
 //! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
@@ -25,6 +28,7 @@ mod e2e_hostile;
 mod e2e_outbound;
 mod http;
 mod receiver;
+mod rollout;
 mod schemathesis;
 mod soak;
 mod tools;
@@ -54,6 +58,10 @@ fn main() -> ExitCode {
             build::build_all(&t)?;
             soak::run(&t, profile)
         }),
+        Some("rollout") => tools::ensure_all().and_then(|t| {
+            build::build_all(&t)?;
+            rollout::run(&t)
+        }),
         Some("schemathesis") => tools::ensure_all().and_then(|t| {
             build::build_all(&t)?;
             schemathesis::run_against_dev(&t)
@@ -76,7 +84,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | schemathesis | bench | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | schemathesis | bench | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {
@@ -205,6 +213,15 @@ fn test() -> Result<()> {
     build::dry_run_deploys(&tools, &sizes)?;
 
     soak::run(&tools, soak::SHORT)?;
+    if rollout::history_available() {
+        rollout::run(&tools)?;
+    } else {
+        // Said loudly: a clone without history cannot build the previous
+        // version. `cargo xtask rollout` fails outright in that case.
+        println!(
+            "\n!!! rollout check NOT RUN: this clone has no git history to build the previous version from"
+        );
+    }
 
     println!(
         "\n(everything before the end-to-end suite took {:.0}s)",
