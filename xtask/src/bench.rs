@@ -24,7 +24,8 @@ pub(crate) fn run_all(tools: &Tools) -> Result<()> {
     run(cargo().args(["bench", "-p", "inbox-do", "--bench", "inbox", "--locked"]))?;
     print_criterion_medians()?;
     crate::build::build_all(tools)?;
-    load(tools)
+    load(tools)?;
+    crate::latency::run(tools)
 }
 
 /// Criterion's median estimates from `target/criterion`, per group, each with

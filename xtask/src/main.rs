@@ -15,7 +15,8 @@
 //! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
 //!   checking that nothing acknowledged is lost (a short profile runs in
 //!   `test`).
-//! - `cargo xtask bench`: the native benchmarks and an end-to-end load.
+//! - `cargo xtask bench`: the native benchmarks, an end-to-end load, and the
+//!   latency figures (`cargo xtask latency` runs only those).
 //! - `cargo xtask setup`: install the toolchain pieces only.
 //! - `cargo xtask openapi`: regenerate `crates/protocol/openapi.json`.
 
@@ -27,6 +28,7 @@ mod e2e;
 mod e2e_hostile;
 mod e2e_outbound;
 mod http;
+mod latency;
 mod receiver;
 mod rollout;
 mod schemathesis;
@@ -58,6 +60,10 @@ fn main() -> ExitCode {
             build::build_all(&t)?;
             soak::run(&t, profile)
         }),
+        Some("latency") => tools::ensure_all().and_then(|t| {
+            build::build_all(&t)?;
+            latency::run(&t)
+        }),
         Some("rollout") => tools::ensure_all().and_then(|t| {
             build::build_all(&t)?;
             rollout::run(&t)
@@ -84,7 +90,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | schemathesis | bench | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | schemathesis | bench | latency | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

@@ -237,6 +237,10 @@ impl InboxService {
                 limit,
                 window_millis,
             } => throttle(sql, limit, window_millis, now).map(Step::reply),
+            InboxRequest::Ping => {
+                sql.exec("SELECT count(*) FROM schema_migrations", &[])?;
+                Ok(Step::reply(Reply::no_content()))
+            }
             InboxRequest::Api {
                 key_hash,
                 mail_domain,

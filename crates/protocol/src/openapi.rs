@@ -93,6 +93,13 @@ pub fn document() -> Value {
                 "operationId": "health", "summary": "Service health.",
                 "responses": { "200": ok("The service answers.", &health) }
             }},
+            "/api/health/deep": { "get": {
+                "operationId": "deepHealth",
+                "summary": "Deep health: a Durable Object and its SQLite answer one read.",
+                "responses": with(errors(&[
+                    ("503", "A Durable Object or its storage is not answering."),
+                ]), "200", ok("The service, its Durable Objects and their storage answer.", &health))
+            }},
             "/api/signup": { "post": {
                 "operationId": "signup",
                 "summary": "Create an inbox: returns its address and API key (shown once).",

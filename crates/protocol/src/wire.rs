@@ -91,6 +91,9 @@ pub enum InboxRequest {
         /// The window, in milliseconds.
         window_millis: i64,
     },
+    /// A deep health check: one SQLite read. 204 when the object and its
+    /// database answer.
+    Ping,
     /// An authenticated API call on behalf of the key's owner.
     #[serde(rename_all = "camelCase")]
     Api {

@@ -42,6 +42,7 @@ pub fn route_of(path: &str) -> &'static str {
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match segments.as_slice() {
         ["api", "health"] => "/api/health",
+        ["api", "health", "deep"] => "/api/health/deep",
         ["api", "openapi.json"] => "/api/openapi.json",
         ["llms.txt"] => "/llms.txt",
         ["api", "signup"] => "/api/signup",

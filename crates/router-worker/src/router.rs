@@ -179,6 +179,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     version: protocol::VERSION.to_owned(),
                 },
             )),
+            "/api/health/deep" => self.deep_health().await,
             "/api/openapi.json" => Ok(text_reply(OPENAPI_JSON, "application/json; charset=utf-8")),
             "/llms.txt" => Ok(text_reply(LLMS_TXT, "text/plain; charset=utf-8")),
             "/api/signup" => self.signup(request, entropy, trace).await,
@@ -211,6 +212,32 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 self.call_as(&caller, call).await
             }
         }
+    }
+
+    /// `GET /api/health/deep`: the router, KV-free, reaches a Durable Object
+    /// (the one named `health:probe`, which no handle can name) and its
+    /// SQLite answers one read. For monitoring, and the floor of the
+    /// end-to-end latency figures.
+    async fn deep_health(&self) -> Result<Reply, ApiError> {
+        let id = self
+            .namespace
+            .id_for_handle("health:probe")
+            .map_err(unavailable)?;
+        let reply = self.call(&id, &InboxRequest::Ping).await?;
+        if reply.status != 204 {
+            log::error!("deep health: the probe object answered {}", reply.status);
+            return Err(ApiError::unavailable(
+                "A Durable Object or its storage is not answering. Retry shortly.",
+            ));
+        }
+        Ok(Reply::json(
+            200,
+            &Health {
+                ok: true,
+                service: protocol::SERVICE_NAME.to_owned(),
+                version: protocol::VERSION.to_owned(),
+            },
+        ))
     }
 
     /// Routes one inbound message by its envelope recipient and hands its raw
@@ -589,7 +616,7 @@ struct Caller {
 /// `None` for no route. 405 answers carry them in `Allow`.
 fn methods_of(route: &str) -> Option<&'static [&'static str]> {
     Some(match route {
-        "/api/health" | "/api/openapi.json" | "/llms.txt" => &["GET", "HEAD"],
+        "/api/health" | "/api/health/deep" | "/api/openapi.json" | "/llms.txt" => &["GET", "HEAD"],
         "/api/signup" => &["POST"],
         "/api/me" | "/api/messages/:id/raw" | "/api/webhook/deliveries" => &["GET"],
         "/api/messages" => &["GET", "POST"],

@@ -450,3 +450,24 @@ fn a_405_says_what_is_allowed_and_a_missing_key_comes_before_a_bad_body() {
         assert_eq!(answer["body"]["code"], "unauthorized");
     }
 }
+
+#[test]
+fn deep_health_reaches_a_durable_object_and_its_storage() {
+    let service = TestService::new();
+    let answer = check(&service, &HttpRequest::new("GET", "/api/health/deep"));
+    assert_eq!(answer["status"], 200);
+    assert_eq!(answer["body"]["ok"], true);
+    // It is the probe object that answered, and it never became an inbox.
+    let probe = object_id("health:probe");
+    assert_eq!(service.objects().object_ids(), std::slice::from_ref(&probe));
+    service.objects().with_db(&probe, |db| {
+        let owners = db.exec("SELECT count(*) FROM inbox", &[]).map(|r| r.rows);
+        assert_eq!(owners.ok(), Some(vec![vec![schema::Value::Integer(0)]]));
+    });
+    service.objects().fail_requests("ping", 1);
+    let answer = check(&service, &HttpRequest::new("GET", "/api/health/deep"));
+    assert_eq!(
+        (answer["status"].as_u64(), answer["body"]["code"].as_str()),
+        (Some(503), Some("unavailable"))
+    );
+}

@@ -165,7 +165,7 @@ fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 14);
+    assert_eq!(operations, 15);
 }
 
 #[test]

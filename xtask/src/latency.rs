@@ -1,0 +1,266 @@
+//! Latency and throughput of the API on `wrangler dev`, each as a ratio to a
+//! floor measured in the same run: `GET /api/health/deep`, the smallest round
+//! trip through the router to a Durable Object and one read of its SQLite.
+//! Also the time to the first response after a start, and the first request
+//! to an inbox after a restart (every object cold) and after an idle spell.
+
+use crate::e2e::{deliver, deliver_many};
+use crate::http::{Client, Response};
+use crate::tools::Tools;
+use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
+use crate::{Result, root, step};
+use std::time::{Duration, Instant};
+
+/// Requests per scenario per round.
+const REQUESTS: usize = 400;
+/// Concurrent clients.
+const CLIENTS: usize = 8;
+/// Rounds; every figure is the median over them.
+const ROUNDS: usize = 3;
+/// Messages in the inbox that is listed and read.
+const STORED: usize = 1000;
+
+/// A scenario: its name, the status every answer must have, and the request
+/// (given the round and the request's number).
+type Scenario<'a> = (
+    &'static str,
+    u16,
+    Box<dyn Fn(usize, usize) -> Result<Response> + Sync + 'a>,
+);
+
+/// One round of one scenario: each request's latency (ms) and the wall time.
+struct Round {
+    latencies: Vec<f64>,
+    seconds: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Runs `REQUESTS` calls of `request(n)` from `CLIENTS` threads; every answer
+/// must have status `expected`.
+fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) -> Result<Round> {
+    let started = Instant::now();
+    let outcomes: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                scope.spawn(move || -> Result<Vec<f64>> {
+                    let mut latencies = Vec::new();
+                    for n in (client..REQUESTS).step_by(CLIENTS) {
+                        let began = Instant::now();
+                        let answer = request(n)?;
+                        latencies.push(began.elapsed().as_secs_f64() * 1000.0);
+                        if answer.status != expected {
+                            return Err(format!("request {n}: {} {}", answer.status, answer.body));
+                        }
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err("a client panicked".into())))
+            .collect()
+    });
+    let mut latencies = Vec::new();
+    for outcome in outcomes {
+        latencies.extend(outcome?);
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Round {
+        latencies,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+pub(crate) fn run(tools: &Tools) -> Result<()> {
+    step("latency on wrangler dev: p50, p99 and throughput, against a router → DO → SQLite floor");
+    let work = root().join("target").join("latency");
+    let _ = std::fs::remove_dir_all(&work);
+    let state = work.join("state");
+    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+    let mut settings = DevSettings::default();
+    settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
+    let port = free_port()?;
+
+    let started = Instant::now();
+    let mut server =
+        DevServer::start(tools, port, &state, &work.join("wrangler-1.log"), &settings)?;
+    let ready = started.elapsed();
+    let client = Client::new(&server.base);
+    let cold_probe = timed(|| client.get("/api/health/deep"))?;
+    let domain = mail_domain()?;
+
+    // An inbox with STORED messages to list and read, and one to deliver to.
+    let reader = signup_key(&client, "lat-reader")?;
+    let failures = deliver_many(&client, &format!("lat-reader@{domain}"), STORED, 16, "lat");
+    if !failures.is_empty() {
+        return Err(format!("filling the reader's inbox: {}", failures[0]));
+    }
+    signup_key(&client, "lat-ingest")?;
+
+    let auth = format!("Bearer {reader}");
+    let scenarios: Vec<Scenario<'_>> = vec![
+        (
+            "floor: GET /api/health/deep",
+            200,
+            Box::new(|_, _| client.get("/api/health/deep")),
+        ),
+        (
+            "signup",
+            201,
+            Box::new(|round, n| {
+                client.post_json(
+                    "/api/signup",
+                    &format!(r#"{{"handle":"lat-s{round}-{n}"}}"#),
+                )
+            }),
+        ),
+        (
+            "ingest (local email endpoint)",
+            200,
+            Box::new(|round, n| {
+                let raw = format!(
+                    "From: l@example.com\r\nTo: lat-ingest@{domain}\r\nSubject: {round} {n}\r\n\
+                     Message-ID: <lat-{round}-{n}@example.com>\r\n\r\nlatency {round} {n}\r\n"
+                );
+                deliver(
+                    &client,
+                    "l@example.com",
+                    &format!("lat-ingest@{domain}"),
+                    raw.as_bytes(),
+                )
+            }),
+        ),
+        (
+            "list (20 of 1,000)",
+            200,
+            Box::new(|_, _| {
+                client.request(
+                    "GET",
+                    "/api/messages?limit=20",
+                    &[("authorization", &auth)],
+                    None,
+                )
+            }),
+        ),
+        (
+            "get one message",
+            200,
+            Box::new(|_, n| {
+                client.request(
+                    "GET",
+                    &format!("/api/messages/{}", 1 + n % STORED),
+                    &[("authorization", &auth)],
+                    None,
+                )
+            }),
+        ),
+    ];
+    // Rounds interleave the scenarios, so drift on a noisy machine touches all.
+    let mut results: Vec<Vec<Round>> = scenarios.iter().map(|_| Vec::new()).collect();
+    for r in 0..ROUNDS {
+        for (i, (name, expected, request)) in scenarios.iter().enumerate() {
+            let one = round(&|n| request(r, n), *expected)
+                .map_err(|e| format!("{name}, round {}: {e}", r + 1))?;
+            results[i].push(one);
+        }
+    }
+
+    // A restart: every object is cold. And an idle spell.
+    server.stop();
+    let restarted = Instant::now();
+    let mut server =
+        DevServer::start(tools, port, &state, &work.join("wrangler-2.log"), &settings)?;
+    let ready_again = restarted.elapsed();
+    let client = Client::new(&server.base);
+    let cold_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
+    let warm_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
+    std::thread::sleep(Duration::from_secs(30));
+    let after_idle = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
+    server.stop();
+
+    let floor = stats(&results[0]);
+    println!(
+        "\n{REQUESTS} requests per round from {CLIENTS} clients, {ROUNDS} rounds; medians over the rounds\n"
+    );
+    println!(
+        "| scenario | p50 | p99 | requests/s | p50 ratio | throughput ratio |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for ((name, _, _), rounds) in scenarios.iter().zip(&results) {
+        let s = stats(rounds);
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.0} | {:.2}x | {:.2}x |",
+            s.p50,
+            s.p99,
+            s.throughput,
+            s.p50 / floor.p50,
+            s.throughput / floor.throughput
+        );
+    }
+    println!(
+        "\n| first responses | time |\n|---|---:|\n\
+         | start of wrangler dev to the first answer (polled every 200 ms) | {:.1} s |\n\
+         | then the first deep health (a new object: migrations run) | {cold_probe:.1} ms |\n\
+         | restart on the same state to the first answer | {:.1} s |\n\
+         | first list of an inbox after the restart (object cold) | {cold_inbox:.1} ms |\n\
+         | the same list again (object warm) | {warm_inbox:.1} ms |\n\
+         | the same list after 30 s idle | {after_idle:.1} ms |",
+        ready.as_secs_f64(),
+        ready_again.as_secs_f64()
+    );
+    Ok(())
+}
+
+struct Stats {
+    p50: f64,
+    p99: f64,
+    throughput: f64,
+}
+
+fn stats(rounds: &[Round]) -> Stats {
+    let mut p50: Vec<f64> = rounds
+        .iter()
+        .map(|r| percentile(&r.latencies, 0.5))
+        .collect();
+    let mut p99: Vec<f64> = rounds
+        .iter()
+        .map(|r| percentile(&r.latencies, 0.99))
+        .collect();
+    let mut throughput: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.latencies.len() as f64 / r.seconds)
+        .collect();
+    Stats {
+        p50: median(&mut p50),
+        p99: median(&mut p99),
+        throughput: median(&mut throughput),
+    }
+}
+
+fn timed(request: impl Fn() -> Result<Response>) -> Result<f64> {
+    let began = Instant::now();
+    let answer = request()?;
+    if answer.status != 200 {
+        return Err(format!("{} {}", answer.status, answer.body));
+    }
+    Ok(began.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn signup_key(client: &Client, handle: &str) -> Result<String> {
+    let created = client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))?;
+    created.json()["apiKey"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("signup {handle}: {} {}", created.status, created.body))
+}
