@@ -56,6 +56,11 @@ impl Client {
         }
     }
 
+    /// The base URL, `http://host:port`.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     pub(crate) fn get(&self, path: &str) -> Result<Response> {
         self.request("GET", path, &[], None)
     }
