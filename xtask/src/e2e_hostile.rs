@@ -392,11 +392,7 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         // runs, and fails on some garbage with a 500 of its own (a TypeError
         // in miniflare's entry worker). That is the dev tool, not us; Email
         // Routing's SMTP front refuses such input before any Worker too.
-        if answer.status == 500
-            && answer
-                .body
-                .contains("miniflare/dist/src/workers/core/entry.worker.js")
-        {
+        if answer.status == 500 && crate::e2e::refused_by_wrangler(&answer) {
             refused_by_wrangler += 1;
             continue;
         }
