@@ -21,27 +21,6 @@ fn signed_up(service: &TestService, handle: &str) -> String {
         .to_owned()
 }
 
-/// Status and JSON body of an authenticated request.
-fn call(
-    service: &TestService,
-    method: &str,
-    path: &str,
-    key: &str,
-    body: Option<Json>,
-) -> (u16, Json) {
-    let mut request =
-        HttpRequest::new(method, path).header("authorization", &format!("Bearer {key}"));
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let reply = service.request(&request);
-    let body = serde_json::from_slice(&reply.body)
-        .unwrap_or_else(|_| Json::String(String::from_utf8_lossy(&reply.body).into_owned()));
-    (reply.status, body)
-}
-
 fn mail(n: usize, subject: &str) -> Vec<u8> {
     format!(
         "From: Sender {n} <sender{n}@example.com>\r\nTo: alice@agents.test\r\n\
@@ -73,17 +52,16 @@ a,b\r\n1,2\r\n--b1--\r\n";
     let id = accepted(service.deliver("bounce@example.com", "Alice+News@agents.test", raw));
     assert_eq!(id, 1);
 
-    let (status, list) = call(&service, "GET", "/api/messages", &key, None);
+    let (status, list) = service.call("GET", "/api/messages", &key, None);
     assert_eq!(status, 200);
     insta::assert_json_snapshot!("list_one", list);
-    let (status, message) = call(&service, "GET", "/api/messages/1", &key, None);
+    let (status, message) = service.call("GET", "/api/messages/1", &key, None);
     assert_eq!(status, 200);
     insta::assert_json_snapshot!("get_one", message);
 
     // Reading does not mark read; PATCH does, and answers the summary.
     assert_eq!(message["read"], false);
-    let (status, summary) = call(
-        &service,
+    let (status, summary) = service.call(
         "PATCH",
         "/api/messages/1",
         &key,
@@ -91,11 +69,12 @@ a,b\r\n1,2\r\n--b1--\r\n";
     );
     assert_eq!((status, &summary["read"]), (200, &json!(true)));
     assert_eq!(
-        call(&service, "GET", "/api/messages?unread=true", &key, None).1["messages"],
+        service
+            .call("GET", "/api/messages?unread=true", &key, None)
+            .1["messages"],
         json!([])
     );
-    let (_, summary) = call(
-        &service,
+    let (_, summary) = service.call(
         "PATCH",
         "/api/messages/1",
         &key,
@@ -111,7 +90,7 @@ a,b\r\n1,2\r\n--b1--\r\n";
     assert_eq!(reply.header("content-type"), Some("message/rfc822"));
     assert_eq!(reply.body, raw.to_vec());
     assert_eq!(
-        call(&service, "GET", "/api/me", &key, None).1["messageCount"],
+        service.call("GET", "/api/me", &key, None).1["messageCount"],
         1
     );
 }
@@ -155,7 +134,7 @@ fn the_tag_is_kept_and_rejections_say_why() {
         "alice+Receipts@agents.test",
         &mail(1, "tag"),
     ));
-    let (_, message) = call(&service, "GET", "/api/messages/1", &key, None);
+    let (_, message) = service.call("GET", "/api/messages/1", &key, None);
     assert_eq!(message["tag"], "Receipts");
     assert_eq!(message["to"], "alice+receipts@agents.test");
     let reasons: Vec<String> = ["bob@agents.test", "alice@example.com"]
@@ -206,7 +185,7 @@ fn a_redelivery_is_stored_once() {
     changed.extend_from_slice(b"P.S.\r\n");
     accepted(service.deliver("s@example.com", "alice@agents.test", &changed));
     assert_eq!(
-        call(&service, "GET", "/api/me", &key, None).1["messageCount"],
+        service.call("GET", "/api/me", &key, None).1["messageCount"],
         2
     );
 }
@@ -261,7 +240,7 @@ fn paging_visits_every_message_once_newest_first() {
             Some(c) => format!("/api/messages?limit=100&cursor={c}"),
             None => "/api/messages?limit=100".to_owned(),
         };
-        let (status, page) = call(&service, "GET", &path, &key, None);
+        let (status, page) = service.call("GET", &path, &key, None);
         assert_eq!(status, 200);
         pages += 1;
         seen.extend(
@@ -280,14 +259,13 @@ fn paging_visits_every_message_once_newest_first() {
     assert_eq!(seen, (1..=250).rev().collect::<Vec<u64>>());
 
     // The default page is 20; `since` keeps only later arrivals.
-    let (_, page) = call(&service, "GET", "/api/messages", &key, None);
+    let (_, page) = service.call("GET", "/api/messages", &key, None);
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(20));
     let since = page["messages"][4]["receivedAt"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let (_, page) = call(
-        &service,
+    let (_, page) = service.call(
         "GET",
         &format!("/api/messages?since={since}&limit=100"),
         &key,
@@ -338,7 +316,7 @@ fn bad_reads_get_clear_errors() {
     let answers: serde_json::Map<String, Json> = cases
         .iter()
         .map(|(method, path, request_body)| {
-            let (status, body) = call(&service, method, path, &key, request_body.clone());
+            let (status, body) = service.call(method, path, &key, request_body.clone());
             assert!((400..500).contains(&status), "{method} {path}: {status}");
             let label = request_body
                 .as_ref()
@@ -412,7 +390,7 @@ fn no_key_reaches_another_inboxs_messages() {
                 format!("/api/messages/{id}"),
                 format!("/api/messages/{id}/raw"),
             ] {
-                let (status, body) = call(&service, "GET", &path, key, None);
+                let (status, body) = service.call("GET", &path, key, None);
                 let text = body.to_string();
                 match status {
                     200 => {
@@ -429,8 +407,7 @@ fn no_key_reaches_another_inboxs_messages() {
                     other => panic!("{path}: {other}"),
                 }
             }
-            let (status, _) = call(
-                &service,
+            let (status, _) = service.call(
                 "PATCH",
                 &format!("/api/messages/{id}"),
                 key,
@@ -438,14 +415,14 @@ fn no_key_reaches_another_inboxs_messages() {
             );
             assert_eq!(status == 200, id as usize <= i + 1);
         }
-        let (_, list) = call(&service, "GET", "/api/messages", key, None);
+        let (_, list) = service.call("GET", "/api/messages", key, None);
         for m in list["messages"].as_array().into_iter().flatten() {
             assert_eq!(m["to"], own.as_str());
         }
     }
     // Marking in one inbox never touched another's.
     let unread = |k: &str| {
-        call(&service, "GET", "/api/messages?unread=true", k, None).1["messages"]
+        service.call("GET", "/api/messages?unread=true", k, None).1["messages"]
             .as_array()
             .map(Vec::len)
     };
@@ -467,7 +444,7 @@ proptest! {
             MailVerdict::Accepted(id) => id,
             other => return Err(TestCaseError::fail(format!("{other:?}"))),
         };
-        let (status, message) = call(&service, "GET", &format!("/api/messages/{id}"), &key, None);
+        let (status, message) = service.call("GET", &format!("/api/messages/{id}"), &key, None);
         prop_assert_eq!(status, 200);
         prop_assert_eq!(message["size"].as_u64(), Some(raw.len() as u64));
         let reply = service.request(&HttpRequest::new("GET", &format!("/api/messages/{id}/raw")).header("authorization", &format!("Bearer {key}")));
@@ -485,7 +462,7 @@ fn several_mail_domains_are_accepted_and_the_first_names_addresses() {
     );
     let service = TestService::with_config(0, config);
     let key = signed_up(&service, "alice");
-    let (_, me) = call(&service, "GET", "/api/me", &key, None);
+    let (_, me) = service.call("GET", "/api/me", &key, None);
     assert_eq!(me["email"], "alice@agents.test");
     for (n, to) in ["alice@other.example", "alice@agents.test"]
         .iter()

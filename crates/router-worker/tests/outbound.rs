@@ -33,30 +33,12 @@ fn body(bytes: &[u8]) -> Json {
     serde_json::from_slice(bytes).unwrap_or(Json::Null)
 }
 
-fn call(
-    service: &TestService,
-    key: &str,
-    method: &str,
-    path: &str,
-    json: Option<Json>,
-) -> (u16, Json) {
-    let mut request =
-        HttpRequest::new(method, path).header("authorization", &format!("Bearer {key}"));
-    if let Some(json) = json {
-        request = request
-            .header("content-type", "application/json")
-            .body(json.to_string());
-    }
-    let reply = service.request(&request);
-    (reply.status, body(&reply.body))
-}
-
 fn send(service: &TestService, key: &str, message: Json) -> (u16, Json) {
-    call(service, key, "POST", "/api/messages", Some(message))
+    service.call("POST", "/api/messages", key, Some(message))
 }
 
 fn messages(service: &TestService, key: &str) -> Vec<Json> {
-    let (status, list) = call(service, key, "GET", "/api/messages", None);
+    let (status, list) = service.call("GET", "/api/messages", key, None);
     assert_eq!(status, 200);
     list["messages"].as_array().cloned().unwrap_or_default()
 }
@@ -80,13 +62,7 @@ fn with_relay(relay: Relay) -> TestService {
 }
 
 fn set_webhook(service: &TestService, key: &str, url: &str) -> String {
-    let (status, created) = call(
-        service,
-        key,
-        "PUT",
-        "/api/webhook",
-        Some(json!({ "url": url })),
-    );
+    let (status, created) = service.call("PUT", "/api/webhook", key, Some(json!({ "url": url })));
     assert_eq!(status, 200, "{created}");
     created["secret"].as_str().unwrap_or_default().to_owned()
 }
@@ -257,13 +233,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert!(received[0].get("status").is_none());
     assert_eq!(received[0]["read"], false);
     let bob_id = received[0]["id"].as_u64().unwrap_or_default();
-    let (_, detail) = call(
-        &service,
-        &bob,
-        "GET",
-        &format!("/api/messages/{bob_id}"),
-        None,
-    );
+    let (_, detail) = service.call("GET", &format!("/api/messages/{bob_id}"), &bob, None);
     assert_eq!(detail["text"], "See you at 5.");
     assert_eq!(detail["html"], "<p>See you at <b>5</b>.</p>");
     assert_eq!(detail["tag"], "News", "the tag as written");
@@ -411,13 +381,7 @@ fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
         (Some("S"), Some("T"), Some("<p>H</p>"))
     );
     let id = answer["id"].as_u64().unwrap_or_default();
-    let (_, detail) = call(
-        &service,
-        &alice,
-        "GET",
-        &format!("/api/messages/{id}"),
-        None,
-    );
+    let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
     assert_eq!(
         sent["headers"]["Message-ID"],
         format!("<{}>", detail["messageId"].as_str().unwrap_or_default())
@@ -556,7 +520,7 @@ fn sends_are_rate_limited_per_inbox() {
 fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
     let service = TestService::new();
     let alice = signed_up(&service, "alice");
-    let (status, _) = call(&service, &alice, "GET", "/api/webhook", None);
+    let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     for url in [
         "http://hooks.example.com/x",
@@ -570,13 +534,8 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
         "https://user:pass@hooks.example.com/x",
         "not a url",
     ] {
-        let (status, answer) = call(
-            &service,
-            &alice,
-            "PUT",
-            "/api/webhook",
-            Some(json!({ "url": url })),
-        );
+        let (status, answer) =
+            service.call("PUT", "/api/webhook", &alice, Some(json!({ "url": url })));
         assert_eq!(
             (status, answer["code"].as_str()),
             (400, Some("invalid_request")),
@@ -591,20 +550,20 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
     }
     let secret = set_webhook(&service, &alice, HOOK);
     assert!(secret.starts_with("whsec_"));
-    let (status, info) = call(&service, &alice, "GET", "/api/webhook", None);
+    let (status, info) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 200);
     assert_eq!(info["url"], HOOK);
     assert!(info.get("secret").is_none(), "the secret is shown once");
     // A new PUT replaces it, with a new secret.
     assert_ne!(set_webhook(&service, &alice, HOOK), secret);
-    let (status, _) = call(&service, &alice, "DELETE", "/api/webhook", None);
+    let (status, _) = service.call("DELETE", "/api/webhook", &alice, None);
     assert_eq!(status, 204);
-    let (status, _) = call(&service, &alice, "GET", "/api/webhook", None);
+    let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     // Another inbox never sees it.
     let bob = signed_up(&service, "bob");
     set_webhook(&service, &alice, HOOK);
-    let (status, _) = call(&service, &bob, "GET", "/api/webhook", None);
+    let (status, _) = service.call("GET", "/api/webhook", &bob, None);
     assert_eq!(status, 404);
 }
 
@@ -646,7 +605,7 @@ fn a_received_message_is_announced_once_signed_both_ways() {
     service.clock.advance(86_400_000);
     service.run_alarms();
     assert_eq!(service.objects().web().calls_to(HOOK).len(), 1);
-    let (_, deliveries) = call(&service, &alice, "GET", "/api/webhook/deliveries", None);
+    let (_, deliveries) = service.call("GET", "/api/webhook/deliveries", &alice, None);
     assert_eq!(deliveries["deliveries"].as_array().map(Vec::len), Some(1));
     assert_eq!(deliveries["deliveries"][0]["statusCode"], 200);
     assert_eq!(deliveries["deliveries"][0]["attempt"], 1);
@@ -700,7 +659,7 @@ fn failed_deliveries_are_retried_on_the_schedule_with_the_same_event() {
         assert_eq!(header(call, "webhook-id"), header(&calls[0], "webhook-id"));
         assert_signed(call, &secret);
     }
-    let (_, deliveries) = call(&service, &alice, "GET", "/api/webhook/deliveries", None);
+    let (_, deliveries) = service.call("GET", "/api/webhook/deliveries", &alice, None);
     let attempts: Vec<(u64, Json, bool)> = deliveries["deliveries"]
         .as_array()
         .into_iter()
@@ -752,7 +711,7 @@ fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
         service.run_alarms();
     }
     assert_eq!(web.calls_to(HOOK).len(), 6);
-    let (_, deliveries) = call(&service, &alice, "GET", "/api/webhook/deliveries", None);
+    let (_, deliveries) = service.call("GET", "/api/webhook/deliveries", &alice, None);
     let last = &deliveries["deliveries"][0];
     assert_eq!(last["attempt"], 6);
     assert_eq!(
@@ -776,7 +735,7 @@ fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
         .collect::<Vec<u8>>();
     service.deliver("bob@example.com", "alice@agents.test", &second);
     service.run_alarms();
-    let (status, _) = call(&service, &alice, "GET", "/api/webhook", None);
+    let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     let third = [second.as_slice(), b"again\r\n"].concat();
     service.deliver("bob@example.com", "alice@agents.test", &third);
@@ -794,7 +753,7 @@ fn deleting_the_webhook_drops_its_pending_events() {
     web.script(HOOK, [WebAnswer::Status(500, String::new())]);
     service.deliver("bob@example.com", "alice@agents.test", INBOUND);
     service.run_alarms();
-    call(&service, &alice, "DELETE", "/api/webhook", None);
+    service.call("DELETE", "/api/webhook", &alice, None);
     service.clock.advance(86_400_000);
     service.run_alarms();
     assert_eq!(web.calls_to(HOOK).len(), 1);

@@ -85,6 +85,29 @@ impl TestService {
         self.request_logged(request).0
     }
 
+    /// Status and JSON body of a request made with `key`, with `body` sent as
+    /// JSON when given (a body that is not JSON reads as a JSON string).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request =
+            HttpRequest::new(method, path).header("authorization", &format!("Bearer {key}"));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let reply = self.request(&request);
+        let body = serde_json::from_slice(&reply.body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&reply.body).into_owned())
+        });
+        (reply.status, body)
+    }
+
     /// As [`Self::request`], with the log line the Worker would print for it
     /// (its duration is 0 here).
     pub fn request_logged(&self, request: &HttpRequest) -> (Reply, String) {
