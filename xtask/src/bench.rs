@@ -4,10 +4,10 @@
 //! recipient, which the router refuses after one KV read without waking any
 //! inbox). Medians of three rounds; the machine is noisy.
 
-use crate::e2e::deliver;
+use crate::api::{deliver, signup_key};
 use crate::http::Client;
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
+use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, cargo, root, run, step};
 use std::time::Instant;
 
@@ -102,34 +102,17 @@ fn human(nanos: f64) -> String {
 
 fn load(tools: &Tools) -> Result<()> {
     step("end-to-end load on wrangler dev");
-    let work = root().join("target").join("bench");
-    let _ = std::fs::remove_dir_all(&work);
-    let state = work.join("state");
-    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
-    let server = DevServer::start(
-        tools,
-        free_port()?,
-        &state,
-        &work.join("wrangler.log"),
-        // A load comes from one address: no signup limit.
-        &DevSettings {
-            router_vars: vec![(
-                protocol::bindings::SIGNUPS_PER_HOUR_VAR.to_owned(),
-                "0".to_owned(),
-            )],
-            inbox_vars: Vec::new(),
-            project: None,
-        },
-    )?;
-    let client = Client::new(&server.base);
+    // A load comes from one address: no signup limit.
+    let mut settings = DevSettings::default();
+    settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
+    let mut session = Session::new(tools, "bench", settings)?;
+    session.start()?;
+    let client = session.client();
     let domain = mail_domain()?;
     for handle in
         std::iter::once("load-one".to_owned()).chain((0..INBOXES).map(|i| format!("load-{i:02}")))
     {
-        let created = client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))?;
-        if created.status != 201 {
-            return Err(format!("signup of {handle} answered {}", created.status));
-        }
+        signup_key(&client, &handle)?;
     }
     let scenarios: [(&str, Recipient, u16); 3] = [
         (
@@ -171,7 +154,7 @@ fn load(tools: &Tools) -> Result<()> {
         );
     }
     large_messages(&client, &domain)?;
-    drop(server);
+    session.stop();
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 
 use crate::tools::Tools;
 use crate::{Result, root, run, step};
-use std::process::Command;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 /// The two deployables: (package, its wrangler config relative to the root).
@@ -38,19 +40,78 @@ pub(crate) fn build_in(
     for (package, _) in WORKERS {
         step(&format!("worker-build --release ({package})"));
         let started = Instant::now();
-        run(Command::new(&tools.worker_build)
-            .arg("--release")
-            .current_dir(project.join("crates").join(package))
-            .env("CARGO_TARGET_DIR", target_dir)
-            .env("PATH", tools.path_with_node())
-            .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
-            .env("WASM_OPT_BIN", &tools.wasm_opt)
-            .env("ESBUILD_BIN", &tools.esbuild))?;
+        run(&mut worker_build(tools, project, target_dir, package))?;
         let seconds = started.elapsed().as_secs_f64();
         println!("built {package} in {seconds:.1}s");
         times.push((package, seconds));
     }
     Ok(BuildTimes(times))
+}
+
+/// `worker-build --release` of `package` in `project`, into `target_dir`.
+fn worker_build(
+    tools: &Tools,
+    project: &std::path::Path,
+    target_dir: &std::path::Path,
+    package: &str,
+) -> Command {
+    let mut command = Command::new(&tools.worker_build);
+    command
+        .arg("--release")
+        .current_dir(project.join("crates").join(package))
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("PATH", tools.path_with_node())
+        .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
+        .env("WASM_OPT_BIN", &tools.wasm_opt)
+        .env("ESBUILD_BIN", &tools.esbuild);
+    command
+}
+
+/// As [`build_in`], for running beside other steps: at the lowest CPU
+/// priority (`nice -n 19`, so it takes the cycles they leave idle and barely
+/// slows them), silently, its output written to `log`.
+pub(crate) fn build_in_background(
+    tools: &Tools,
+    project: &std::path::Path,
+    target_dir: &std::path::Path,
+    log: &std::path::Path,
+    running: &AtomicU32,
+) -> Result<()> {
+    let out = std::fs::File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    for (package, _) in WORKERS {
+        let build = worker_build(tools, project, target_dir, package);
+        let mut command = Command::new("nice");
+        command
+            .args(["-n", "19"])
+            .arg(build.get_program())
+            .args(build.get_args())
+            .current_dir(project.join("crates").join(package))
+            .envs(
+                build
+                    .get_envs()
+                    .filter_map(|(name, value)| Some((name, value?))),
+            )
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().map_err(|e| e.to_string())?)
+            .stderr(out.try_clone().map_err(|e| e.to_string())?)
+            // Its own process group, so that it can be stopped whole.
+            .process_group(0);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("starting worker-build for {package}: {e}"))?;
+        running.store(child.id(), Ordering::SeqCst);
+        let status = child.wait().map_err(|e| e.to_string());
+        running.store(0, Ordering::SeqCst);
+        let status = status?;
+        if !status.success() {
+            return Err(format!(
+                "worker-build --release ({package}) of {} failed ({status}); its output is in {}",
+                project.display(),
+                log.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `wrangler deploy --dry-run` of both Workers (offline), printing each one's

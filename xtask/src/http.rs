@@ -1,6 +1,8 @@
 //! A small blocking HTTP client for the suite (ureq, plain HTTP on loopback).
 
 use crate::Result;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A response: status, headers of interest, body text.
@@ -25,9 +27,36 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The body as JSON (`Null` when it is not JSON).
+    /// The body as JSON (`Null` when it is not JSON): for comparisons, where
+    /// a body that is not JSON shows as a mismatch.
     pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The body as JSON, or an error naming the answer: for reading a value
+    /// out of it, so that a changed shape fails instead of reading as empty.
+    pub(crate) fn parsed(&self) -> Result<serde_json::Value> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            format!(
+                "the answer is not JSON ({e}): {} {}",
+                self.status, self.body
+            )
+        })
+    }
+
+    /// The string at `field` of a JSON body, or an error naming the answer.
+    pub(crate) fn string(&self, field: &str) -> Result<String> {
+        self.parsed()?[field]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no string {field:?} in {} {}", self.status, self.body))
+    }
+
+    /// The unsigned number at `field` of a JSON body, or an error naming the answer.
+    pub(crate) fn number(&self, field: &str) -> Result<u64> {
+        self.parsed()?[field]
+            .as_u64()
+            .ok_or_else(|| format!("no number {field:?} in {} {}", self.status, self.body))
     }
 
     /// The `code` of an error body.
@@ -36,15 +65,47 @@ impl Response {
     }
 }
 
+/// How many mails were posted to wrangler's local email endpoint through the
+/// clients of one session, and how many of them the endpoint refused itself.
+#[derive(Debug, Default)]
+pub(crate) struct MailCounts {
+    delivered: AtomicUsize,
+    refused_by_wrangler: AtomicUsize,
+}
+
+impl MailCounts {
+    pub(crate) fn count(&self, refused_by_wrangler: bool) {
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        if refused_by_wrangler {
+            self.refused_by_wrangler.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// (delivered, refused by wrangler's endpoint before any Worker ran).
+    pub(crate) fn get(&self) -> (usize, usize) {
+        (
+            self.delivered.load(Ordering::SeqCst),
+            self.refused_by_wrangler.load(Ordering::SeqCst),
+        )
+    }
+}
+
 /// A client for one base URL. Non-2xx statuses are answers, not errors.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
+    mail: Arc<MailCounts>,
 }
 
 impl Client {
     pub(crate) fn new(base: &str) -> Client {
+        Client::counting(base, Arc::default())
+    }
+
+    /// A client whose mail deliveries are counted in `mail` (shared by the
+    /// clients of one session).
+    pub(crate) fn counting(base: &str, mail: Arc<MailCounts>) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -53,7 +114,13 @@ impl Client {
         Client {
             base: base.to_owned(),
             agent,
+            mail,
         }
+    }
+
+    /// Where this client's mail deliveries are counted.
+    pub(crate) fn mail_counts(&self) -> &MailCounts {
+        &self.mail
     }
 
     /// The base URL, `http://host:port`.

@@ -4,11 +4,11 @@
 //! Also the time to the first response after a start, and the first request
 //! to an inbox after a restart (every object cold) and after an idle spell.
 
-use crate::e2e::{deliver, deliver_many};
-use crate::http::{Client, Response};
+use crate::api::{deliver, filled_inbox, signup_key};
+use crate::http::Response;
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
-use crate::{Result, root, step};
+use crate::wrangler::{DevSettings, Session, mail_domain};
+use crate::{Result, step};
 use std::time::{Duration, Instant};
 
 /// Requests per scenario per round.
@@ -85,28 +85,18 @@ fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) ->
 
 pub(crate) fn run(tools: &Tools) -> Result<()> {
     step("latency on wrangler dev: p50, p99 and throughput, against a router → DO → SQLite floor");
-    let work = root().join("target").join("latency");
-    let _ = std::fs::remove_dir_all(&work);
-    let state = work.join("state");
-    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
+    // The deployed defaults (no http webhooks), without the signup limit.
     let mut settings = DevSettings::default();
     settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
-    let port = free_port()?;
+    let mut session = Session::new(tools, "latency", settings)?;
 
-    let started = Instant::now();
-    let mut server =
-        DevServer::start(tools, port, &state, &work.join("wrangler-1.log"), &settings)?;
-    let ready = started.elapsed();
-    let client = Client::new(&server.base);
+    let ready = session.start()?;
+    let client = session.client();
     let cold_probe = timed(|| client.get("/api/health/deep"))?;
     let domain = mail_domain()?;
 
     // An inbox with STORED messages to list and read, and one to deliver to.
-    let reader = signup_key(&client, "lat-reader")?;
-    let failures = deliver_many(&client, &format!("lat-reader@{domain}"), STORED, 16, "lat");
-    if !failures.is_empty() {
-        return Err(format!("filling the reader's inbox: {}", failures[0]));
-    }
+    let reader = filled_inbox(&client, "lat-reader", &domain, STORED, 16, "lat")?;
     signup_key(&client, "lat-ingest")?;
 
     let auth = format!("Bearer {reader}");
@@ -178,17 +168,12 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
     }
 
     // A restart: every object is cold. And an idle spell.
-    server.stop();
-    let restarted = Instant::now();
-    let mut server =
-        DevServer::start(tools, port, &state, &work.join("wrangler-2.log"), &settings)?;
-    let ready_again = restarted.elapsed();
-    let client = Client::new(&server.base);
+    let ready_again = session.start()?;
     let cold_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
     let warm_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
     std::thread::sleep(Duration::from_secs(30));
     let after_idle = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
-    server.stop();
+    session.stop();
 
     let floor = stats(&results[0]);
     println!(
@@ -216,8 +201,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
          | first list of an inbox after the restart (object cold) | {cold_inbox:.1} ms |\n\
          | the same list again (object warm) | {warm_inbox:.1} ms |\n\
          | the same list after 30 s idle | {after_idle:.1} ms |",
-        ready.as_secs_f64(),
-        ready_again.as_secs_f64()
+        ready, ready_again
     );
     Ok(())
 }
@@ -255,12 +239,4 @@ fn timed(request: impl Fn() -> Result<Response>) -> Result<f64> {
         return Err(format!("{} {}", answer.status, answer.body));
     }
     Ok(began.elapsed().as_secs_f64() * 1000.0)
-}
-
-fn signup_key(client: &Client, handle: &str) -> Result<String> {
-    let created = client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))?;
-    created.json()["apiKey"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("signup {handle}: {} {}", created.status, created.body))
 }

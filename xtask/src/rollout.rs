@@ -8,15 +8,19 @@
 //! while concurrent requests to the waking inbox all succeed: none may see a
 //! half-migrated schema (it would show as a 5xx, or as missing data).
 
-use crate::e2e::deliver;
-use crate::http::Client;
+use crate::api::{deliver, deliver_ok, list_all, mark_read, signup_key};
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
+use crate::wrangler::signal_group;
+use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, build, root, step};
 use protocol::key::sha256_hex;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 const INBOXES: usize = 6;
 const MESSAGES: usize = 12;
@@ -52,8 +56,8 @@ fn git(args: &[&str]) -> Result<String> {
 }
 
 /// The commit before the newest migration was added, checked out (as files)
-/// under `target/rollout/previous`.
-fn previous_version(work: &Path) -> Result<(String, PathBuf)> {
+/// under `target/rollout-previous` (emptied first).
+fn previous_version() -> Result<(String, PathBuf)> {
     let newest = git(&[
         "log",
         "-n",
@@ -73,8 +77,9 @@ fn previous_version(work: &Path) -> Result<(String, PathBuf)> {
             "{previous} ships {shipped} migrations; this version has {current}"
         ));
     }
-    let dir = work.join("previous");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = root().join("target").join("rollout-previous");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut archive = Command::new("git")
         .current_dir(root())
         .args(["archive", "--format=tar", &previous])
@@ -106,12 +111,104 @@ pub(crate) fn history_available() -> bool {
     }
 }
 
-pub(crate) fn run(tools: &Tools) -> Result<()> {
+/// Its own target directory (kept between runs: only the first is slow; it
+/// must not be this version's, see [`build::build_in`]).
+fn previous_target() -> PathBuf {
+    root().join("target").join("rollout-target")
+}
+
+/// The previous version, checked out (as files) and built.
+#[derive(Debug)]
+pub(crate) struct Previous {
+    commit: String,
+    project: PathBuf,
+}
+
+/// The previous version, extracted, and its build under way in the
+/// background (at the lowest CPU priority, so that it takes the cycles the
+/// steps in the foreground leave idle; its output goes to a log). Dropped
+/// unfinished, it kills the build.
+#[derive(Debug)]
+pub(crate) struct PreviousBuild {
+    previous: Option<Previous>,
+    log: PathBuf,
+    /// The build's seconds, when it succeeds.
+    build: Option<JoinHandle<Result<f64>>>,
+    /// The process group of the worker-build running now (0: none).
+    running: Arc<AtomicU32>,
+}
+
+impl PreviousBuild {
+    /// Extracts the previous version and starts building it.
+    pub(crate) fn start(tools: &Tools) -> Result<PreviousBuild> {
+        let (commit, project) = previous_version()?;
+        let log = root().join("target").join("rollout-previous-build.log");
+        let running = Arc::new(AtomicU32::new(0));
+        let (tools, dir, target, out, group) = (
+            tools.clone(),
+            project.clone(),
+            previous_target(),
+            log.clone(),
+            Arc::clone(&running),
+        );
+        let build = std::thread::spawn(move || {
+            let started = Instant::now();
+            build::build_in_background(&tools, &dir, &target, &out, &group)
+                .map(|()| started.elapsed().as_secs_f64())
+        });
+        println!(
+            "(the rollout's previous version {} builds in the background; output in {})",
+            &commit[..12],
+            log.display()
+        );
+        Ok(PreviousBuild {
+            previous: Some(Previous { commit, project }),
+            log,
+            build: Some(build),
+            running,
+        })
+    }
+
+    /// Waits for the build; returns the built version and how long its
+    /// build took, in seconds.
+    pub(crate) fn finish(mut self) -> Result<(Previous, f64)> {
+        let waited = Instant::now();
+        let outcome = self
+            .build
+            .take()
+            .ok_or("the build was already awaited")?
+            .join()
+            .unwrap_or_else(|_| Err("the build thread panicked".to_owned()))?;
+        println!(
+            "the previous version was built in the background in {outcome:.0}s (output in {}); waited {:.0}s for it",
+            self.log.display(),
+            waited.elapsed().as_secs_f64()
+        );
+        let previous = self
+            .previous
+            .take()
+            .ok_or("the build was already awaited")?;
+        Ok((previous, outcome))
+    }
+}
+
+impl Drop for PreviousBuild {
+    fn drop(&mut self) {
+        if let Some(build) = self.build.take() {
+            // Unfinished (an earlier step failed): stop it rather than leave
+            // it running after we exit.
+            let group = self.running.load(Ordering::SeqCst);
+            if group != 0 && !build.is_finished() {
+                signal_group(group, "KILL");
+            }
+        }
+    }
+}
+
+/// Runs the rollout check, with the previous version built earlier
+/// ([`PreviousBuild`]), or built here when there is none.
+pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
     step("migration rollout on wrangler dev: the previous version's inboxes wake under this one");
-    let work = root().join("target").join("rollout");
-    let _ = std::fs::remove_dir_all(&work);
-    let state = work.join("state");
-    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
     if !history_available() {
         return Err(
             "the rollout check needs git history (the previous version is built \
@@ -119,27 +216,29 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
                 .to_owned(),
         );
     }
-    let (previous, project) = previous_version(&work)?;
+    let (previous, project) = match previous {
+        Some(built) => (built.commit, built.project),
+        None => {
+            let (previous, project) = previous_version()?;
+            build::build_in(tools, &project, &previous_target())?;
+            (previous, project)
+        }
+    };
     let version = current_migrations()?;
     println!(
         "previous version: {} ({} migrations)",
         &previous[..12],
         version - 1
     );
-    // Its own target directory (kept between runs: only the first is slow).
-    build::build_in(
-        tools,
-        &project,
-        &root().join("target").join("rollout-target"),
-    )?;
     // Make sure it is the previous version that was built: its inbox script
     // must not know the newest migration.
-    let newest = std::fs::read_to_string(root().join("crates/schema/migrations.lock"))
-        .map_err(|e| e.to_string())?
+    let lock = std::fs::read_to_string(root().join("crates/schema/migrations.lock"))
+        .map_err(|e| format!("reading migrations.lock: {e}"))?;
+    let newest = lock
         .lines()
         .last()
         .and_then(|l| l.splitn(3, ' ').nth(2))
-        .unwrap_or_default()
+        .ok_or_else(|| format!("no newest migration in migrations.lock: {lock:?}"))?
         .to_owned();
     let wasm = std::fs::read(project.join("crates/inbox-do/build/index_bg.wasm"))
         .map_err(|e| format!("reading the previous inbox script: {e}"))?;
@@ -150,79 +249,50 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
     }
     let domain = mail_domain()?;
 
-    // The previous version creates and fills the inboxes.
-    let mut settings = DevSettings::local();
-    settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
-    let old_settings = DevSettings {
-        project: Some(project.clone()),
-        ..settings.clone()
-    };
-    let mut old = DevServer::start(
+    // The previous version creates and fills the inboxes (on the session's
+    // first start, wrangler-1.log; this version is its second).
+    let settings = DevSettings::unlimited();
+    let mut session = Session::new(
         tools,
-        free_port()?,
-        &state,
-        &work.join("previous.log"),
-        &old_settings,
+        "rollout",
+        DevSettings {
+            project: Some(project.clone()),
+            ..settings.clone()
+        },
     )?;
-    let client = Client::new(&old.base);
+    session.start()?;
+    let client = session.client();
     let mut inboxes = Vec::new();
     let mut stored: BTreeMap<(usize, u64), String> = BTreeMap::new();
     for i in 0..INBOXES {
         let handle = format!("rollout-{i}");
-        let created = client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))?;
-        let key = created.json()["apiKey"]
-            .as_str()
-            .ok_or_else(|| {
-                format!(
-                    "signup on the previous version: {} {}",
-                    created.status, created.body
-                )
-            })?
-            .to_owned();
+        let key =
+            signup_key(&client, &handle).map_err(|e| format!("on the previous version: {e}"))?;
         for n in 1..=MESSAGES {
             let raw = format!(
                 "From: old@example.com\r\nTo: {handle}@{domain}\r\nSubject: before the rollout {n}\r\n\
                  Message-ID: <rollout-{i}-{n}@example.com>\r\n\r\nstored by the previous version\r\n"
             );
-            let answer = deliver(
+            deliver_ok(
                 &client,
                 "old@example.com",
                 &format!("{handle}@{domain}"),
                 raw.as_bytes(),
-            )?;
-            if answer.status != 200 {
-                return Err(format!(
-                    "delivery on the previous version: {}",
-                    answer.status
-                ));
-            }
+            )
+            .map_err(|e| format!("on the previous version: {e}"))?;
             stored.insert((i, n as u64), sha256_hex(raw.as_bytes()));
         }
         // Mark one read, so the flag's survival is checked too.
-        let auth = format!("Bearer {key}");
-        client.request(
-            "PATCH",
-            "/api/messages/1",
-            &[
-                ("authorization", &auth),
-                ("content-type", "application/json"),
-            ],
-            Some(br#"{"read":true}"#),
-        )?;
+        mark_read(&client, &key, 1, true).map_err(|e| format!("on the previous version: {e}"))?;
         inboxes.push((handle, key));
     }
-    old.stop();
+    session.stop();
 
     // This version starts on the same state; every inbox is woken by
     // concurrent requests at once.
-    let mut new = DevServer::start(
-        tools,
-        free_port()?,
-        &state,
-        &work.join("current.log"),
-        &settings,
-    )?;
-    let client = Client::new(&new.base);
+    session.set_settings(settings);
+    session.start()?;
+    let log = session.log()?;
     let failures: Vec<String> = std::thread::scope(|scope| {
         let mut workers = Vec::new();
         for (i, (handle, key)) in inboxes.iter().enumerate() {
@@ -268,8 +338,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         }
         // Everything the previous version stored is there, as it was.
         for (i, (handle, key)) in inboxes.iter().enumerate() {
-            let list = client.get_with_key("/api/messages?limit=100", key)?.json();
-            let messages = list["messages"].as_array().cloned().unwrap_or_default();
+            let messages = list_all(&client, key, 100)?;
             let arrived_during = (0..WAKERS).filter(|w| w % 4 == 3).count();
             if messages.len() != MESSAGES + arrived_during {
                 return Err(format!("{handle} lists {} messages", messages.len()));
@@ -283,8 +352,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
             let first = messages
                 .iter()
                 .find(|m| m["id"] == 1)
-                .cloned()
-                .unwrap_or_default();
+                .ok_or_else(|| format!("{handle} no longer lists message 1"))?;
             if first["read"] != true {
                 return Err(format!("{handle}'s read mark was lost"));
             }
@@ -309,7 +377,8 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
                 ));
             }
         }
-        let log = std::fs::read_to_string(work.join("current.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
         // Each inbox migrated exactly once, however many requests woke it.
         let migrated = log
             .matches(&format!(
@@ -327,6 +396,6 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         );
         Ok(())
     })();
-    new.stop();
+    session.stop();
     outcome
 }

@@ -4,10 +4,9 @@
 //! operations are reached. It installs Schemathesis (pinned) into
 //! `.inboxkit/schemathesis` once, and reuses it after.
 
-use crate::e2e::deliver;
-use crate::http::Client;
+use crate::api::{deliver_ok, signup_key};
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
+use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, root, run, step};
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,27 +39,14 @@ fn ensure_installed() -> Result<PathBuf> {
 pub(crate) fn run_against_dev(tools: &Tools) -> Result<()> {
     let schemathesis = ensure_installed()?;
     step("schemathesis against /api/openapi.json on wrangler dev");
-    let work = root().join("target").join("schemathesis");
-    let _ = std::fs::remove_dir_all(&work);
-    let state = work.join("state");
-    std::fs::create_dir_all(&state).map_err(|e| e.to_string())?;
-    let mut settings = DevSettings::local();
-    settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
-    let mut server = DevServer::start(
-        tools,
-        free_port()?,
-        &state,
-        &work.join("wrangler.log"),
-        &settings,
-    )?;
-    let client = Client::new(&server.base);
-    let created = client.post_json("/api/signup", r#"{"handle":"schemathesis"}"#)?;
-    let key = created.json()["apiKey"]
-        .as_str()
-        .ok_or_else(|| format!("signup answered {} {}", created.status, created.body))?
-        .to_owned();
+    let mut session = Session::new(tools, "schemathesis", DevSettings::unlimited())?;
+    session.start()?;
+    let work = session.work().to_owned();
+    let client = session.client();
+    let base = client.base().to_owned();
+    let key = signup_key(&client, "schemathesis")?;
     let domain = mail_domain()?;
-    deliver(
+    deliver_ok(
         &client,
         "someone@example.com",
         &format!("schemathesis@{domain}"),
@@ -70,8 +56,8 @@ pub(crate) fn run_against_dev(tools: &Tools) -> Result<()> {
         Command::new(&schemathesis)
             .current_dir(&work)
             .arg("run")
-            .arg(format!("{}/api/openapi.json", server.base))
-            .args(["--url", &server.base])
+            .arg(format!("{base}/api/openapi.json"))
+            .args(["--url", &base])
             .args(["-H", &format!("Authorization: Bearer {key}")])
             .args(["--checks", "all", "-n", "100", "--generation-deterministic"])
             .args(extra)
@@ -91,7 +77,7 @@ pub(crate) fn run_against_dev(tools: &Tools) -> Result<()> {
         "--exclude-checks",
         "positive_data_acceptance",
     ])?;
-    server.stop();
+    session.stop();
     if others && webhook {
         println!("schemathesis: no failures");
         Ok(())

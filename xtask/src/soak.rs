@@ -16,15 +16,15 @@
 //!
 //! `cargo xtask test` runs the short profile; `cargo xtask soak` the full one.
 
-use crate::e2e::deliver;
+use crate::api::{deliver, ids, list_all};
 use crate::http::Client;
 use crate::tools::Tools;
-use crate::wrangler::{DevServer, DevSettings, free_port, mail_domain};
-use crate::{Result, root, step};
+use crate::wrangler::{DevSettings, Session, mail_domain};
+use crate::{Result, step};
 use protocol::ApiKey;
 use protocol::key::sha256_hex;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -77,35 +77,15 @@ struct Sent {
 
 struct Soak {
     tools: Tools,
-    state: PathBuf,
-    work: PathBuf,
-    server: Option<DevServer>,
-    starts: u32,
+    session: Session,
     domain: String,
     /// (handle, key) of the inboxes mail goes to.
     inboxes: Vec<(String, String)>,
 }
 
 impl Soak {
-    fn start(&mut self) -> Result<f64> {
-        self.starts += 1;
-        let log = self.work.join(format!("wrangler-{}.log", self.starts));
-        let mut settings = DevSettings::local();
-        // All the load comes from this one machine.
-        settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
-        let started = Instant::now();
-        self.server = Some(DevServer::start(
-            &self.tools,
-            free_port()?,
-            &self.state,
-            &log,
-            &settings,
-        )?);
-        Ok(started.elapsed().as_secs_f64())
-    }
-
     fn client(&self) -> Client {
-        Client::new(self.server.as_ref().map_or("", |s| s.base.as_str()))
+        self.session.client()
     }
 
     fn raw(&self, inbox: usize, batch: &str, n: usize) -> Vec<u8> {
@@ -130,24 +110,16 @@ pub(crate) fn run(tools: &Tools, profile: Profile) -> Result<()> {
         profile.concurrency
     ));
     let started = Instant::now();
-    let work = root().join("target").join("soak");
-    let _ = std::fs::remove_dir_all(&work);
-    let state = work.join("state");
-    std::fs::create_dir_all(&state).map_err(|e| format!("creating {}: {e}", state.display()))?;
     let mut soak = Soak {
         tools: tools.clone(),
-        state,
-        work,
-        server: None,
-        starts: 0,
+        // All the load comes from this one machine.
+        session: Session::new(tools, "soak", DevSettings::unlimited())?,
         domain: mail_domain()?,
         inboxes: Vec::new(),
     };
-    soak.start()?;
+    soak.session.start()?;
     let outcome = phases(&mut soak, profile);
-    if let Some(mut server) = soak.server.take() {
-        server.stop();
-    }
+    soak.session.stop();
     match outcome {
         Ok(()) => {
             println!("soak: passed in {:.0}s", started.elapsed().as_secs_f64());
@@ -155,7 +127,7 @@ pub(crate) fn run(tools: &Tools, profile: Profile) -> Result<()> {
         }
         Err(error) => Err(format!(
             "soak failed: {error}\n(wrangler's output is in {})",
-            soak.work.display()
+            soak.session.work().display()
         )),
     }
 }
@@ -173,12 +145,13 @@ fn phases(soak: &mut Soak, profile: Profile) -> Result<()> {
 fn signups(soak: &mut Soak, profile: Profile) -> Result<Vec<(String, String)>> {
     let client = soak.client();
     let started = Instant::now();
+    // (status, the key when it is a 201).
     let signup = |handle: &str| -> Result<(u16, String)> {
-        let answer = client.post_json("/api/signup", &format!(r#"{{"handle":"{handle}"}}"#))?;
-        let key = answer.json()["apiKey"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let answer = crate::api::signup(&client, handle)?;
+        let key = match answer.status {
+            201 => answer.string("apiKey")?,
+            _ => String::new(),
+        };
         Ok((answer.status, key))
     };
     let mut winners = Vec::new();
@@ -362,7 +335,9 @@ fn ingest(soak: &mut Soak, profile: Profile) -> Result<Vec<Sent>> {
         outcome
     });
     let seconds = started.elapsed().as_secs_f64();
-    let failures = read_failures.into_inner().unwrap_or_default();
+    let failures = read_failures
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
     if !failures.is_empty() {
         return Err(format!(
             "{} of the concurrent reads failed, e.g. {}",
@@ -395,14 +370,12 @@ fn read_and_mark(client: &Client, key: &str, turn: usize) -> Result<()> {
     if list.status != 200 {
         return Err(format!("list: {} {}", list.status, list.body));
     }
-    let messages = list.json()["messages"]
+    let listed = ids(list.parsed()?["messages"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let Some(message) = messages.get(turn % messages.len().max(1)) else {
+        .ok_or_else(|| format!("list: no messages in {}", list.body))?)?;
+    let Some(&id) = listed.get(turn % listed.len().max(1)) else {
         return Ok(());
     };
-    let id = message["id"].as_u64().unwrap_or_default();
     let read = client.get_with_key(&format!("/api/messages/{id}"), key)?;
     if read.status != 200 {
         return Err(format!("read {id}: {} {}", read.status, read.body));
@@ -484,33 +457,9 @@ fn verify(soak: &Soak, acked: &[Sent], maybe: &[Sent]) -> Result<usize> {
 /// hashed. Ids must not repeat.
 fn stored_in(client: &Client, soak: &Soak, inbox: usize) -> Result<Vec<Sent>> {
     let key = &soak.inboxes[inbox].1;
-    let mut ids = Vec::new();
-    let mut cursor: Option<u64> = None;
-    loop {
-        let path = match cursor {
-            Some(c) => format!("/api/messages?limit=100&cursor={c}"),
-            None => "/api/messages?limit=100".to_owned(),
-        };
-        let page = client.get_with_key(&path, key)?;
-        if page.status != 200 {
-            return Err(format!(
-                "listing inbox {inbox}: {} {}",
-                page.status, page.body
-            ));
-        }
-        let body = page.json();
-        ids.extend(
-            body["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["id"].as_u64()),
-        );
-        match body["nextCursor"].as_u64() {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let ids = list_all(client, key, 100)
+        .and_then(|listed| ids(&listed))
+        .map_err(|e| format!("listing inbox {inbox}: {e}"))?;
     let unique: BTreeSet<u64> = ids.iter().copied().collect();
     if unique.len() != ids.len() {
         return Err(format!("inbox {inbox} lists an id twice"));
@@ -535,11 +484,7 @@ fn crash(soak: &mut Soak, profile: Profile, steady: Vec<Sent>) -> Result<(String
     let client = soak.client();
     let stop = AtomicBool::new(false);
     let acked = AtomicUsize::new(0);
-    let pgid = soak
-        .server
-        .as_ref()
-        .map(DevServer::pgid)
-        .ok_or("wrangler dev is not running")?;
+    let pgid = soak.session.pgid()?;
     let kill_after = profile.crash_messages / 3;
     let Batch {
         acked: sent,
@@ -574,13 +519,11 @@ fn crash(soak: &mut Soak, profile: Profile, steady: Vec<Sent>) -> Result<(String
             &refused[..refused.len().min(3)]
         ));
     }
-    if let Some(mut server) = soak.server.take() {
-        // Reaps the killed process (its group is already gone).
-        server.stop();
-    }
+    // Reaps the killed process (its group is already gone).
+    soak.session.stop();
     let acked_before_kill: Vec<Sent> = sent.iter().map(|(_, s)| s.clone()).collect();
     let in_flight: Vec<Sent> = unanswered.iter().map(|(_, s)| s.clone()).collect();
-    let seconds = soak.start()?;
+    let seconds = soak.session.start()?;
     let mut all_acked = steady;
     all_acked.extend(acked_before_kill.iter().cloned());
     let stored_in_flight = verify(soak, &all_acked, &in_flight)?;
@@ -610,16 +553,13 @@ fn crash(soak: &mut Soak, profile: Profile, steady: Vec<Sent>) -> Result<(String
     verify(soak, &all_acked, &[])?;
     // And the service answers normally.
     let health = client.get("/api/health")?;
-    let created = client.post_json("/api/signup", r#"{"handle":"soak-after-crash"}"#)?;
-    let key = created.json()["apiKey"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let key = crate::api::signup_key(&client, "soak-after-crash")
+        .map_err(|e| format!("after the crash: {e}"))?;
     let me = client.get_with_key("/api/me", &key)?;
-    if health.status != 200 || created.status != 201 || me.status != 200 {
+    if health.status != 200 || me.status != 200 {
         return Err(format!(
-            "after the crash: health {}, signup {}, me {}",
-            health.status, created.status, me.status
+            "after the crash: health {}, me {}",
+            health.status, me.status
         ));
     }
     println!(
@@ -631,10 +571,8 @@ fn crash(soak: &mut Soak, profile: Profile, steady: Vec<Sent>) -> Result<(String
 /// KV holds exactly the winners' `key:` and `handle:` entries (read from the
 /// local state after stopping, with `wrangler kv key list --local`).
 fn kv_has_no_orphans(soak: &mut Soak, winners: &[(String, String)]) -> Result<()> {
-    if let Some(mut server) = soak.server.take() {
-        server.stop();
-    }
-    let listed = kv_keys(&soak.tools, &soak.state)?;
+    soak.session.stop();
+    let listed = kv_keys(&soak.tools, soak.session.state())?;
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for (handle, key) in winners {
         let hash = ApiKey::from_authorization(&format!("Bearer {key}"))

@@ -1,7 +1,9 @@
-//! Starting and stopping `wrangler dev` with both Workers.
+//! Starting and stopping `wrangler dev` with both Workers: one server
+//! ([`DevServer`]), and the [`Session`] every workerd run uses (its state,
+//! logs and restarts).
 
 use crate::build::WORKERS;
-use crate::http::Client;
+use crate::http::{Client, MailCounts};
 use crate::tools::Tools;
 use crate::{Result, root};
 use std::fs::File;
@@ -9,6 +11,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a start may take before we give up (it is ~2 s when warm).
@@ -24,7 +27,7 @@ pub(crate) fn free_port() -> Result<u16> {
 }
 
 /// Variables for one run of `wrangler dev`, on top of the wrangler.toml files.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct DevSettings {
     /// The router's, passed as `--var` (which reaches the first config only).
     pub(crate) router_vars: Vec<(String, String)>,
@@ -56,10 +59,24 @@ impl DevSettings {
         }
     }
 
+    /// [`DevSettings::local`] without the signup limit: a load from this one
+    /// machine (soak, rollout, bench, schemathesis).
+    pub(crate) fn unlimited() -> Self {
+        let mut settings = DevSettings::local();
+        settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
+        settings
+    }
+
     /// Sets (or replaces) a router variable.
     pub(crate) fn set_router_var(&mut self, name: &str, value: &str) {
         self.router_vars.retain(|(n, _)| n != name);
         self.router_vars.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Sets (or replaces) an inbox-script variable.
+    pub(crate) fn set_inbox_var(&mut self, name: &str, value: &str) {
+        self.inbox_vars.retain(|(n, _)| n != name);
+        self.inbox_vars.push((name.to_owned(), value.to_owned()));
     }
 }
 
@@ -145,20 +162,7 @@ impl DevServer {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let client = Client::new(&self.base);
-        let started = Instant::now();
-        while started.elapsed() < READY_TIMEOUT {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("wrangler dev exited early ({status})"));
-            }
-            if client.get("/api/health").is_ok_and(|r| r.status == 200) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Err(format!(
-            "wrangler dev was not ready within {READY_TIMEOUT:?}"
-        ))
+        wait_ready(&mut self.child, &self.base)
     }
 
     /// The process group id (the child leads its own group).
@@ -192,6 +196,157 @@ impl Drop for DevServer {
     }
 }
 
+/// Polls `/api/health` every 200 ms until it answers 200, `child` exits or
+/// [`READY_TIMEOUT`] passes.
+fn wait_ready(child: &mut Child, base: &str) -> Result<()> {
+    let client = Client::new(base);
+    let started = Instant::now();
+    while started.elapsed() < READY_TIMEOUT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("wrangler dev exited early ({status})"));
+        }
+        if client.get("/api/health").is_ok_and(|r| r.status == 200) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!(
+        "wrangler dev was not ready within {READY_TIMEOUT:?}"
+    ))
+}
+
+/// One workerd run's server over its life: a state directory under
+/// `target/<name>` (wiped when the session begins), one port, and a
+/// `wrangler-N.log` per start. Restarts keep the state and the port, so a
+/// [`Client`] from before a restart still reaches the server after it; the
+/// clients it hands out count their mail deliveries in one place.
+#[derive(Debug)]
+pub(crate) struct Session {
+    tools: Tools,
+    work: PathBuf,
+    state: PathBuf,
+    port: u16,
+    /// What the next start runs with.
+    settings: DevSettings,
+    /// The server, and what it was started with.
+    running: Option<(DevServer, DevSettings)>,
+    starts: u32,
+    mail: Arc<MailCounts>,
+}
+
+impl Session {
+    /// A session in `target/<name>` (emptied first), not started yet.
+    pub(crate) fn new(tools: &Tools, name: &str, settings: DevSettings) -> Result<Session> {
+        let work = root().join("target").join(name);
+        let _ = std::fs::remove_dir_all(&work);
+        let state = work.join("state");
+        std::fs::create_dir_all(&state)
+            .map_err(|e| format!("creating {}: {e}", state.display()))?;
+        Ok(Session {
+            tools: tools.clone(),
+            work,
+            state,
+            port: free_port()?,
+            settings,
+            running: None,
+            starts: 0,
+            mail: Arc::default(),
+        })
+    }
+
+    /// `target/<name>`, where the logs are.
+    pub(crate) fn work(&self) -> &Path {
+        &self.work
+    }
+
+    /// The local KV and Durable Object state.
+    pub(crate) fn state(&self) -> &Path {
+        &self.state
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Changes what the next start runs with (the running server keeps its own).
+    pub(crate) fn set_settings(&mut self, settings: DevSettings) {
+        self.settings = settings;
+    }
+
+    /// What the running server was started with, if one runs.
+    pub(crate) fn running_with(&self) -> Option<&DevSettings> {
+        self.running.as_ref().map(|(_, s)| s)
+    }
+
+    /// Starts wrangler dev (stopping a running one first) and waits until it
+    /// answers; returns how long that took, in seconds.
+    pub(crate) fn start(&mut self) -> Result<f64> {
+        self.stop();
+        self.starts += 1;
+        let log = self.work.join(format!("wrangler-{}.log", self.starts));
+        let started = Instant::now();
+        let server = DevServer::start(&self.tools, self.port, &self.state, &log, &self.settings)?;
+        self.running = Some((server, self.settings.clone()));
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Stops the server (its whole process group), if one runs.
+    pub(crate) fn stop(&mut self) {
+        if let Some((mut server, _)) = self.running.take() {
+            server.stop();
+        }
+    }
+
+    /// A client of the server (of whichever runs on the session's port).
+    pub(crate) fn client(&self) -> Client {
+        Client::counting(
+            &format!("http://127.0.0.1:{}", self.port),
+            Arc::clone(&self.mail),
+        )
+    }
+
+    /// The running server's process group id (to kill it from outside).
+    pub(crate) fn pgid(&self) -> Result<u32> {
+        self.running
+            .as_ref()
+            .map(|(s, _)| s.pgid())
+            .ok_or_else(|| "wrangler dev is not running".to_owned())
+    }
+
+    /// The running server's output file.
+    pub(crate) fn log(&self) -> Result<PathBuf> {
+        self.running
+            .as_ref()
+            .map(|(s, _)| s.log.clone())
+            .ok_or_else(|| "wrangler dev is not running".to_owned())
+    }
+
+    /// The output files of every start so far, oldest first.
+    pub(crate) fn logs(&self) -> Vec<PathBuf> {
+        (1..=self.starts)
+            .map(|n| self.work.join(format!("wrangler-{n}.log")))
+            .collect()
+    }
+
+    /// Every log so far as one text (a log that cannot be read fails).
+    pub(crate) fn all_output(&self) -> Result<String> {
+        let mut text = String::new();
+        for log in self.logs() {
+            text.push_str(
+                &std::fs::read_to_string(&log)
+                    .map_err(|e| format!("reading {}: {e}", log.display()))?,
+            );
+        }
+        Ok(text)
+    }
+
+    /// (mails delivered through this session's clients, those of them that
+    /// wrangler's own endpoint refused before any Worker ran).
+    pub(crate) fn mail_counts(&self) -> (usize, usize) {
+        self.mail.get()
+    }
+}
+
 /// Sends `signal` to process group `pgid` (never by name).
 pub(crate) fn signal_group(pgid: u32, signal: &str) {
     let _ = Command::new("kill")
@@ -209,22 +364,9 @@ pub(crate) fn serve_foreground(tools: &Tools, port: u16, state: &Path) -> Result
         .spawn()
         .map_err(|e| format!("starting wrangler dev: {e}"))?;
     let base = format!("http://127.0.0.1:{port}");
-    let client = Client::new(&base);
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("wrangler dev exited ({status})"));
-        }
-        if client.get("/api/health").is_ok_and(|r| r.status == 200) {
-            break;
-        }
-        if started.elapsed() > READY_TIMEOUT {
-            let _ = child.kill();
-            return Err(format!(
-                "wrangler dev was not ready within {READY_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    if let Err(error) = wait_ready(&mut child, &base) {
+        let _ = child.kill();
+        return Err(error);
     }
     println!(
         "

@@ -3,9 +3,9 @@
 //! in the contract's shape (never 5xx, never a panic in the log), and random
 //! keys, ids and cursors across inboxes must never reach another inbox's mail.
 
+use super::{Suite, corpus_dir, expect};
 use crate::Result;
-use crate::e2e::{Suite, corpus_dir, deliver, expect, signup};
-use crate::e2e_outbound::call;
+use crate::api::{self, call, deliver, deliver_ok, ids, list_all};
 use crate::http::Response;
 use serde_json::json;
 
@@ -103,9 +103,16 @@ fn raw_request(host: &str, method: &str, path: &str, auth: &str) -> Result<(u16,
 }
 
 /// Every endpoint, every kind of bad input.
-pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
+pub(super) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
     let client = suite.client();
-    let key = suite.key_of("e2e-alice")?;
+    let key = suite.inbox("e2e-hostile")?;
+    // A message to aim at (PATCH /api/messages/1 reaches a real one).
+    deliver_ok(
+        &client,
+        "a@example.com",
+        &suite.address("e2e-hostile"),
+        b"From: a@example.com\r\nMessage-ID: <target@example.com>\r\nSubject: target\r\n\r\ntarget\r\n",
+    )?;
     let auth = format!("Bearer {key}");
     let mut sent = 0usize;
     let mut send = |what: String,
@@ -342,7 +349,8 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         for method in ["QUERY", "PROPFIND", "REPORT"] {
             let (status, allow, body) = raw_request(&client_base(suite)?, method, path, &auth)?;
             sent += 1;
-            let parsed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let parsed: serde_json::Value = serde_json::from_str(&body)
+                .map_err(|e| format!("{method} {path}: {status} {body} is not JSON ({e})"))?;
             expect(
                 status == 405 && !allow.is_empty() && parsed["code"] == "method_not_allowed",
                 || format!("{method} {path}: {status} (allow {allow:?}) {body}"),
@@ -351,7 +359,7 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
     }
 
     // The mail endpoint: the malformed corpus and random bytes.
-    let to = format!("e2e-alice+hostile@{}", suite.mail_domain);
+    let to = suite.address("e2e-hostile+hostile");
     let mut mails = 0;
     let dir = corpus_dir().join("malformed");
     let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
@@ -360,15 +368,11 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         .collect();
     fixtures.sort();
     let mut rng = Rng(0x1b0c_5eed);
-    let mut payloads: Vec<(String, Vec<u8>)> = fixtures
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.file_name()?.to_string_lossy().into_owned(),
-                std::fs::read(p).ok()?,
-            ))
-        })
-        .collect();
+    let mut payloads = Vec::new();
+    for path in &fixtures {
+        let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        payloads.push((path.display().to_string(), raw));
+    }
     for n in 0..30 {
         let len = [0, 1, 17, 500, 4096, 70_000][n % 6];
         let random = rng.bytes(len);
@@ -392,7 +396,7 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         // runs, and fails on some garbage with a 500 of its own (a TypeError
         // in miniflare's entry worker). That is the dev tool, not us; Email
         // Routing's SMTP front refuses such input before any Worker too.
-        if answer.status == 500 && crate::e2e::refused_by_wrangler(&answer) {
+        if answer.status == 500 && api::refused_by_wrangler(&answer) {
             refused_by_wrangler += 1;
             continue;
         }
@@ -401,8 +405,8 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         })?;
     }
 
-    // No panic, no crash in the Workers' output.
-    let log = std::fs::read_to_string(suite.log()?).unwrap_or_default();
+    // No panic, no crash in the Workers' output (of every start so far).
+    let log = suite.session().all_output()?;
     for sign in [
         "panicked",
         "RuntimeError",
@@ -410,7 +414,7 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         "Uncaught",
     ] {
         expect(!log.contains(sign), || {
-            let line = log.lines().find(|l| l.contains(sign)).unwrap_or_default();
+            let line = log.lines().find(|l| l.contains(sign)).unwrap_or("");
             format!("the log shows {sign:?}: {line}")
         })?;
     }
@@ -423,22 +427,13 @@ pub(crate) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
 
 /// Random keys, ids and cursors across three inboxes: nobody reaches another
 /// inbox's mail, and marks land only where they belong.
-pub(crate) fn isolation_fuzz(suite: &mut Suite) -> Result<()> {
+pub(super) fn isolation_fuzz(suite: &mut Suite) -> Result<()> {
     let client = suite.client();
     let handles = ["e2e-iso-a", "e2e-iso-b", "e2e-iso-c"];
-    let mut keys = Vec::new();
-    for handle in handles {
-        let created = signup(&client, handle)?;
-        expect(created.status == 201, || {
-            format!("signup {handle}: {}", created.status)
-        })?;
-        let key = created.json()["apiKey"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        suite.inboxes.push((handle.to_owned(), key.clone()));
-        keys.push(key);
-    }
+    let keys = handles
+        .iter()
+        .map(|handle| suite.inbox(handle))
+        .collect::<Result<Vec<_>>>()?;
     // Each inbox gets 6 messages whose every part names their owner.
     for handle in handles {
         for n in 1..=6 {
@@ -446,15 +441,12 @@ pub(crate) fn isolation_fuzz(suite: &mut Suite) -> Result<()> {
                 "From: x@example.com\r\nTo: {handle}@{d}\r\nSubject: owner={handle} n={n}\r\nMessage-ID: <iso-{handle}-{n}@example.com>\r\n\r\nowner={handle}\r\n",
                 d = suite.mail_domain
             );
-            let answer = deliver(
+            deliver_ok(
                 &client,
                 "x@example.com",
-                &format!("{handle}@{}", suite.mail_domain),
+                &suite.address(handle),
                 raw.as_bytes(),
             )?;
-            expect(answer.status == 200, || {
-                format!("delivery to {handle}: {}", answer.status)
-            })?;
         }
     }
     let garbage = [
@@ -551,9 +543,11 @@ pub(crate) fn isolation_fuzz(suite: &mut Suite) -> Result<()> {
     }
     // The marks landed where they were made, and only there.
     for (inbox, key) in keys.iter().enumerate() {
-        let list = call(&client, key, "GET", "/api/messages?limit=100", None)?.json();
-        for message in list["messages"].as_array().into_iter().flatten() {
-            let id = message["id"].as_u64().unwrap_or_default();
+        let list = list_all(&client, key, 100)?;
+        expect(list.len() == 6, || {
+            format!("{} lists {} messages", handles[inbox], list.len())
+        })?;
+        for (message, id) in list.iter().zip(ids(&list)?) {
             let expected = expected_read.get(&(inbox, id)).copied().unwrap_or(false);
             expect(message["read"] == expected, || {
                 format!(

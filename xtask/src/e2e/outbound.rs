@@ -4,49 +4,23 @@
 //! through the DO alarm (across a restart of wrangler dev), and the HTTP relay
 //! against a local fake of Resend's API.
 
+use super::{Suite, expect, expect_error};
 use crate::Result;
-use crate::e2e::{Suite, deliver, expect, signup};
-use crate::http::{Client, Response};
+use crate::api::{call, deliver};
 use crate::receiver::{Received, verify_signatures};
-use crate::wrangler::DevSettings;
 use serde_json::{Value as Json, json};
 use std::time::{Duration, Instant};
 
 /// The e2e's webhook retry schedule (seconds): the default's shape, shortened
 /// so that retries happen within the suite.
-pub(crate) const E2E_RETRY_SECONDS: &str = "0,2,4,8,16,32";
+pub(super) const E2E_RETRY_SECONDS: &str = "0,2,4,8,16,32";
 
-/// An authenticated JSON call.
-pub(crate) fn call(
-    client: &Client,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Json>,
-) -> Result<Response> {
-    let auth = format!("Bearer {key}");
-    let text = body.map(Json::to_string);
-    let mut headers = vec![("authorization", auth.as_str())];
-    if text.is_some() {
-        headers.push(("content-type", "application/json"));
-    }
-    client.request(method, path, &headers, text.as_deref().map(str::as_bytes))
-}
+/// Words of the messages these checks send, which no log may show.
+pub(super) const CONTENT_MARKERS: [&str; 3] =
+    ["Sent through the send_email binding", "At 5?", "Meeting"];
 
-fn new_inbox(suite: &mut Suite, handle: &str) -> Result<String> {
-    let created = signup(&suite.client(), handle)?;
-    expect(created.status == 201, || {
-        format!("signup {handle}: {} {}", created.status, created.body)
-    })?;
-    let key = created.json()["apiKey"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    suite.inboxes.push((handle.to_owned(), key.clone()));
-    Ok(key)
-}
-
-fn set_webhook(suite: &Suite, key: &str, path: &str) -> Result<String> {
+/// Sets a webhook to the receiver's `path`; returns its secret.
+pub(super) fn set_webhook(suite: &Suite, key: &str, path: &str) -> Result<String> {
     let url = format!("{}{path}", suite.receiver.base);
     let set = call(
         &suite.client(),
@@ -58,7 +32,7 @@ fn set_webhook(suite: &Suite, key: &str, path: &str) -> Result<String> {
     expect(set.status == 200 && set.json()["url"] == url, || {
         format!("PUT /api/webhook: {} {}", set.status, set.body)
     })?;
-    Ok(set.json()["secret"].as_str().unwrap_or_default().to_owned())
+    set.string("secret")
 }
 
 fn verified(deliveries: &[Received], secret: &str) -> Result<()> {
@@ -87,8 +61,8 @@ fn message(handle: &str, domain: &str, n: u32) -> Vec<u8> {
 }
 
 /// `send_email`: wrangler writes the message to a file and prints its path.
-pub(crate) fn send_email_binding(suite: &mut Suite) -> Result<()> {
-    let key = new_inbox(suite, "e2e-sender")?;
+pub(super) fn send_email_binding(suite: &mut Suite) -> Result<()> {
+    let key = suite.inbox("e2e-sender")?;
     let client = suite.client();
     let sent = call(
         &client,
@@ -103,7 +77,7 @@ pub(crate) fn send_email_binding(suite: &mut Suite) -> Result<()> {
         sent.status == 201 && sent.json()["status"] == "sent",
         || format!("POST /api/messages: {} {}", sent.status, sent.body),
     )?;
-    let id = sent.json()["id"].as_u64().unwrap_or_default();
+    let id = sent.number("id")?;
     let stored = call(
         &client,
         &key,
@@ -114,7 +88,8 @@ pub(crate) fn send_email_binding(suite: &mut Suite) -> Result<()> {
     let log = suite.log()?;
     let started = Instant::now();
     let path = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
         let announced = text.contains("send_email binding called with the following message");
         let path = text
             .lines()
@@ -150,9 +125,9 @@ pub(crate) fn send_email_binding(suite: &mut Suite) -> Result<()> {
 }
 
 /// A sends to B on the same deployment; both webhooks are told, signed.
-pub(crate) fn direct_delivery_and_webhooks(suite: &mut Suite) -> Result<()> {
-    let alice = new_inbox(suite, "e2e-agent-a")?;
-    let bob = new_inbox(suite, "e2e-agent-b")?;
+pub(super) fn direct_delivery_and_webhooks(suite: &mut Suite) -> Result<()> {
+    let alice = suite.inbox("e2e-agent-a")?;
+    let bob = suite.inbox("e2e-agent-b")?;
     let alice_secret = set_webhook(suite, &alice, "/hooks/a")?;
     let bob_secret = set_webhook(suite, &bob, "/hooks/b")?;
     let client = suite.client();
@@ -211,8 +186,8 @@ pub(crate) fn direct_delivery_and_webhooks(suite: &mut Suite) -> Result<()> {
 }
 
 /// A receiver failing twice gets the event exactly once more.
-pub(crate) fn retried_until_delivered(suite: &mut Suite) -> Result<()> {
-    let key = new_inbox(suite, "e2e-flaky")?;
+pub(super) fn retried_until_delivered(suite: &mut Suite) -> Result<()> {
+    let key = suite.inbox("e2e-flaky")?;
     let secret = set_webhook(suite, &key, "/hooks/flaky")?;
     suite
         .receiver
@@ -261,8 +236,8 @@ pub(crate) fn retried_until_delivered(suite: &mut Suite) -> Result<()> {
 }
 
 /// A receiver that does not answer within 5 s is given up on, and retried.
-pub(crate) fn slow_receiver_times_out(suite: &mut Suite) -> Result<()> {
-    let key = new_inbox(suite, "e2e-slow-hook")?;
+pub(super) fn slow_receiver_times_out(suite: &mut Suite) -> Result<()> {
+    let key = suite.inbox("e2e-slow-hook")?;
     let secret = set_webhook(suite, &key, "/hooks/slow")?;
     suite
         .receiver
@@ -278,19 +253,19 @@ pub(crate) fn slow_receiver_times_out(suite: &mut Suite) -> Result<()> {
     verified(&attempts, &secret)?;
     let record = call(&client, &key, "GET", "/api/webhook/deliveries", None)?.json();
     let first = &record["deliveries"][1];
-    let took = first["durationMs"].as_u64().unwrap_or(0);
+    let took = first["durationMs"].as_u64();
     expect(
         first["error"] == "No complete answer within 5 s."
             && first["statusCode"].is_null()
-            && (5_000..10_000).contains(&took)
+            && took.is_some_and(|t| (5_000..10_000).contains(&t))
             && record["deliveries"][0]["statusCode"] == 200,
         || format!("deliveries: {record}"),
     )
 }
 
 /// Pending retries survive a restart of wrangler dev.
-pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
-    let key = new_inbox(suite, "e2e-restart-hook")?;
+pub(super) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
+    let key = suite.inbox("e2e-restart-hook")?;
     let secret = set_webhook(suite, &key, "/hooks/restart")?;
     // Fails until after the restart: the first three attempts (0, +2 s, +6 s).
     suite
@@ -304,8 +279,7 @@ pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
         &message("e2e-restart-hook", &suite.mail_domain, 1),
     )?;
     suite.receiver.wait_for("/hooks/restart", 1, WAIT)?;
-    suite.stop();
-    let seconds = suite.start()?;
+    let seconds = suite.restart()?;
     println!("        (restarted with a retry pending, in {seconds:.1}s)");
     // Nothing wakes the inbox but its alarm.
     let attempts = suite
@@ -318,57 +292,48 @@ pub(crate) fn retries_survive_restart(suite: &mut Suite) -> Result<()> {
 }
 
 /// Signups are limited per client address, in a Durable Object.
-pub(crate) fn signup_limit(suite: &mut Suite) -> Result<()> {
-    let name = protocol::bindings::SIGNUPS_PER_HOUR_VAR;
-    let before = suite.settings.clone();
-    suite.stop();
-    suite.settings.set_router_var(name, "3");
-    suite.start()?;
-    let outcome = (|| {
-        let client = suite.client();
-        let from = |handle: &str, address: &str| {
-            client.request(
-                "POST",
-                "/api/signup",
-                &[
-                    ("content-type", "application/json"),
-                    ("cf-connecting-ip", address),
-                ],
-                Some(format!(r#"{{"handle":"{handle}"}}"#).as_bytes()),
-            )
-        };
-        for n in 0..3 {
-            let created = from(&format!("e2e-limit-{n}"), "198.51.100.7")?;
-            expect(created.status == 201, || {
-                format!("signup {n}: {} {}", created.status, created.body)
-            })?;
-        }
-        let refused = from("e2e-limit-3", "198.51.100.7")?;
-        crate::e2e::expect_error(&refused, 429, "rate_limited")?;
-        let retry_after = refused.header("retry-after").unwrap_or_default();
-        expect(retry_after == "1200", || {
-            format!("Retry-After: {retry_after:?}")
+pub(super) fn signup_limit(suite: &mut Suite) -> Result<()> {
+    let mut limited = suite.defaults();
+    limited.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "3");
+    suite.restart_with(limited)?;
+    let client = suite.client();
+    let from = |handle: &str, address: &str| {
+        client.request(
+            "POST",
+            "/api/signup",
+            &[
+                ("content-type", "application/json"),
+                ("cf-connecting-ip", address),
+            ],
+            Some(format!(r#"{{"handle":"{handle}"}}"#).as_bytes()),
+        )
+    };
+    for n in 0..3 {
+        let created = from(&format!("e2e-limit-{n}"), "198.51.100.7")?;
+        expect(created.status == 201, || {
+            format!("signup {n}: {} {}", created.status, created.body)
         })?;
-        let other = from("e2e-limit-3", "198.51.100.8")?;
-        expect(other.status == 201, || {
-            format!("another address: {} {}", other.status, other.body)
-        })
-    })();
-    // The next start (the next check restarts) goes back to the suite's limit.
-    suite.settings = before;
-    outcome
+    }
+    let refused = from("e2e-limit-3", "198.51.100.7")?;
+    expect_error(&refused, 429, "rate_limited")?;
+    let retry_after = refused.header("retry-after");
+    expect(retry_after == Some("1200"), || {
+        format!("Retry-After: {retry_after:?}")
+    })?;
+    let other = from("e2e-limit-3", "198.51.100.8")?;
+    expect(other.status == 201, || {
+        format!("another address: {} {}", other.status, other.body)
+    })
 }
 
 /// The HTTP relay, against a local fake of Resend's API.
-pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
-    let key = suite.key_of("e2e-sender")?;
-    suite.stop();
+pub(super) fn http_relay(suite: &mut Suite) -> Result<()> {
     let relay_url = format!("{}/emails", suite.receiver.base);
-    suite.settings.inbox_vars.extend([
-        ("RESEND_API_KEY".to_owned(), "re_e2e_test_key".to_owned()),
-        ("RESEND_API_URL".to_owned(), relay_url),
-    ]);
-    suite.start()?;
+    let mut relayed = suite.defaults();
+    relayed.set_inbox_var("RESEND_API_KEY", "re_e2e_test_key");
+    relayed.set_inbox_var("RESEND_API_URL", &relay_url);
+    suite.restart_with(relayed)?;
+    let key = suite.inbox("e2e-relay-sender")?;
     suite.receiver.script("/emails", &[
         (200, r#"{"id":"49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"}"#),
         (422, r#"{"statusCode":422,"name":"validation_error","message":"The domain is not verified."}"#),
@@ -392,7 +357,7 @@ pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
     let body = request.json();
     expect(
         request.header("authorization") == "Bearer re_e2e_test_key"
-            && body["from"] == format!("e2e-sender@{}", suite.mail_domain)
+            && body["from"] == suite.address("e2e-relay-sender")
             && body["to"] == json!(["dave@example.com"])
             && body["subject"] == "Via the relay"
             && body["text"] == "plain"
@@ -419,90 +384,5 @@ pub(crate) fn http_relay(suite: &mut Suite) -> Result<()> {
                 .is_some_and(|r| r.contains("The domain is not verified.")),
         || format!("second send: {} {}", refused.status, refused.body),
     )?;
-    // The relay goes back to the default for whatever runs next.
-    suite.settings = DevSettings {
-        inbox_vars: suite
-            .settings
-            .inbox_vars
-            .iter()
-            .filter(|(n, _)| !n.starts_with("RESEND"))
-            .cloned()
-            .collect(),
-        ..suite.settings.clone()
-    };
-    Ok(())
-}
-
-/// Every request and mail got a JSON log line, and no log holds a key, a
-/// webhook secret or a message's words.
-pub(crate) fn logs_are_clean(suite: &mut Suite) -> Result<()> {
-    // Stopped first, so every line is written out.
-    suite.stop();
-    // wrangler logs each HTTP request it serves (not the email endpoint's).
-    let (mut requests, mut mails, mut served) = (0, 0, 0);
-    for log in suite.logs()? {
-        let text =
-            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
-        for line in text.lines() {
-            let line = line.trim();
-            if line
-                .strip_prefix("[wrangler:info] ")
-                .and_then(|rest| rest.split_once(' '))
-                .is_some_and(|(method, rest)| {
-                    method.chars().all(|c| c.is_ascii_uppercase()) && rest.starts_with('/')
-                })
-            {
-                served += 1;
-            }
-            // wrangler dev prefixes what a Worker logs with its name.
-            if let Some(object) = line.strip_prefix("[inboxkit] ") {
-                let parsed: Json = serde_json::from_str(object)
-                    .map_err(|e| format!("a log line is not JSON ({e}): {line}"))?;
-                match parsed["event"].as_str() {
-                    Some("request") => requests += 1,
-                    Some("mail") => mails += 1,
-                    _ => {}
-                }
-            }
-            for marker in [
-                "ik_",
-                "whsec_",
-                "Sent through the send_email binding",
-                "At 5?",
-                "Meeting",
-            ] {
-                if let Some(at) = line.find(marker) {
-                    let rest = &line[at + marker.len()..];
-                    // `ik_`/`whsec_` matter only when a key or secret follows;
-                    // the message words, anywhere.
-                    let leaked = !marker.ends_with('_')
-                        || rest
-                            .chars()
-                            .take(20)
-                            .filter(char::is_ascii_alphanumeric)
-                            .count()
-                            >= 20;
-                    expect(!leaked, || {
-                        format!("{} shows {marker:?}: {line}", log.display())
-                    })?;
-                }
-            }
-        }
-    }
-    let delivered = crate::e2e::DELIVERIES.load(std::sync::atomic::Ordering::SeqCst);
-    let refused = crate::e2e::REFUSED_BY_WRANGLER.load(std::sync::atomic::Ordering::SeqCst);
-    expect(requests == served, || {
-        format!("{requests} request log lines for {served} requests served")
-    })?;
-    // Every mail that reached the Worker has its line; those wrangler's own
-    // endpoint refused never reached it.
-    expect(mails > 0 && mails == delivered - refused, || {
-        format!(
-            "{mails} mail log lines for {delivered} mails delivered, {refused} of them refused by wrangler itself"
-        )
-    })?;
-    println!(
-        "        ({requests} request and {mails} mail lines, all JSON, none with a key, secret or content)"
-    );
     Ok(())
 }

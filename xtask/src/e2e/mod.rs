@@ -1,0 +1,292 @@
+//! The end-to-end suite: both Workers on real workerd (`wrangler dev`), driven
+//! over HTTP. This module is the harness: one [`Session`] for the whole suite
+//! (started, restarted and stopped by process group), the named checks run one
+//! after another, and the summary line `e2e: N passed, M failed`, which is
+//! always the last line printed.
+//!
+//! Each check creates the inboxes it needs and leaves the server as the suite
+//! runs it (or the harness restarts it so before the next check), so checks
+//! do not depend on each other's order and any of them runs alone
+//! (`INBOXKIT_E2E_ONLY=a,b` runs those whose names contain a pattern).
+
+mod basics;
+mod corpus;
+mod hostile;
+mod logs;
+mod mail;
+mod outbound;
+
+use crate::api;
+use crate::http::{Client, Response};
+use crate::receiver::Receiver;
+use crate::tools::Tools;
+use crate::wrangler::{DevSettings, Session, mail_domain};
+use crate::{Result, step};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub(crate) use corpus::corpus_dir;
+
+/// What the checks share: the session (never its state: each check makes its
+/// own inboxes), the mail domain and the local webhook receiver.
+pub(crate) struct Suite {
+    session: Session,
+    /// What the server runs with between checks.
+    defaults: DevSettings,
+    pub(crate) mail_domain: String,
+    /// Webhook receivers and the fake HTTP relay.
+    pub(crate) receiver: Receiver,
+}
+
+impl Suite {
+    pub(crate) fn client(&self) -> Client {
+        self.session.client()
+    }
+
+    /// `handle@` the mail domain.
+    pub(crate) fn address(&self, handle: &str) -> String {
+        format!("{handle}@{}", self.mail_domain)
+    }
+
+    /// A new inbox for `handle`; returns its key.
+    pub(crate) fn inbox(&self, handle: &str) -> Result<String> {
+        api::signup_key(&self.client(), handle)
+    }
+
+    /// The suite's settings, to change for one check ([`Suite::restart_with`]).
+    pub(crate) fn defaults(&self) -> DevSettings {
+        self.defaults.clone()
+    }
+
+    /// Restarts wrangler dev on the same state, port and settings; returns
+    /// how long the start took, in seconds.
+    pub(crate) fn restart(&mut self) -> Result<f64> {
+        self.session.start()
+    }
+
+    /// Restarts wrangler dev with `settings` (the harness goes back to the
+    /// suite's own before the next check).
+    pub(crate) fn restart_with(&mut self, settings: DevSettings) -> Result<f64> {
+        self.session.set_settings(settings);
+        self.session.start()
+    }
+
+    /// Stops wrangler dev (the next check gets it started again).
+    pub(crate) fn stop(&mut self) {
+        self.session.stop();
+    }
+
+    /// The running server's output file.
+    pub(crate) fn log(&self) -> Result<PathBuf> {
+        self.session.log()
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Starts the server with the suite's settings unless it runs with them.
+    fn ensure_defaults(&mut self) -> Result<()> {
+        if self.session.running_with() != Some(&self.defaults) {
+            self.session.set_settings(self.defaults.clone());
+            let seconds = self.session.start()?;
+            println!("        (wrangler dev started with the suite's settings in {seconds:.1}s)");
+        }
+        Ok(())
+    }
+}
+
+type Check = fn(&mut Suite) -> Result<()>;
+
+const CHECKS: &[(&str, Check)] = &[
+    ("health answers", basics::health),
+    ("signup then /api/me with the key", basics::signup_and_me),
+    (
+        "signup without a handle generates one",
+        basics::generated_handle,
+    ),
+    (
+        "wrong, missing and malformed keys get one 401",
+        basics::auth_failures,
+    ),
+    (
+        "bad input gets clear 4xx in the contract's shape",
+        basics::bad_input,
+    ),
+    ("a taken handle is refused with 409", basics::taken_handle),
+    (
+        "20 parallel signups of one handle: exactly one wins",
+        basics::parallel_signups,
+    ),
+    (
+        "InboxDO is its own script, reached through script_name",
+        basics::separate_scripts,
+    ),
+    (
+        "inbound fixtures read back as their golden files say, raw bytes identical",
+        corpus::fixtures_read_back,
+    ),
+    (
+        "malformed fixtures read back as their golden files say, raw bytes identical",
+        corpus::malformed_read_back,
+    ),
+    (
+        "unknown recipients and foreign domains are refused",
+        mail::unknown_recipients_refused,
+    ),
+    (
+        "a redelivery is stored once; read marks and the unread filter work",
+        mail::redelivery_and_marks,
+    ),
+    (
+        "1,000 messages page through without gaps or duplicates",
+        mail::thousand_messages_page,
+    ),
+    (
+        "a message just under 25 MiB is stored and read back byte for byte",
+        mail::largest_message,
+    ),
+    (
+        "data survives a restart of wrangler dev",
+        mail::restart_keeps_data,
+    ),
+    (
+        "hostile input to every endpoint and the mail handler: 4xx in the contract's shape, no 5xx, no panic",
+        hostile::hostile_sweep,
+    ),
+    (
+        "random keys, ids and cursors across inboxes never reach another inbox's mail",
+        hostile::isolation_fuzz,
+    ),
+    (
+        "mail to an outside address goes through the send_email binding, as wrangler shows it",
+        outbound::send_email_binding,
+    ),
+    (
+        "agent A sends to agent B directly; both webhooks get signed events, verified independently",
+        outbound::direct_delivery_and_webhooks,
+    ),
+    (
+        "a receiver that fails twice gets the event exactly once more, on schedule",
+        outbound::retried_until_delivered,
+    ),
+    (
+        "a receiver that does not answer within 5 s is given up on and retried",
+        outbound::slow_receiver_times_out,
+    ),
+    (
+        "a restart of wrangler dev during pending retries still delivers",
+        outbound::retries_survive_restart,
+    ),
+    (
+        "signups are limited per client address (3 an hour here): 429 with Retry-After",
+        outbound::signup_limit,
+    ),
+    (
+        "the HTTP relay is called in Resend's shape (a local fake) and its refusals recorded",
+        outbound::http_relay,
+    ),
+    // Last, so that the logs it reads are those of every check before it
+    // (it holds wherever it runs: it makes the lines it looks for itself).
+    (
+        "one JSON log line per request and mail; no key, secret or content in any log",
+        logs::logs_are_clean,
+    ),
+];
+
+/// How a run of the suite went; [`Summary::finish`] prints its line.
+#[derive(Debug)]
+pub(crate) struct Summary {
+    passed: usize,
+    failed: usize,
+}
+
+impl Summary {
+    /// Prints the summary line (it must be the last line printed) and turns
+    /// a failure into an already-reported error.
+    pub(crate) fn finish(&self) -> Result<()> {
+        println!("e2e: {} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    }
+}
+
+/// Runs every check (or those `INBOXKIT_E2E_ONLY` names), printing one line
+/// each; the caller prints the summary with [`Summary::finish`].
+pub(crate) fn run(tools: &Tools) -> Result<Summary> {
+    step("end-to-end suite on wrangler dev (workerd)");
+    // The local settings (http webhooks to loopback; the suite's signups from
+    // one address are within its 1,000 an hour), with the webhook retries
+    // shortened.
+    let mut defaults = DevSettings::local();
+    defaults.set_inbox_var(
+        protocol::bindings::WEBHOOK_RETRY_SECONDS_VAR,
+        outbound::E2E_RETRY_SECONDS,
+    );
+    let mut suite = Suite {
+        session: Session::new(tools, "e2e", defaults.clone())?,
+        defaults,
+        mail_domain: mail_domain()?,
+        receiver: Receiver::start()?,
+    };
+    let first_start = suite.session.start()?;
+    println!(
+        "wrangler dev ready in {first_start:.1}s on port {}",
+        suite.session.port()
+    );
+
+    let only = std::env::var("INBOXKIT_E2E_ONLY").unwrap_or_default();
+    let patterns: Vec<&str> = only.split(',').filter(|p| !p.is_empty()).collect();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, check) in CHECKS {
+        if !patterns.is_empty() && !patterns.iter().any(|p| name.contains(p)) {
+            continue;
+        }
+        let started = Instant::now();
+        match suite.ensure_defaults().and_then(|()| check(&mut suite)) {
+            Ok(()) => {
+                passed += 1;
+                println!("ok      {name} ({:.2}s)", started.elapsed().as_secs_f64());
+            }
+            Err(error) => {
+                failed += 1;
+                println!("FAILED  {name}: {error}");
+            }
+        }
+    }
+    suite.session.stop();
+    if failed > 0 {
+        println!(
+            "(wrangler's output is in {})",
+            suite.session.work().display()
+        );
+    }
+    if passed + failed == 0 {
+        return Err(format!("INBOXKIT_E2E_ONLY={only} names no check"));
+    }
+    Ok(Summary { passed, failed })
+}
+
+pub(crate) fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<()> {
+    if condition { Ok(()) } else { Err(what()) }
+}
+
+pub(crate) fn expect_error(response: &Response, status: u16, code: &str) -> Result<()> {
+    expect(
+        response.status == status
+            && response.code() == code
+            && response.json()["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+            && response.content_type.starts_with("application/json"),
+        || {
+            format!(
+                "expected {status} {code} with an error sentence, got {} {:?} {}",
+                response.status, response.content_type, response.body
+            )
+        },
+    )
+}
