@@ -113,26 +113,145 @@ fn no_test_is_ignored_or_expected_to_panic() {
     }
 }
 
-fn dependencies_section(manifest: &str) -> String {
-    manifest
-        .split("\n[")
-        .find(|s| s.starts_with("dependencies]"))
-        .unwrap_or("")
-        .to_owned()
+/// Whether a table header (without its brackets) names a table of normal
+/// dependencies: `dependencies`, or a target's (`target.'cfg(..)'.dependencies`).
+/// Returns the dependency it is about when the header names one
+/// (`dependencies.serde`), or `Some("")` for a whole table.
+fn dependency_table(header: &str) -> Option<String> {
+    let header = header.trim();
+    let rest = match header.strip_prefix("target.") {
+        Some(target) => {
+            // The target's key may be quoted and may contain dots.
+            let after = match target.chars().next() {
+                Some(quote @ ('\'' | '"')) => {
+                    let end = target[1..].find(quote)? + 2;
+                    &target[end..]
+                }
+                _ => &target[target.find('.')?..],
+            };
+            after.strip_prefix('.')?
+        }
+        None => header,
+    };
+    if rest == "dependencies" {
+        Some(String::new())
+    } else {
+        rest.strip_prefix("dependencies.")
+            .map(|name| name.trim().trim_matches('"').to_owned())
+    }
+}
+
+/// The packages a manifest depends on in every table of normal dependencies
+/// (target-specific ones included; dev- and build-dependencies are not
+/// dependencies of the crate's code): each entry's name, and its `package`
+/// when it renames one.
+fn dependencies(manifest: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    // None: not in a dependency table; Some(""): in a whole table; Some(name):
+    // in `[dependencies.name]`.
+    let mut table: Option<String> = None;
+    for line in manifest.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[').trim_end_matches(']');
+            table = dependency_table(header);
+            if let Some(name) = table.as_ref().filter(|n| !n.is_empty()) {
+                names.insert(name.clone());
+            }
+            continue;
+        }
+        let Some(table) = &table else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim().trim_matches('"');
+        if table.is_empty() {
+            // `name = ..`, or a dotted `name.workspace = true`.
+            let name = key
+                .split('.')
+                .next()
+                .unwrap_or(key)
+                .trim()
+                .trim_matches('"');
+            names.insert(name.to_owned());
+        }
+        // A rename: `alias = { package = "real", .. }` or `package = "real"`.
+        let renamed = if key == "package" {
+            Some(value)
+        } else {
+            value
+                .split_once("package")
+                .and_then(|(_, rest)| rest.trim_start().strip_prefix('='))
+        };
+        if let Some(real) = renamed.and_then(|v| v.split('"').nth(1)) {
+            names.insert(real.to_owned());
+        }
+    }
+    names
+}
+
+#[test]
+fn the_dependency_check_reads_every_dependency_table() {
+    let manifest = r#"
+[package]
+name = "router-worker"
+
+[dependencies]
+protocol.workspace = true
+serde = { workspace = true }
+
+[target.'cfg(target_arch = "wasm32")'.dependencies]
+worker.workspace = true
+inbox-do = { path = "../inbox-do" }
+
+[target."cfg(unix)".dependencies.schema]
+path = "../schema"
+
+[target.'cfg(windows)'.dependencies]
+db = { package = "testkit", path = "../testkit" } # renamed
+
+[target.'cfg(not(target_arch = "wasm32"))'.dev-dependencies]
+insta.workspace = true
+"#;
+    let names = dependencies(manifest);
+    for expected in [
+        "protocol", "serde", "worker", "inbox-do", "schema", "db", "testkit",
+    ] {
+        assert!(
+            names.contains(expected),
+            "{expected} not found in {names:?}"
+        );
+    }
+    assert!(
+        !names.contains("insta"),
+        "a dev-dependency was counted: {names:?}"
+    );
+    assert!(
+        !names.contains("name"),
+        "[package] was read as dependencies: {names:?}"
+    );
 }
 
 #[test]
 fn router_and_inbox_meet_only_in_protocol() {
-    let router = dependencies_section(&read("crates/router-worker/Cargo.toml"));
-    assert!(router.contains("protocol"));
+    let router = dependencies(&read("crates/router-worker/Cargo.toml"));
+    assert!(router.contains("protocol"), "{router:?}");
+    assert!(
+        router.contains("worker"),
+        "the target-specific table was not read: {router:?}"
+    );
     for forbidden in ["inbox-do", "schema", "testkit"] {
         assert!(
             !router.contains(forbidden),
             "router-worker depends on {forbidden}"
         );
     }
-    let inbox = dependencies_section(&read("crates/inbox-do/Cargo.toml"));
-    assert!(inbox.contains("protocol"));
+    let inbox = dependencies(&read("crates/inbox-do/Cargo.toml"));
+    assert!(inbox.contains("protocol"), "{inbox:?}");
+    assert!(
+        inbox.contains("worker"),
+        "the target-specific table was not read: {inbox:?}"
+    );
     for forbidden in ["router-worker", "testkit"] {
         assert!(
             !inbox.contains(forbidden),
