@@ -30,8 +30,10 @@ impl Received {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// The body as JSON (`Null` when it is not JSON): for comparisons, where
+    /// a body that is not JSON shows as a mismatch.
     pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_default()
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -195,9 +197,14 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
 /// Checks both signatures of a webhook delivery against the secret
 /// (`whsec_` + base64 key), recomputing them independently.
 pub(crate) fn verify_signatures(delivery: &Received, secret: &str) -> Result<()> {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(""))
-        .map_err(|e| format!("the secret is not whsec_ + base64: {e}"))?;
+    let key = secret
+        .strip_prefix("whsec_")
+        .ok_or_else(|| format!("the secret {secret:?} does not start with whsec_"))
+        .and_then(|k| {
+            STANDARD
+                .decode(k)
+                .map_err(|e| format!("the secret is not whsec_ + base64: {e}"))
+        })?;
     let hex: String = hmac_sha256::HMAC::mac(&delivery.body, &key)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -26,11 +26,14 @@ impl Tools {
     /// PATH with `node_modules/.bin` first, so `node` is Node 22 (wrangler
     /// refuses the machine's Node 20).
     pub(crate) fn path_with_node(&self) -> OsString {
-        let mut paths = vec![self.node_bin.clone()];
+        // Joined by hand: `join_paths` refuses a directory with a `:` in
+        // it, and an empty PATH would only show later as a missing `node`.
+        let mut path = self.node_bin.clone().into_os_string();
         if let Some(existing) = std::env::var_os("PATH") {
-            paths.extend(std::env::split_paths(&existing));
+            path.push(":");
+            path.push(existing);
         }
-        std::env::join_paths(paths).unwrap_or_default()
+        path
     }
 
     /// `wrangler`, run by Node 22, offline and quiet, keeping its files in the project.

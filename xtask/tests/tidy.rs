@@ -7,7 +7,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
-        .unwrap_or_default()
+        .expect("xtask lives inside the workspace")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -35,7 +35,9 @@ fn sources() -> Vec<(String, String)> {
     files
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            // A file that cannot be read must fail, not pass every check empty.
+            let text = std::fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
             let relative = p.strip_prefix(root()).unwrap_or(&p).display().to_string();
             (relative, text)
         })
