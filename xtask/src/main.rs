@@ -25,6 +25,7 @@
 mod api;
 mod bench;
 mod build;
+mod ci;
 mod e2e;
 mod http;
 mod latency;
@@ -37,7 +38,6 @@ mod wrangler;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 
 type Result<T, E = String> = std::result::Result<T, E>;
 
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("dev") => dev(&args[1..]),
-        Some("test") => test(),
+        Some("test") => ci::test(),
         Some("build") => tools::ensure_all().and_then(|t| build::build_all(&t).map(drop)),
         Some("e2e") => tools::ensure_all().and_then(|t| {
             build::build_all(&t)?;
@@ -154,168 +154,4 @@ fn dev(args: &[String]) -> Result<()> {
     build::build_all(&tools)?;
     let state = std::path::absolute(&state).map_err(|e| e.to_string())?;
     wrangler::serve_foreground(&tools, port, &state)
-}
-
-/// The phases of `cargo xtask test`, each with how long it took.
-#[derive(Debug)]
-struct Phases {
-    started: Instant,
-    rows: Vec<(&'static str, f64)>,
-    /// Work done beside the phases (not part of the total's sum).
-    beside: Vec<(&'static str, f64)>,
-}
-
-impl Phases {
-    fn new() -> Phases {
-        Phases {
-            started: Instant::now(),
-            rows: Vec::new(),
-            beside: Vec::new(),
-        }
-    }
-
-    /// Runs `phase`, recording its duration under `name` (failed or not).
-    fn time<T>(&mut self, name: &'static str, phase: impl FnOnce() -> Result<T>) -> Result<T> {
-        let started = Instant::now();
-        let outcome = phase();
-        self.rows.push((name, started.elapsed().as_secs_f64()));
-        outcome
-    }
-
-    fn print(&self) {
-        println!("\nphase durations:");
-        for (name, seconds) in &self.rows {
-            println!("  {name:<28} {:>7}", minutes(*seconds));
-        }
-        println!(
-            "  {:<28} {:>7}",
-            "total",
-            minutes(self.started.elapsed().as_secs_f64())
-        );
-        for (name, seconds) in &self.beside {
-            println!("  ({name}: {}, beside the phases above)", minutes(*seconds));
-        }
-    }
-}
-
-/// `m:ss`.
-fn minutes(seconds: f64) -> String {
-    let whole = seconds.round() as u64;
-    format!("{}:{:02}", whole / 60, whole % 60)
-}
-
-/// Everything CI runs; the table of phase durations, then the end-to-end
-/// suite's summary, are the last lines printed.
-fn test() -> Result<()> {
-    let mut phases = Phases::new();
-    let outcome = test_phases(&mut phases);
-    phases.print();
-    outcome?.finish()
-}
-
-fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
-    let tools = phases.time("tools (found or installed)", tools::ensure_all)?;
-    // The rollout's previous version builds in its own target directory, so
-    // it runs beside everything up to the rollout (at the lowest priority).
-    let previous = if rollout::history_available() {
-        Some(rollout::PreviousBuild::start(&tools)?)
-    } else {
-        None
-    };
-
-    phases.time("fmt", || {
-        step("cargo fmt --check");
-        run(cargo().args(["fmt", "--all", "--check"]))
-    })?;
-
-    phases.time("clippy host", || {
-        step("clippy (host)");
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-
-    phases.time("clippy wasm32", || {
-        step("clippy (wasm32)");
-        run(cargo().args([
-            "clippy",
-            "--target",
-            "wasm32-unknown-unknown",
-            "-p",
-            "protocol",
-            "-p",
-            "schema",
-            "-p",
-            "router-worker",
-            "-p",
-            "inbox-do",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ]))
-    })?;
-
-    phases.time("native tests", || {
-        step("native tests");
-        run(cargo().args(["test", "--workspace", "--locked"]))
-    })?;
-
-    phases.time("wasm32 tests", || {
-        step("wasm32 tests of the pure crates (wasm-bindgen-test under Node)");
-        run(cargo()
-            .args([
-                "test",
-                "--target",
-                "wasm32-unknown-unknown",
-                "-p",
-                "protocol",
-                "-p",
-                "schema",
-                "--lib",
-                "--locked",
-            ])
-            .env(
-                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-                &tools.wasm_bindgen_test_runner,
-            )
-            .env("PATH", tools.path_with_node()))
-    })?;
-
-    let sizes = phases.time("builds", || build::build_all(&tools))?;
-    phases.time("dry-run deploys", || build::dry_run_deploys(&tools, &sizes))?;
-
-    phases.time("soak (short)", || soak::run(&tools, soak::SHORT))?;
-    match previous {
-        Some(previous) => {
-            let mut built_in = None;
-            let outcome = phases.time("rollout", || {
-                let (built, seconds) = previous.finish()?;
-                built_in = Some(seconds);
-                rollout::run(&tools, Some(built))
-            });
-            if let Some(seconds) = built_in {
-                phases
-                    .beside
-                    .push(("rollout: the previous version's build", seconds));
-            }
-            outcome?;
-        }
-        None => {
-            // Said loudly: a clone without history cannot build the previous
-            // version. `cargo xtask rollout` fails outright in that case.
-            println!(
-                "\n!!! rollout check NOT RUN: this clone has no git history to build the previous version from"
-            );
-        }
-    }
-
-    phases.time("e2e", || e2e::run(&tools))
 }

@@ -380,19 +380,7 @@ fn read_and_mark(client: &Client, key: &str, turn: usize) -> Result<()> {
     if read.status != 200 {
         return Err(format!("read {id}: {} {}", read.status, read.body));
     }
-    let auth = format!("Bearer {key}");
-    let marked = client.request(
-        "PATCH",
-        &format!("/api/messages/{id}"),
-        &[
-            ("authorization", &auth),
-            ("content-type", "application/json"),
-        ],
-        Some(format!(r#"{{"read":{}}}"#, turn.is_multiple_of(2)).as_bytes()),
-    )?;
-    if marked.status != 200 {
-        return Err(format!("mark {id}: {} {}", marked.status, marked.body));
-    }
+    crate::api::mark_read(client, key, id, turn.is_multiple_of(2))?;
     Ok(())
 }
 
