@@ -65,8 +65,12 @@ fn main() -> ExitCode {
             latency::run(&t)
         }),
         Some("rollout") => tools::ensure_all().and_then(|t| {
+            // As `cargo xtask test` does it: the previous version builds in
+            // the background while this one builds.
+            let previous = rollout::PreviousBuild::start(&t)?;
             build::build_all(&t)?;
-            rollout::run(&t, None)
+            let (built, _) = previous.finish()?;
+            rollout::run(&t, Some(built))
         }),
         Some("schemathesis") => tools::ensure_all().and_then(|t| {
             build::build_all(&t)?;

@@ -111,6 +111,18 @@ pub(crate) fn history_available() -> bool {
     }
 }
 
+fn require_history() -> Result<()> {
+    if history_available() {
+        Ok(())
+    } else {
+        Err(
+            "the rollout check needs git history (the previous version is built \
+             from it), and this is not a full git clone"
+                .to_owned(),
+        )
+    }
+}
+
 /// Its own target directory (kept between runs: only the first is slow; it
 /// must not be this version's, see [`build::build_in`]).
 fn previous_target() -> PathBuf {
@@ -141,6 +153,7 @@ pub(crate) struct PreviousBuild {
 impl PreviousBuild {
     /// Extracts the previous version and starts building it.
     pub(crate) fn start(tools: &Tools) -> Result<PreviousBuild> {
+        require_history()?;
         let (commit, project) = previous_version()?;
         let log = root().join("target").join("rollout-previous-build.log");
         let running = Arc::new(AtomicU32::new(0));
@@ -209,13 +222,7 @@ impl Drop for PreviousBuild {
 /// ([`PreviousBuild`]), or built here when there is none.
 pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
     step("migration rollout on wrangler dev: the previous version's inboxes wake under this one");
-    if !history_available() {
-        return Err(
-            "the rollout check needs git history (the previous version is built \
-                    from it), and this is not a full git clone"
-                .to_owned(),
-        );
-    }
+    require_history()?;
     let (previous, project) = match previous {
         Some(built) => (built.commit, built.project),
         None => {
