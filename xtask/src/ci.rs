@@ -169,3 +169,26 @@ fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
 
     phases.time("e2e", || e2e::run(&tools))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_minutes_and_seconds() {
+        assert_eq!(minutes(0.4), "0:00");
+        assert_eq!(minutes(59.6), "1:00");
+        assert_eq!(minutes(125.2), "2:05");
+        assert_eq!(minutes(3600.0), "60:00");
+    }
+
+    #[test]
+    fn a_failed_phase_is_timed_too() {
+        let mut phases = Phases::new();
+        let failed: Result<()> = phases.time("clippy host", || Err("lint".to_owned()));
+        assert_eq!(failed, Err("lint".to_owned()));
+        assert_eq!(phases.time("fmt", || Ok(7)), Ok(7));
+        let names: Vec<&str> = phases.rows.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["clippy host", "fmt"]);
+    }
+}
