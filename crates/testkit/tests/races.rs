@@ -125,6 +125,7 @@ fn a_send_held_at_the_http_relay_past_the_lease_times_out_before_the_alarm() {
 fn a_send_held_at_send_email_past_the_lease_races_the_alarm() {
     let service = with_relay(Relay::SendEmail);
     let alice = service.signup("alice");
+    set_webhook(&service, &alice, HOOK);
     let mailer = service.objects().mailer();
     let gate = mailer.hold();
     let alarm_done = Cell::new(false);
@@ -155,6 +156,14 @@ fn a_send_held_at_send_email_past_the_lease_races_the_alarm() {
     assert_eq!(mailer.sent().len(), 2);
     assert_eq!(mailer.sent()[0].raw, mailer.sent()[1].raw);
     assert_eq!(messages(&service, &alice)[0]["status"], "sent");
+    // FIXME: each attempt's ending settles the message and queues its own
+    // `message.sent`, so the webhook hears of one send twice (with one event
+    // id). Right: only the attempt that finds the message still `queued`
+    // settles it and queues the event; the later one changes nothing.
+    service.run_alarms();
+    let events = service.objects().web().calls_to(HOOK);
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].body, events[1].body);
     assert_eq!(jobs_of(&service, "alice"), 0);
     service.clock.advance(3_600_000);
     assert_eq!(service.run_alarms(), 0, "nothing is left to do");
