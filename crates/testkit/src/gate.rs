@@ -21,7 +21,8 @@ struct GateState {
 
 /// Where held calls wait: every call that reaches a gate before
 /// [`Gate::release`] waits for it; calls after it pass straight through.
-/// Clones are the same gate.
+/// Clones are the same gate. Something joined with the held call must release
+/// it: a blocking method (`TestService::request`) held at a gate never returns.
 #[derive(Debug, Clone, Default)]
 pub struct Gate(Arc<Mutex<GateState>>);
 
