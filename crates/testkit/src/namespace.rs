@@ -1,5 +1,6 @@
 //! InboxDO objects hosted in-process.
 
+use crate::gate::{Gate, Holds, Turn};
 use crate::outside::lock;
 use crate::{FakeClock, FakeMailer, FakeWeb, SqliteDb};
 use inbox_do::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
@@ -11,25 +12,37 @@ use schema::Migration;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// One object: its durable database and its in-memory instance (absent while
-/// the object sleeps).
+/// One object: its durable database, its in-memory instance (absent while
+/// the object sleeps), and its turn to run.
 #[derive(Debug)]
 struct Object {
-    db: SqliteDb,
+    db: Arc<SqliteDb>,
     instance: Option<Arc<InboxService>>,
+    turn: Arc<Turn>,
+}
+
+/// What a request needs of its object while it runs.
+struct Running {
+    db: Arc<SqliteDb>,
+    service: Arc<InboxService>,
+    turn: Arc<Turn>,
 }
 
 /// The InboxDO namespace, in process. Each object runs the real
-/// [`InboxService`] over its own [`SqliteDb`]; requests to one object are
-/// serialized (as the platform's input gate serializes them), while different
-/// objects run in parallel. Requests arrive as bytes, exactly as on the wire.
+/// [`InboxService`] over its own [`SqliteDb`]. Requests arrive as bytes,
+/// exactly as on the wire.
+///
+/// Requests to one object interleave as on the platform: one runs at a time,
+/// and another may run only while it awaits a call out of the object (HTTP,
+/// `send_email`, another object). So futures of several requests and alarms
+/// driven together on one thread (the `*_async` methods, joined) interleave
+/// at exactly those points, and requests from several threads never run two
+/// steps of one object at once. Different objects run in parallel.
 ///
 /// The objects share one [`FakeWeb`] and one [`FakeMailer`], and call each
 /// other (direct delivery) through this namespace. Alarms are recorded and run
-/// by [`Self::run_alarms`] once the clock has reached them. An object holds
-/// its lock while it calls another, so two objects calling each other at the
-/// same moment from two threads would deadlock here (the platform interleaves
-/// them instead): tests keep such calls on one thread.
+/// by [`Self::run_alarms`] once the clock has reached them. Calls into an
+/// object can be held at its door (see [`Self::hold`]).
 #[derive(Debug)]
 pub struct InProcessNamespace {
     clock: FakeClock,
@@ -42,6 +55,7 @@ pub struct InProcessNamespace {
     /// Operations (`claim`, `confirm`, `release`, `api`) whose next sends fail.
     failing: Mutex<Vec<(String, u32)>>,
     alarm_failures: Mutex<Vec<String>>,
+    holds: Holds,
 }
 
 impl InProcessNamespace {
@@ -49,15 +63,16 @@ impl InProcessNamespace {
     /// with the default configuration (no relay).
     pub fn new(clock: FakeClock) -> Self {
         InProcessNamespace {
+            web: FakeWeb::with_clock(clock.clone()),
             clock,
             build: Mutex::new(schema::MIGRATIONS),
             config: Mutex::new(InboxConfig::default()),
             objects: Mutex::new(BTreeMap::new()),
             alarms: Mutex::new(BTreeMap::new()),
-            web: FakeWeb::default(),
             mailer: FakeMailer::default(),
             failing: Mutex::new(Vec::new()),
             alarm_failures: Mutex::new(Vec::new()),
+            holds: Holds::default(),
         }
     }
 
@@ -87,10 +102,22 @@ impl InProcessNamespace {
         lock(&self.alarm_failures).clone()
     }
 
+    /// Holds every request to object `id` from now on (from the router or
+    /// from another object) before it reaches the object, until the gate is
+    /// released.
+    pub fn hold(&self, id: &str) -> Gate {
+        self.holds.hold(id)
+    }
+
     /// Runs every alarm the clock has reached, as the platform would, until
     /// none is due (alarms set while running are run too if already due).
     /// Returns how many ran.
     pub fn run_alarms(&self) -> usize {
+        pollster::block_on(self.run_alarms_async())
+    }
+
+    /// As [`Self::run_alarms`], as a future that interleaves with requests.
+    pub async fn run_alarms_async(&self) -> usize {
         let mut ran = 0;
         // A bound, so a job that keeps itself due cannot hang a test.
         for _ in 0..1000 {
@@ -111,14 +138,16 @@ impl InProcessNamespace {
                 break;
             }
             for id in due {
-                let object = self.object(&id);
-                let mut guard = lock(&object);
-                let service = self.instance(&mut guard);
+                let running = self.wake(&id);
                 let platform = ObjectPlatform {
                     namespace: self,
                     id: id.clone(),
+                    turn: &running.turn,
                 };
-                if let Err(error) = pollster::block_on(service.alarm(&guard.db, &platform)) {
+                running.turn.take();
+                let outcome = running.service.alarm(&*running.db, &platform).await;
+                running.turn.give();
+                if let Err(error) = outcome {
                     // The platform retries a failed alarm after 2 s.
                     lock(&self.alarms).insert(id, now.plus_millis(2_000));
                     lock(&self.alarm_failures).push(error);
@@ -129,14 +158,22 @@ impl InProcessNamespace {
         ran
     }
 
-    fn instance(&self, object: &mut Object) -> Arc<InboxService> {
+    /// Object `id`, woken if it sleeps.
+    fn wake(&self, id: &str) -> Running {
+        let object = self.object(id);
+        let mut object = lock(&object);
         let build = *lock(&self.build);
         let config = lock(&self.config).clone();
-        Arc::clone(
+        let service = Arc::clone(
             object
                 .instance
                 .get_or_insert_with(|| Arc::new(InboxService::with_config(build, config))),
-        )
+        );
+        Running {
+            db: Arc::clone(&object.db),
+            service,
+            turn: Arc::clone(&object.turn),
+        }
     }
 
     /// Deploys a build with `migrations`: objects woken from now on migrate to
@@ -160,11 +197,18 @@ impl InProcessNamespace {
         lock(&self.failing).push((op.to_owned(), times));
     }
 
-    /// Runs `f` on the database of object `id`, creating the object if needed.
+    /// Runs `f` on the database of object `id`, creating the object if
+    /// needed (in the object's turn, as one synchronous step).
     pub fn with_db<T>(&self, id: &str, f: impl FnOnce(&SqliteDb) -> T) -> T {
-        let object = self.object(id);
-        let guard = lock(&object);
-        f(&guard.db)
+        let (db, turn) = {
+            let object = self.object(id);
+            let object = lock(&object);
+            (Arc::clone(&object.db), Arc::clone(&object.turn))
+        };
+        turn.take();
+        let result = f(&db);
+        turn.give();
+        result
     }
 
     /// Runs `f` on the database of the inbox named `handle`.
@@ -181,8 +225,9 @@ impl InProcessNamespace {
         let mut objects = lock(&self.objects);
         Arc::clone(objects.entry(id.to_owned()).or_insert_with(|| {
             Arc::new(Mutex::new(Object {
-                db: SqliteDb::new(),
+                db: Arc::new(SqliteDb::new()),
                 instance: None,
+                turn: Arc::new(Turn::default()),
             }))
         }))
     }
@@ -193,10 +238,21 @@ pub fn object_id(name: &str) -> String {
     sha256_hex(format!("InboxObject:{name}").as_bytes())
 }
 
-/// One object's view of the platform.
+/// One object's view of the platform. Each call out of the object gives its
+/// turn to other requests until the answer is back.
 struct ObjectPlatform<'a> {
     namespace: &'a InProcessNamespace,
     id: String,
+    turn: &'a Turn,
+}
+
+impl ObjectPlatform<'_> {
+    async fn outside<T>(&self, call: impl Future<Output = T>) -> T {
+        self.turn.give();
+        let answer = call.await;
+        self.turn.take();
+        answer
+    }
 }
 
 impl Platform for ObjectPlatform<'_> {
@@ -205,11 +261,12 @@ impl Platform for ObjectPlatform<'_> {
     }
 
     async fn http(&self, call: &HttpCall) -> Result<HttpAnswer, String> {
-        self.namespace.web.call(call)
+        self.outside(self.namespace.web.call(call)).await
     }
 
     async fn send_email(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
-        self.namespace.mailer.send(from, to, raw)
+        self.outside(self.namespace.mailer.send(from, to, raw))
+            .await
     }
 
     async fn call_inbox(
@@ -219,12 +276,11 @@ impl Platform for ObjectPlatform<'_> {
         payload: &[u8],
     ) -> Result<Reply, String> {
         // Boxed: an object's request may lead to another object's.
-        Box::pin(
+        let call = Box::pin(
             self.namespace
                 .send(object_id, request, Some(payload.to_vec())),
-        )
-        .await
-        .map_err(|e| e.0)
+        );
+        self.outside(call).await.map_err(|e| e.0)
     }
 
     async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
@@ -240,9 +296,6 @@ impl InboxNamespace for InProcessNamespace {
         Ok(object_id(handle))
     }
 
-    // The object's lock is held across the request on purpose: it is the
-    // object's input gate, serializing requests to it as the platform does.
-    #[allow(clippy::await_holding_lock)]
     async fn send(
         &self,
         id: &str,
@@ -265,17 +318,26 @@ impl InboxNamespace for InProcessNamespace {
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(PortError(format!("not a Durable Object id: {id:?}")));
         }
+        self.holds.pass(id, None).await;
         // The request crosses in its wire form, as it does on the platform.
         let header = encode_request(request);
-        let object = self.object(id);
-        let mut guard = lock(&object);
-        let service = self.instance(&mut guard);
+        let running = self.wake(id);
         let platform = ObjectPlatform {
             namespace: self,
             id: id.to_owned(),
+            turn: &running.turn,
         };
-        Ok(service
-            .serve(&guard.db, &platform, &header, &payload.unwrap_or_default())
-            .await)
+        running.turn.take();
+        let reply = running
+            .service
+            .serve(
+                &*running.db,
+                &platform,
+                &header,
+                &payload.unwrap_or_default(),
+            )
+            .await;
+        running.turn.give();
+        Ok(reply)
     }
 }

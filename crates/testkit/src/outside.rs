@@ -1,6 +1,8 @@
 //! The world outside an inbox: HTTP endpoints (webhook receivers, the HTTP
 //! relay) and Cloudflare's `send_email` binding, recorded and scripted.
 
+use crate::FakeClock;
+use crate::gate::{Deadline, Gate, Holds};
 use inbox_do::{HttpAnswer, HttpCall, Platform};
 use protocol::wire::InboxRequest;
 use protocol::{Reply, Timestamp};
@@ -18,15 +20,27 @@ pub enum WebAnswer {
     Unreachable,
 }
 
-/// HTTP endpoints in memory. Every call is recorded; each URL answers from its
-/// script, in order, and with `200 {}` once the script is used up.
+/// HTTP endpoints in memory. Every call is recorded as it arrives; each URL
+/// answers from its script, in order, and with `200 {}` once the script is
+/// used up. A URL can be held (see [`FakeWeb::hold`]).
 #[derive(Debug, Default)]
 pub struct FakeWeb {
     calls: Mutex<Vec<HttpCall>>,
     scripts: Mutex<BTreeMap<String, VecDeque<WebAnswer>>>,
+    holds: Holds,
+    clock: Option<FakeClock>,
 }
 
 impl FakeWeb {
+    /// Endpoints whose held calls time out when `clock` passes their
+    /// timeout, as the platform ends them.
+    pub fn with_clock(clock: FakeClock) -> Self {
+        FakeWeb {
+            clock: Some(clock),
+            ..FakeWeb::default()
+        }
+    }
+
     /// Queues `answers` for calls to `url`.
     pub fn script(&self, url: &str, answers: impl IntoIterator<Item = WebAnswer>) {
         lock(&self.scripts)
@@ -49,13 +63,31 @@ impl FakeWeb {
             .collect()
     }
 
+    /// Holds the calls to `url` from now on: each is recorded when it
+    /// arrives and takes its scripted answer then, but is answered only once
+    /// the gate is released. With a clock ([`Self::with_clock`]), a held call
+    /// that sees the clock past its timeout ends as timed out instead.
+    pub fn hold(&self, url: &str) -> Gate {
+        self.holds.hold(url)
+    }
+
     /// Answers one call.
-    pub fn call(&self, call: &HttpCall) -> Result<HttpAnswer, String> {
+    pub async fn call(&self, call: &HttpCall) -> Result<HttpAnswer, String> {
         lock(&self.calls).push(call.clone());
         let answer = lock(&self.scripts)
             .get_mut(&call.url)
             .and_then(VecDeque::pop_front)
             .unwrap_or(WebAnswer::Status(200, "{}".to_owned()));
+        let deadline = self.clock.as_ref().map(|clock| Deadline {
+            clock: clock.clone(),
+            at: clock
+                .now()
+                .plus_millis(i64::try_from(call.timeout_millis).unwrap_or(i64::MAX)),
+        });
+        let answer = match self.holds.pass(&call.url, deadline).await {
+            true => answer,
+            false => WebAnswer::Timeout,
+        };
         match answer {
             WebAnswer::Status(status, body) => Ok(HttpAnswer {
                 status,
@@ -82,11 +114,12 @@ pub struct SentEmail {
 }
 
 /// Cloudflare's `send_email` binding in memory: records what it is given and
-/// refuses when told to.
+/// refuses when told to; it can be held (see [`FakeMailer::hold`]).
 #[derive(Debug, Default)]
 pub struct FakeMailer {
     sent: Mutex<Vec<SentEmail>>,
     refusals: Mutex<VecDeque<String>>,
+    holds: Holds,
 }
 
 impl FakeMailer {
@@ -100,17 +133,24 @@ impl FakeMailer {
         lock(&self.sent).clone()
     }
 
+    /// Holds every send from now on: each is accepted (or refused) and
+    /// recorded when it arrives, but returns only once the gate is released.
+    pub fn hold(&self) -> Gate {
+        self.holds.hold("")
+    }
+
     /// Accepts (or refuses) one message.
-    pub fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
-        if let Some(error) = lock(&self.refusals).pop_front() {
-            return Err(error);
+    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
+        let refusal = lock(&self.refusals).pop_front();
+        if refusal.is_none() {
+            lock(&self.sent).push(SentEmail {
+                from: from.to_owned(),
+                to: to.to_owned(),
+                raw: raw.to_vec(),
+            });
         }
-        lock(&self.sent).push(SentEmail {
-            from: from.to_owned(),
-            to: to.to_owned(),
-            raw: raw.to_vec(),
-        });
-        Ok(())
+        self.holds.pass("", None).await;
+        refusal.map_or(Ok(()), Err)
     }
 }
 

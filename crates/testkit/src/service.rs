@@ -38,7 +38,10 @@ impl Entropy for SeededEntropy {
 }
 
 /// The real router over a fake KV and the in-process InboxDO namespace.
-/// `Sync`: tests may call it from many threads at once.
+/// `Sync`: tests may call it from many threads at once. Each blocking method
+/// has an `*_async` twin returning a future, for driving several requests
+/// and alarms together (joined on one thread) so that they interleave at
+/// their awaits, as requests to one Durable Object do.
 #[derive(Debug)]
 pub struct TestService {
     /// The shared clock of the KV and every object.
@@ -85,9 +88,41 @@ impl TestService {
         self.request_logged(request).0
     }
 
+    /// As [`Self::request`], as a future.
+    pub async fn request_async(&self, request: &HttpRequest) -> Reply {
+        self.request_logged_async(request).await.0
+    }
+
+    /// Signs up `handle` and returns its API key; panics unless that works.
+    pub fn signup(&self, handle: &str) -> String {
+        let reply = self.request(
+            &HttpRequest::new("POST", "/api/signup")
+                .header("content-type", "application/json")
+                .body(serde_json::json!({ "handle": handle }).to_string()),
+        );
+        assert_eq!(reply.status, 201, "signup of {handle}: {reply:?}");
+        let body: serde_json::Value = serde_json::from_slice(&reply.body)
+            .unwrap_or_else(|e| panic!("signup of {handle} answered no JSON: {e}"));
+        body["apiKey"]
+            .as_str()
+            .unwrap_or_else(|| panic!("signup of {handle} answered no apiKey: {body}"))
+            .to_owned()
+    }
+
     /// Status and JSON body of a request made with `key`, with `body` sent as
     /// JSON when given (a body that is not JSON reads as a JSON string).
     pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        pollster::block_on(self.call_async(method, path, key, body))
+    }
+
+    /// As [`Self::call`], as a future.
+    pub async fn call_async(
         &self,
         method: &str,
         path: &str,
@@ -101,7 +136,7 @@ impl TestService {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let reply = self.request(&request);
+        let reply = self.request_async(&request).await;
         let body = serde_json::from_slice(&reply.body).unwrap_or_else(|_| {
             serde_json::Value::String(String::from_utf8_lossy(&reply.body).into_owned())
         });
@@ -111,9 +146,17 @@ impl TestService {
     /// As [`Self::request`], with the log line the Worker would print for it
     /// (its duration is 0 here).
     pub fn request_logged(&self, request: &HttpRequest) -> (Reply, String) {
+        pollster::block_on(self.request_logged_async(request))
+    }
+
+    /// As [`Self::request_logged`], as a future.
+    pub async fn request_logged_async(&self, request: &HttpRequest) -> (Reply, String) {
         let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
         let trace = Trace::default();
-        let reply = pollster::block_on(self.router.handle_traced(request, &mut entropy, &trace));
+        let reply = self
+            .router
+            .handle_traced(request, &mut entropy, &trace)
+            .await;
         let line = router_worker::log::request_line(
             &request.method,
             &request.path,
@@ -141,6 +184,19 @@ impl TestService {
         self.deliver_logged(envelope_from, recipient, size, raw).0
     }
 
+    /// As [`Self::deliver`], as a future.
+    pub async fn deliver_async(
+        &self,
+        envelope_from: &str,
+        recipient: &str,
+        raw: &[u8],
+    ) -> MailVerdict {
+        let size = raw.len() as u64;
+        self.deliver_logged_async(envelope_from, recipient, size, raw)
+            .await
+            .0
+    }
+
     /// As [`Self::deliver_claiming_size`], with the Worker's log line.
     pub fn deliver_logged(
         &self,
@@ -149,14 +205,22 @@ impl TestService {
         size: u64,
         raw: &[u8],
     ) -> (MailVerdict, String) {
+        pollster::block_on(self.deliver_logged_async(envelope_from, recipient, size, raw))
+    }
+
+    /// As [`Self::deliver_logged`], as a future.
+    pub async fn deliver_logged_async(
+        &self,
+        envelope_from: &str,
+        recipient: &str,
+        size: u64,
+        raw: &[u8],
+    ) -> (MailVerdict, String) {
         let trace = Trace::default();
-        let verdict = pollster::block_on(self.router.receive_mail(
-            envelope_from,
-            recipient,
-            size,
-            raw.to_vec(),
-            &trace,
-        ));
+        let verdict = self
+            .router
+            .receive_mail(envelope_from, recipient, size, raw.to_vec(), &trace)
+            .await;
         let line = router_worker::log::mail_line(&verdict, size, 0, &trace);
         (verdict, line)
     }
@@ -175,6 +239,11 @@ impl TestService {
     /// [`InProcessNamespace::run_alarms`]).
     pub fn run_alarms(&self) -> usize {
         self.objects().run_alarms()
+    }
+
+    /// As [`Self::run_alarms`], as a future.
+    pub async fn run_alarms_async(&self) -> usize {
+        self.objects().run_alarms_async().await
     }
 }
 

@@ -19,9 +19,14 @@ pub const MAX_STATEMENT_BYTES: usize = 100 * 1024;
 /// queries, refuses names starting `_cf_`, has foreign keys on, and enforces
 /// the value, parameter and statement limits; transactions are only available
 /// through [`Sql::transaction`], as `transactionSync` is on the platform.
+/// A refused statement fails with a message starting [`REFUSED`].
+///
+/// `Sync`, so that requests to one object may share it: each statement runs
+/// alone, and the caller (the object's input gate, see
+/// [`crate::InProcessNamespace`]) keeps other callers out of a transaction.
 #[derive(Debug)]
 pub struct SqliteDb {
-    conn: Connection,
+    conn: Mutex<Connection>,
     /// Set while [`Sql::transaction`] itself issues BEGIN/COMMIT/ROLLBACK.
     internal: Arc<AtomicBool>,
     /// Statements containing `.0` fail, `.1` more times, after `.2` matches
@@ -46,7 +51,7 @@ impl SqliteDb {
             refuse_like_cloudflare(&ctx, flag.load(Ordering::SeqCst))
         }));
         SqliteDb {
-            conn,
+            conn: Mutex::new(conn),
             internal,
             faults: Mutex::new(Vec::new()),
         }
@@ -56,15 +61,11 @@ impl SqliteDb {
     /// run, the next `times` fail (for proving that a failure half-way through
     /// a multi-statement write leaves nothing behind).
     pub fn fail_statements(&self, fragment: &str, skip: u32, times: u32) {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push((
-            fragment.to_owned(),
-            times,
-            skip,
-        ));
+        lock(&self.faults).push((fragment.to_owned(), times, skip));
     }
 
     fn injected_fault(&self, query: &str) -> Option<SqlError> {
-        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut faults = lock(&self.faults);
         let rule = faults
             .iter_mut()
             .find(|(fragment, times, _)| *times > 0 && query.contains(fragment.as_str()))?;
@@ -101,10 +102,11 @@ impl SqliteDb {
     }
 
     fn control(&self, statement: &str) -> Result<(), SqlError> {
+        let conn = lock(&self.conn);
         self.internal.store(true, Ordering::SeqCst);
-        let result = self.conn.execute_batch(statement);
+        let result = conn.execute_batch(statement);
         self.internal.store(false, Ordering::SeqCst);
-        result.map_err(|e| SqlError::new(e.to_string()))
+        result.map_err(|e| sql_error(&e))
     }
 }
 
@@ -112,6 +114,24 @@ impl Default for SqliteDb {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// How the message of a statement refused as DO SQLite refuses it begins
+/// (SQLite's own words for an authorizer's denial).
+pub const REFUSED: &str = "not authorized";
+
+fn sql_error(error: &rusqlite::Error) -> SqlError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) => SqlError::new(format!(
+            "{REFUSED}: Durable Object SQLite refuses this statement"
+        )),
+        _ => SqlError::new(error.to_string()),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A test that panicked while holding the lock has already failed.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn refuse_like_cloudflare(ctx: &AuthContext<'_>, internal: bool) -> Authorization {
@@ -175,8 +195,9 @@ impl Sql for SqliteDb {
                 )));
             }
         }
-        let error = |e: rusqlite::Error| SqlError::new(e.to_string());
-        let mut statement = self.conn.prepare(query).map_err(error)?;
+        let error = |e: rusqlite::Error| sql_error(&e);
+        let conn = lock(&self.conn);
+        let mut statement = conn.prepare(query).map_err(error)?;
         let columns: Vec<String> = statement
             .column_names()
             .into_iter()

@@ -3,10 +3,23 @@
 
 use router_worker::Directory;
 use schema::{Sql, SqlError, Value};
-use testkit::{FakeClock, FakeKv, MAX_PARAMS, MAX_VALUE_BYTES, SqliteDb};
+use testkit::{FakeClock, FakeKv, MAX_PARAMS, MAX_VALUE_BYTES, REFUSED, SqliteDb};
 
+/// Whether `query` was refused as DO SQLite refuses it: failing is not enough
+/// (`COMMIT` with no transaction open fails anyway, with SQLite's own "no
+/// transaction is active").
 fn refused(db: &SqliteDb, query: &str) -> bool {
-    db.exec(query, &[]).is_err()
+    match db.exec(query, &[]) {
+        Ok(_) => false,
+        Err(error) => {
+            assert!(
+                error.message.starts_with(REFUSED),
+                "{query:?} failed, but not as refused: {}",
+                error.message
+            );
+            true
+        }
+    }
 }
 
 #[test]
@@ -27,6 +40,17 @@ fn sqlite_refuses_what_durable_objects_refuse() {
     ] {
         assert!(refused(&db, query), "accepted {query:?}");
     }
+    // Inside a transaction too, where COMMIT, ROLLBACK and RELEASE would
+    // otherwise succeed.
+    db.transaction(&mut || {
+        db.exec("CREATE TABLE inside (x)", &[])?;
+        for query in ["COMMIT", "END", "ROLLBACK", "SAVEPOINT s2", "RELEASE s2"] {
+            assert!(refused(&db, query), "accepted {query:?} in a transaction");
+        }
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(db.exec("SELECT x FROM inside", &[]).is_ok());
     db.exec("CREATE TABLE t (x INTEGER)", &[])
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(refused(&db, "CREATE INDEX _cf_i ON t (x)"));

@@ -8,19 +8,6 @@ use schema::Sql;
 use serde_json::{Value as Json, json};
 use testkit::{SqliteDb, TestService};
 
-fn signed_up(service: &TestService, handle: &str) -> String {
-    let reply = service.request(
-        &HttpRequest::new("POST", "/api/signup")
-            .header("content-type", "application/json")
-            .body(json!({ "handle": handle }).to_string()),
-    );
-    assert_eq!(reply.status, 201);
-    serde_json::from_slice::<Json>(&reply.body).unwrap_or_default()["apiKey"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn mail(n: usize, subject: &str) -> Vec<u8> {
     format!(
         "From: Sender {n} <sender{n}@example.com>\r\nTo: alice@agents.test\r\n\
@@ -40,7 +27,7 @@ fn accepted(verdict: MailVerdict) -> u64 {
 #[test]
 fn a_delivered_message_is_listed_read_and_marked() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     service.clock.advance(250);
     let raw = b"From: \"Bob Example\" <bob@example.com>\r\nTo: alice@agents.test, carol@example.org\r\n\
 Cc: dave@example.net\r\nReply-To: replies@example.com\r\nSubject: =?UTF-8?B?SGVsbG8g8J+RiyB3b3JsZA==?=\r\n\
@@ -98,7 +85,7 @@ a,b\r\n1,2\r\n--b1--\r\n";
 #[test]
 fn recipients_are_routed_by_handle_and_domain() {
     let service = TestService::new();
-    let _key = signed_up(&service, "alice");
+    let _key = service.signup("alice");
     let objects_before = service.objects().object_ids().len();
     let cases = [
         ("alice@agents.test", true),
@@ -128,7 +115,7 @@ fn recipients_are_routed_by_handle_and_domain() {
 #[test]
 fn the_tag_is_kept_and_rejections_say_why() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     accepted(service.deliver(
         "s@example.com",
         "alice+Receipts@agents.test",
@@ -155,7 +142,7 @@ fn the_tag_is_kept_and_rejections_say_why() {
 #[test]
 fn oversized_mail_is_refused_before_it_is_read() {
     let service = TestService::new();
-    let _key = signed_up(&service, "alice");
+    let _key = service.signup("alice");
     // Email Routing reports `rawSize` before the stream is read: a tiny
     // payload claiming one byte over 25 MiB is refused on the claim alone.
     let verdict = service.deliver_claiming_size(
@@ -173,7 +160,7 @@ fn oversized_mail_is_refused_before_it_is_read() {
 #[test]
 fn a_redelivery_is_stored_once() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     let raw = mail(1, "again");
     let first = accepted(service.deliver("s@example.com", "alice@agents.test", &raw));
     assert_eq!(
@@ -193,7 +180,7 @@ fn a_redelivery_is_stored_once() {
 #[test]
 fn transient_failures_ask_the_sender_to_retry_and_store_nothing() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     service.objects().fail_requests("ingest", 1);
     assert!(matches!(
         service.deliver("s@example.com", "alice@agents.test", &mail(1, "x")),
@@ -227,7 +214,7 @@ fn transient_failures_ask_the_sender_to_retry_and_store_nothing() {
 #[test]
 fn paging_visits_every_message_once_newest_first() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     for n in 0..250 {
         service.clock.advance(1000);
         accepted(service.deliver("s@example.com", "alice@agents.test", &mail(n, "page")));
@@ -263,7 +250,7 @@ fn paging_visits_every_message_once_newest_first() {
     assert_eq!(page["messages"].as_array().map(Vec::len), Some(20));
     let since = page["messages"][4]["receivedAt"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a string")
         .to_owned();
     let (_, page) = service.call(
         "GET",
@@ -284,7 +271,7 @@ fn paging_visits_every_message_once_newest_first() {
 #[test]
 fn bad_reads_get_clear_errors() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     accepted(service.deliver("s@example.com", "alice@agents.test", &mail(1, "x")));
     let cases = [
         ("GET", "/api/messages?limit=0", None),
@@ -370,7 +357,7 @@ fn the_list_queries_never_scan_the_whole_table() {
 fn no_key_reaches_another_inboxs_messages() {
     let service = TestService::new();
     let handles = ["alice", "bob", "carol"];
-    let keys: Vec<String> = handles.iter().map(|h| signed_up(&service, h)).collect();
+    let keys: Vec<String> = handles.iter().map(|h| service.signup(h)).collect();
     for (i, handle) in handles.iter().enumerate() {
         for n in 0..=i {
             let raw = format!(
@@ -439,7 +426,7 @@ proptest! {
     #[test]
     fn any_bytes_are_stored_whole(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let service = TestService::new();
-        let key = signed_up(&service, "alice");
+        let key = service.signup("alice");
         let id = match service.deliver("s@example.com", "alice@agents.test", &raw) {
             MailVerdict::Accepted(id) => id,
             other => return Err(TestCaseError::fail(format!("{other:?}"))),
@@ -461,7 +448,7 @@ fn several_mail_domains_are_accepted_and_the_first_names_addresses() {
         vec!["agents.test".to_owned(), "other.example".to_owned()]
     );
     let service = TestService::with_config(0, config);
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     let (_, me) = service.call("GET", "/api/me", &key, None);
     assert_eq!(me["email"], "alice@agents.test");
     for (n, to) in ["alice@other.example", "alice@agents.test"]

@@ -33,9 +33,9 @@ fn every_request_and_mail_gets_one_line_and_no_line_tells_a_secret() {
         None,
         &json!({ "handle": "secret-agent" }),
     )));
-    let key = serde_json::from_slice::<Json>(&created.body).unwrap_or_default()["apiKey"]
+    let key = serde_json::from_slice::<Json>(&created.body).expect("a JSON body")["apiKey"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a string")
         .to_owned();
     let hook = log(service.request_logged(&json_request(
         "PUT",
@@ -43,9 +43,9 @@ fn every_request_and_mail_gets_one_line_and_no_line_tells_a_secret() {
         Some(&key),
         &json!({ "url": "https://hooks.example.com/token-in-path-7f3a" }),
     )));
-    let secret = serde_json::from_slice::<Json>(&hook.body).unwrap_or_default()["secret"]
+    let secret = serde_json::from_slice::<Json>(&hook.body).expect("a JSON body")["secret"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a string")
         .to_owned();
     log(service.request_logged(&json_request(
         "POST",
@@ -83,7 +83,7 @@ fn every_request_and_mail_gets_one_line_and_no_line_tells_a_secret() {
 
     let parsed: Vec<Json> = lines
         .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or(Json::Null))
+        .map(|l| serde_json::from_str(l).expect("a JSON log line"))
         .collect();
     let reference = router_worker::log::inbox_ref(&object_id("secret-agent"));
     let expected = json!([
@@ -101,7 +101,7 @@ fn every_request_and_mail_gets_one_line_and_no_line_tells_a_secret() {
 
     let key_hash = protocol::ApiKey::from_authorization(&format!("Bearer {key}"))
         .map(|k| k.hash().to_hex())
-        .unwrap_or_default();
+        .expect("a well-formed key");
     let forbidden = [
         key.as_str(),
         &key[3..15],

@@ -108,15 +108,7 @@ fn an_inbox_stops_at_its_storage_cap_and_says_so() {
         max_inbox_bytes: 10_000,
         ..InboxConfig::default()
     });
-    let reply = service.request(
-        &HttpRequest::new("POST", "/api/signup")
-            .header("content-type", "application/json")
-            .body(r#"{"handle":"full"}"#),
-    );
-    let key = serde_json::from_slice::<Json>(&reply.body).unwrap_or_default()["apiKey"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let key = service.signup("full");
     let mut stored = 0;
     let mut n = 0;
     loop {
@@ -149,7 +141,7 @@ fn an_inbox_stops_at_its_storage_cap_and_says_so() {
     );
     assert_eq!(reply.status, 507);
     assert_eq!(
-        serde_json::from_slice::<Json>(&reply.body).unwrap_or_default()["code"],
+        serde_json::from_slice::<Json>(&reply.body).expect("a JSON body")["code"],
         "storage_full"
     );
     // The accounting is the sum of what is stored.
@@ -160,7 +152,7 @@ fn an_inbox_stops_at_its_storage_cap_and_says_so() {
                 &[],
             )
             .map(|r| r.rows)
-            .unwrap_or_default();
+            .expect("the accounting query");
         assert_eq!(
             rows,
             [[Value::Integer(stored as i64), Value::Integer(stored as i64)]]

@@ -16,21 +16,8 @@ use testkit::{TestService, WebAnswer, object_id};
 const HOOK: &str = "https://hooks.example.com/inboxkit";
 const RELAY_URL: &str = "https://relay.example.com/emails";
 
-fn signed_up(service: &TestService, handle: &str) -> String {
-    let reply = service.request(
-        &HttpRequest::new("POST", "/api/signup")
-            .header("content-type", "application/json")
-            .body(json!({ "handle": handle }).to_string()),
-    );
-    assert_eq!(reply.status, 201);
-    body(&reply.body)["apiKey"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 fn body(bytes: &[u8]) -> Json {
-    serde_json::from_slice(bytes).unwrap_or(Json::Null)
+    serde_json::from_slice(bytes).expect("a JSON body")
 }
 
 fn send(service: &TestService, key: &str, message: Json) -> (u16, Json) {
@@ -40,7 +27,7 @@ fn send(service: &TestService, key: &str, message: Json) -> (u16, Json) {
 fn messages(service: &TestService, key: &str) -> Vec<Json> {
     let (status, list) = service.call("GET", "/api/messages", key, None);
     assert_eq!(status, 200);
-    list["messages"].as_array().cloned().unwrap_or_default()
+    list["messages"].as_array().cloned().expect("a list")
 }
 
 fn raw(service: &TestService, key: &str, id: u64) -> Vec<u8> {
@@ -64,7 +51,7 @@ fn with_relay(relay: Relay) -> TestService {
 fn set_webhook(service: &TestService, key: &str, url: &str) -> String {
     let (status, created) = service.call("PUT", "/api/webhook", key, Some(json!({ "url": url })));
     assert_eq!(status, 200, "{created}");
-    created["secret"].as_str().unwrap_or_default().to_owned()
+    created["secret"].as_str().expect("a string").to_owned()
 }
 
 /// HMAC-SHA256 written out from RFC 2104 over sha2, so the signatures are
@@ -99,7 +86,7 @@ fn header<'a>(call: &'a inbox_do::HttpCall, name: &str) -> &'a str {
 fn assert_signed(call: &inbox_do::HttpCall, secret: &str) {
     let key = STANDARD
         .decode(secret.trim_start_matches("whsec_"))
-        .unwrap_or_default();
+        .expect("a base64 secret");
     assert_eq!(key.len(), 32);
     let hex: String = hmac_sha256(&key, &call.body)
         .iter()
@@ -128,7 +115,7 @@ const INBOUND: &[u8] =
 #[test]
 fn a_send_request_is_checked_field_by_field() {
     let service = with_relay(Relay::SendEmail);
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     let cases = [
         (json!({ "subject": "x", "text": "y" }), "to"),
         (
@@ -166,7 +153,7 @@ fn a_send_request_is_checked_field_by_field() {
         assert_eq!(status, 400, "{request} → {answer}");
         assert_eq!(answer["code"], "invalid_request");
         assert!(
-            answer["error"].as_str().unwrap_or_default().contains(field),
+            answer["error"].as_str().expect("a string").contains(field),
             "{request}: {answer} should name `{field}`"
         );
     }
@@ -194,8 +181,8 @@ fn a_send_request_is_checked_field_by_field() {
 #[test]
 fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reachable() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
-    let bob = signed_up(&service, "bob");
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
     let (status, answer) = send(
         &service,
         &alice,
@@ -215,7 +202,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer["status"], "sent");
     assert!(answer.get("statusReason").is_none());
-    let id = answer["id"].as_u64().unwrap_or_default();
+    let id = answer["id"].as_u64().expect("a number");
 
     let sent = messages(&service, &alice);
     assert_eq!(sent.len(), 1);
@@ -232,7 +219,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(received[0]["subject"], "Plans");
     assert!(received[0].get("status").is_none());
     assert_eq!(received[0]["read"], false);
-    let bob_id = received[0]["id"].as_u64().unwrap_or_default();
+    let bob_id = received[0]["id"].as_u64().expect("a number");
     let (_, detail) = service.call("GET", &format!("/api/messages/{bob_id}"), &bob, None);
     assert_eq!(detail["text"], "See you at 5.");
     assert_eq!(detail["html"], "<p>See you at <b>5</b>.</p>");
@@ -244,13 +231,13 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(bytes, raw(&service, &bob, bob_id));
     let parsed = mail_parser::MessageParser::default()
         .parse(&bytes)
-        .unwrap_or_default();
+        .expect("a readable message");
     let from = parsed
         .from()
         .and_then(|a| a.first())
         .and_then(|a| a.address());
     assert_eq!(from, Some("alice@agents.test"));
-    let message_id = parsed.message_id().unwrap_or_default();
+    let message_id = parsed.message_id().expect("a Message-ID");
     assert!(message_id.ends_with("@agents.test"), "{message_id}");
     assert_eq!(detail["messageId"], message_id);
     assert!(parsed.date().is_some());
@@ -272,7 +259,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
 #[test]
 fn sending_to_oneself_stores_both_sides() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let (status, answer) = send(
         &service,
         &alice,
@@ -294,7 +281,7 @@ fn sending_to_oneself_stores_both_sides() {
 #[test]
 fn the_send_email_binding_gets_the_stored_bytes_and_its_refusals_are_recorded() {
     let service = with_relay(Relay::SendEmail);
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let (status, answer) = send(
         &service,
         &alice,
@@ -305,7 +292,7 @@ fn the_send_email_binding_gets_the_stored_bytes_and_its_refusals_are_recorded() 
         (201, Some("sent")),
         "{answer}"
     );
-    let id = answer["id"].as_u64().unwrap_or_default();
+    let id = answer["id"].as_u64().expect("a number");
     let sent = service.objects().mailer().sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(
@@ -326,7 +313,7 @@ fn the_send_email_binding_gets_the_stored_bytes_and_its_refusals_are_recorded() 
     );
     assert_eq!(status, 201);
     assert_eq!(answer["status"], "failed");
-    let reason = answer["statusReason"].as_str().unwrap_or_default();
+    let reason = answer["statusReason"].as_str().expect("a string");
     assert!(
         reason.contains("destination address is not verified"),
         "{reason}"
@@ -342,7 +329,7 @@ fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
         api_key: "re_test_key".into(),
         url: RELAY_URL.into(),
     });
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let web = service.objects().web();
     web.script(
         RELAY_URL,
@@ -380,15 +367,15 @@ fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
         ),
         (Some("S"), Some("T"), Some("<p>H</p>"))
     );
-    let id = answer["id"].as_u64().unwrap_or_default();
+    let id = answer["id"].as_u64().expect("a number");
     let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
     assert_eq!(
         sent["headers"]["Message-ID"],
-        format!("<{}>", detail["messageId"].as_str().unwrap_or_default())
+        format!("<{}>", detail["messageId"].as_str().expect("a string"))
     );
     assert_eq!(
         header(&calls[0], "idempotency-key"),
-        detail["messageId"].as_str().unwrap_or_default()
+        detail["messageId"].as_str().expect("a string")
     );
 
     let (_, answer) = send(
@@ -424,7 +411,7 @@ fn an_interrupted_send_is_finished_by_the_alarm() {
         api_key: "re_test_key".into(),
         url: RELAY_URL.into(),
     });
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     // The first attempt hands the message over but cannot record it, as if
     // the object were evicted right after the relay's answer.
     service.objects().with_db_of("alice", |db| {
@@ -457,8 +444,8 @@ fn an_interrupted_send_is_finished_by_the_alarm() {
 #[test]
 fn sends_are_rate_limited_per_inbox() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
-    let bob = signed_up(&service, "bob");
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
     for _ in 0..SENDS_PER_MINUTE {
         let (status, _) = send(
             &service,
@@ -519,7 +506,7 @@ fn sends_are_rate_limited_per_inbox() {
 #[test]
 fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     for url in [
@@ -544,7 +531,7 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
         assert!(
             answer["error"]
                 .as_str()
-                .unwrap_or_default()
+                .expect("a string")
                 .contains("`url`")
         );
     }
@@ -561,7 +548,7 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
     let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     // Another inbox never sees it.
-    let bob = signed_up(&service, "bob");
+    let bob = service.signup("bob");
     set_webhook(&service, &alice, HOOK);
     let (status, _) = service.call("GET", "/api/webhook", &bob, None);
     assert_eq!(status, 404);
@@ -570,7 +557,7 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
 #[test]
 fn a_received_message_is_announced_once_signed_both_ways() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let secret = set_webhook(&service, &alice, HOOK);
     assert!(matches!(
         service.deliver("bob@example.com", "alice@agents.test", INBOUND),
@@ -614,7 +601,7 @@ fn a_received_message_is_announced_once_signed_both_ways() {
 #[test]
 fn failed_deliveries_are_retried_on_the_schedule_with_the_same_event() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let secret = set_webhook(&service, &alice, HOOK);
     let web = service.objects().web();
     web.script(
@@ -700,7 +687,7 @@ fn failed_deliveries_are_retried_on_the_schedule_with_the_same_event() {
 #[test]
 fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     set_webhook(&service, &alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, (0..10).map(|_| WebAnswer::Status(503, String::new())));
@@ -747,7 +734,7 @@ fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
 #[test]
 fn deleting_the_webhook_drops_its_pending_events() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     set_webhook(&service, &alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, [WebAnswer::Status(500, String::new())]);
@@ -762,8 +749,8 @@ fn deleting_the_webhook_drops_its_pending_events() {
 #[test]
 fn a_send_between_inboxes_tells_both_webhooks() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
-    let bob = signed_up(&service, "bob");
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
     let alice_secret = set_webhook(&service, &alice, "https://alice.example.com/hook");
     let bob_secret = set_webhook(&service, &bob, "https://bob.example.com/hook");
     let (status, answer) = send(

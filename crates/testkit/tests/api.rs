@@ -38,18 +38,7 @@ fn key_from(reply: &Reply) -> String {
     serde_json::from_slice::<Json>(&reply.body)
         .ok()
         .and_then(|b| b["apiKey"].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn signed_up(service: &TestService, handle: &str) -> String {
-    let reply = service.request(&signup(handle));
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    key_from(&reply)
+        .expect("an apiKey in the signup answer")
 }
 
 #[test]
@@ -76,7 +65,7 @@ fn signup_then_me() {
     let signup = check(&service, &signup("Alice"));
     let key = signup["body"]["apiKey"]
         .as_str()
-        .unwrap_or_default()
+        .expect("a string")
         .to_owned();
     assert!(ApiKey::parse(&key).is_some(), "{key:?}");
     insta::assert_json_snapshot!(signup, { ".body.apiKey" => "[key]" }, @r#"
@@ -113,8 +102,8 @@ fn signup_without_a_handle_generates_one() {
     ] {
         let reply = service.request(&request);
         assert_eq!(reply.status, 201);
-        let body: Json = serde_json::from_slice(&reply.body).unwrap_or_default();
-        let email = body["email"].as_str().unwrap_or_default();
+        let body: Json = serde_json::from_slice(&reply.body).expect("a JSON body");
+        let email = body["email"].as_str().expect("a string");
         assert!(
             email.starts_with("agent-") && email.ends_with("@agents.test"),
             "{email}"
@@ -127,7 +116,7 @@ fn signup_without_a_handle_generates_one() {
 #[test]
 fn bad_requests_get_clear_errors() {
     let service = TestService::new();
-    let alice = signed_up(&service, "alice");
+    let alice = service.signup("alice");
     let cases: Vec<(&str, HttpRequest)> = vec![
         ("handle too short", signup("a")),
         ("handle with a space", signup("a b")),
@@ -245,7 +234,7 @@ fn concurrent_signups_for_one_handle_have_exactly_one_winner() {
 #[test]
 fn a_new_key_works_once_kv_shows_it() {
     let service = TestService::with_kv_staleness(60_000);
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     assert_eq!(
         check(&service, &get_with_key("/api/me", &key))["status"],
         401
@@ -260,8 +249,8 @@ fn a_new_key_works_once_kv_shows_it() {
 #[test]
 fn a_stale_or_forged_kv_entry_routes_but_never_grants() {
     let service = TestService::new();
-    let _alice = signed_up(&service, "alice");
-    let bob = signed_up(&service, "bob");
+    let _alice = service.signup("alice");
+    let bob = service.signup("bob");
     // Point Bob's key at Alice's inbox, as a stale or tampered index might.
     let bob_hash = ApiKey::parse(&bob)
         .map(|k| k.hash())
@@ -308,7 +297,7 @@ fn a_failed_signup_leaves_the_handle_free() {
             .filter(|k| k.starts_with("key:"))
             .collect();
         assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
-        let key = signed_up(&service, "alice");
+        let key = service.signup("alice");
         assert_eq!(
             check(&service, &get_with_key("/api/me", &key))["status"],
             200,
@@ -326,7 +315,7 @@ fn an_abandoned_claim_expires() {
     assert_eq!(check(&service, &signup("alice"))["status"], 503);
     assert_eq!(check(&service, &signup("alice"))["status"], 409);
     service.clock.advance(CLAIM_TTL_MILLIS);
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     assert_eq!(
         check(&service, &get_with_key("/api/me", &key))["body"]["handle"],
         "alice"
@@ -336,8 +325,8 @@ fn an_abandoned_claim_expires() {
 #[test]
 fn me_counts_the_inbox_messages() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
-    let _bob = signed_up(&service, "bob");
+    let key = service.signup("alice");
+    let _bob = service.signup("bob");
     service.objects().with_db_of("alice", |db| {
         for _ in 0..3 {
             db.exec(
@@ -356,10 +345,10 @@ fn me_counts_the_inbox_messages() {
 #[test]
 fn keys_are_stored_only_as_hashes() {
     let service = TestService::new();
-    let key = signed_up(&service, "alice");
+    let key = service.signup("alice");
     let hash = ApiKey::parse(&key)
         .map(|k| k.hash().to_hex())
-        .unwrap_or_default();
+        .expect("a well-formed key");
     let kv = format!("{:?}", service.kv().snapshot());
     let stored = service.objects().with_db_of("alice", |db| {
         format!(
@@ -391,7 +380,7 @@ proptest! {
         }
         let reply = service.request(&request);
         prop_assert!(reply.status < 500, "{}", reply.status);
-        let parsed: Json = serde_json::from_slice(&reply.body).unwrap_or_default();
+        let parsed: Json = serde_json::from_slice(&reply.body).expect("a JSON body");
         if reply.status == 201 {
             prop_assert!(parsed["email"].as_str().is_some_and(|e| e.ends_with(TEST_MAIL_DOMAIN)));
         } else {
@@ -404,7 +393,7 @@ proptest! {
     #[test]
     fn a_key_never_reaches_another_inbox(count in 2usize..6, pick in any::<(usize, usize)>()) {
         let service = TestService::new();
-        let keys: Vec<String> = (0..count).map(|i| signed_up(&service, &format!("inbox-{i}"))).collect();
+        let keys: Vec<String> = (0..count).map(|i| service.signup(&format!("inbox-{i}"))).collect();
         for (i, key) in keys.iter().enumerate() {
             let me = check(&service, &get_with_key("/api/me", key));
             prop_assert_eq!(&me["body"]["handle"], &json!(format!("inbox-{i}")));
