@@ -235,6 +235,7 @@ impl Platform for ObjectPlatform<'_> {
 
 impl InboxNamespace for InProcessNamespace {
     type Payload = Vec<u8>;
+    type Answer = Reply;
 
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError> {
         Ok(object_id(handle))
@@ -277,5 +278,13 @@ impl InboxNamespace for InProcessNamespace {
         Ok(service
             .serve(&guard.db, &platform, &header, &payload.unwrap_or_default())
             .await)
+    }
+
+    fn status(answer: &Reply) -> u16 {
+        answer.status
+    }
+
+    async fn read(answer: Reply) -> Result<Reply, PortError> {
+        Ok(answer)
     }
 }

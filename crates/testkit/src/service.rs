@@ -2,7 +2,9 @@
 
 use crate::{FakeClock, FakeKv, InProcessNamespace};
 use protocol::Reply;
-use router_worker::{Entropy, HttpRequest, MailVerdict, PortError, Router, RouterConfig, Trace};
+use router_worker::{
+    Entropy, HttpRequest, MailVerdict, Outgoing, PortError, Router, RouterConfig, Trace,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The mail domain every [`TestService`] uses.
@@ -113,7 +115,11 @@ impl TestService {
     pub fn request_logged(&self, request: &HttpRequest) -> (Reply, String) {
         let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
         let trace = Trace::default();
-        let reply = pollster::block_on(self.router.handle_traced(request, &mut entropy, &trace));
+        let reply =
+            match pollster::block_on(self.router.handle_traced(request, &mut entropy, &trace)) {
+                Outgoing::Reply(reply) => reply,
+                Outgoing::Inbox(answer) => answer,
+            };
         let line = router_worker::log::request_line(
             &request.method,
             &request.path,
