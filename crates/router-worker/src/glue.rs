@@ -6,9 +6,10 @@
 //! is), and makes sure no error ever escapes as an `Err` (which would surface
 //! as an opaque platform error page).
 
+use crate::http::too_large;
 use crate::{
     BodyLimit, Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, Outgoing, PortError,
-    Router, RouterConfig, TooLarge, Trace, too_large,
+    Router, RouterConfig, TooLarge, Trace,
 };
 use futures_util::StreamExt;
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};

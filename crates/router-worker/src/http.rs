@@ -74,7 +74,7 @@ impl<A> Outgoing<A> {
 }
 
 /// 413 for a body over [`MAX_JSON_BODY`].
-pub fn too_large() -> ApiError {
+pub(crate) fn too_large() -> ApiError {
     ApiError::new(
         ErrorCode::TooLarge,
         format!("The body exceeds the limit of {MAX_JSON_BODY} bytes."),

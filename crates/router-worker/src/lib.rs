@@ -24,7 +24,7 @@ mod routes;
 mod signup;
 
 pub use config::RouterConfig;
-pub use http::{BodyLimit, HttpRequest, Outgoing, TooLarge, too_large};
+pub use http::{BodyLimit, HttpRequest, Outgoing, TooLarge};
 pub use log::Trace;
 pub use mail::MailVerdict;
 pub use ports::{Directory, Entropy, InboxNamespace, PortError};
