@@ -1,16 +1,19 @@
 //! The Workers entry points: the only module of router-worker that names `worker::`.
 //!
 //! It binds the ports to Workers KV and the InboxDO namespace, reads the
-//! configuration, converts requests and replies, and makes sure no error ever
-//! escapes as an `Err` (which would surface as an opaque platform error page).
+//! configuration, reads request bodies within their limit, converts the
+//! router's own replies (an InboxDO's answer to an API call goes back as it
+//! is), and makes sure no error ever escapes as an `Err` (which would surface
+//! as an opaque platform error page).
 
+use crate::http::too_large;
 use crate::{
-    Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, PortError, Router, RouterConfig,
-    Trace,
+    BodyLimit, Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, Outgoing, PortError,
+    Router, RouterConfig, TooLarge, Trace,
 };
-use protocol::limits::MAX_JSON_BODY;
+use futures_util::StreamExt;
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
-use protocol::{ApiError, ErrorCode, Reply, bindings};
+use protocol::{ApiError, Reply, bindings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::{
@@ -27,44 +30,67 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.inner().method();
     let path = req.path();
     let trace = Trace::default();
-    let reply = match serve(req, &env, &trace).await {
-        Ok(reply) => reply,
+    let outgoing = match serve(req, &env, &trace).await {
+        Ok(outgoing) => outgoing,
         Err(error) => {
             log::error!("router: {error}");
-            Reply::error(&ApiError::internal())
+            Outgoing::Reply(Reply::error(&ApiError::internal()))
         }
     };
+    let status = outgoing.status::<DoNamespace>();
     let took = Date::now().as_millis().saturating_sub(started);
     worker::console_log!(
         "{}",
-        crate::log::request_line(&method, &path, reply.status, took, &trace)
+        crate::log::request_line(&method, &path, status, took, &trace)
     );
-    into_response(reply)
+    match outgoing {
+        Outgoing::Reply(reply) => into_response(reply),
+        // The InboxDO's answer as it is: status, headers, body stream and
+        // WebSocket, never read here.
+        Outgoing::Inbox(response) => Ok(response),
+    }
 }
 
-async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Reply> {
-    // Refuse an oversized body before reading it into memory.
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_JSON_BODY as u64) {
-        return Ok(Reply::error(&ApiError::new(
-            ErrorCode::TooLarge,
-            format!("The body exceeds the limit of {MAX_JSON_BODY} bytes."),
-        )));
-    }
+async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Outgoing<Response>> {
+    let Ok(body) = read_body(&mut req).await? else {
+        return Ok(Outgoing::Reply(Reply::error(&too_large())));
+    };
     let url = req.url()?;
     let request = HttpRequest {
         method: req.inner().method(),
         path: url.path().to_owned(),
         query: url.query().unwrap_or("").to_owned(),
         headers: req.headers().entries().collect(),
-        body: req.bytes().await?,
+        body,
     };
     Ok(router(env)?
         .handle_traced(&request, &mut CryptoEntropy, trace)
         .await)
+}
+
+/// Reads the request body through a [`BodyLimit`]: a declared
+/// `Content-Length` over the limit is refused unread, and any body (chunked,
+/// or longer than it said) is refused as soon as it passes the limit, so no
+/// more than the limit is ever held.
+async fn read_body(req: &mut Request) -> Result<std::result::Result<Vec<u8>, TooLarge>> {
+    let mut limit = BodyLimit::json();
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| limit.refuses_length(len)) {
+        return Ok(Err(TooLarge));
+    }
+    if req.inner().body().is_none() {
+        return Ok(Ok(Vec::new()));
+    }
+    let mut chunks = std::pin::pin!(req.stream()?);
+    while let Some(chunk) = chunks.next().await {
+        if let Err(refused) = limit.feed(&chunk?) {
+            return Ok(Err(refused));
+        }
+    }
+    Ok(Ok(limit.finish()))
 }
 
 fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
@@ -176,6 +202,8 @@ struct DoNamespace(ObjectNamespace);
 impl InboxNamespace for DoNamespace {
     /// A `ReadableStream` (an inbound message's raw bytes).
     type Payload = JsValue;
+    /// The object's `Response`, unread.
+    type Answer = Response;
 
     fn id_for_handle(&self, handle: &str) -> std::result::Result<String, PortError> {
         Ok(self.0.id_from_name(handle).map_err(port_error)?.to_string())
@@ -186,7 +214,7 @@ impl InboxNamespace for DoNamespace {
         id: &str,
         request: &InboxRequest,
         payload: Option<JsValue>,
-    ) -> std::result::Result<Reply, PortError> {
+    ) -> std::result::Result<Response, PortError> {
         let stub = self
             .0
             .id_from_string(id)
@@ -201,17 +229,24 @@ impl InboxNamespace for DoNamespace {
             .with_headers(headers)
             .with_body(payload);
         let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(port_error)?;
-        let mut response = stub.fetch_with_request(request).await.map_err(port_error)?;
+        stub.fetch_with_request(request).await.map_err(port_error)
+    }
+
+    fn status(answer: &Response) -> u16 {
+        answer.status_code()
+    }
+
+    async fn read(mut answer: Response) -> std::result::Result<Reply, PortError> {
         Ok(Reply {
-            status: response.status_code(),
-            // Framing headers belong to that response, not to the one the
-            // router builds from it.
-            headers: response
+            status: answer.status_code(),
+            // Framing headers belong to that response, not to a reply built
+            // from it.
+            headers: answer
                 .headers()
                 .entries()
                 .filter(|(name, _)| name != "content-length" && name != "transfer-encoding")
                 .collect(),
-            body: response.bytes().await.map_err(port_error)?,
+            body: answer.bytes().await.map_err(port_error)?,
         })
     }
 }

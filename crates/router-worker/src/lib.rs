@@ -5,18 +5,31 @@
 //! stores anything authoritative: KV is an index that may be stale, and each
 //! InboxDO re-checks every key itself. [`glue`] (wasm32 only) binds the ports to
 //! Workers KV and the Durable Object namespace.
+//!
+//! The modules: `router` (the shell: route, method, caller, answer), `routes`
+//! (the route table), `extract` (bodies, queries, ids), `calls` (each owner
+//! route's call to its inbox), `signup`, `mail` (inbound mail), `config`,
+//! `error` (the one error type), `http` (request, answer, body limit), `log`.
 
+mod calls;
+mod config;
+mod error;
+mod extract;
 mod http;
 pub mod log;
+mod mail;
 mod ports;
 mod router;
+mod routes;
+mod signup;
 
-pub use http::HttpRequest;
+pub use config::RouterConfig;
+pub use http::{BodyLimit, HttpRequest, Outgoing, TooLarge};
 pub use log::Trace;
+pub use mail::MailVerdict;
 pub use ports::{Directory, Entropy, InboxNamespace, PortError};
-pub use router::{
-    LLMS_TXT, MailVerdict, OPENAPI_JSON, Router, RouterConfig, handle_index_key, key_index_key,
-};
+pub use router::{LLMS_TXT, OPENAPI_JSON, Router, handle_index_key, key_index_key};
+pub use routes::{MessageRef, Method, OwnerRoute, Route};
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -5,7 +5,7 @@
 //! handle or anything of a message. The glue measures the duration and prints
 //! the line; what goes into it is decided here, where a test can check it.
 
-use crate::MailVerdict;
+use crate::{MailVerdict, Route};
 use protocol::key::sha256_hex;
 use serde_json::json;
 use std::cell::RefCell;
@@ -39,21 +39,7 @@ pub fn inbox_ref(object_id: &str) -> String {
 
 /// The route template of a request path (`/api/messages/:id`), or `other`.
 pub fn route_of(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["api", "health"] => "/api/health",
-        ["api", "health", "deep"] => "/api/health/deep",
-        ["api", "openapi.json"] => "/api/openapi.json",
-        ["llms.txt"] => "/llms.txt",
-        ["api", "signup"] => "/api/signup",
-        ["api", "me"] => "/api/me",
-        ["api", "messages"] => "/api/messages",
-        ["api", "messages", _] => "/api/messages/:id",
-        ["api", "messages", _, "raw"] => "/api/messages/:id/raw",
-        ["api", "webhook"] => "/api/webhook",
-        ["api", "webhook", "deliveries"] => "/api/webhook/deliveries",
-        _ => "other",
-    }
+    Route::parse(path).map_or("other", |route| route.template())
 }
 
 /// The log line of one request.

@@ -28,16 +28,25 @@ pub trait InboxNamespace {
     /// A request payload (an inbound message's bytes) as the platform holds
     /// it; the router passes it through without reading it.
     type Payload;
+    /// An InboxDO's answer as the platform holds it (on Workers its
+    /// `Response`: status, headers, body stream, WebSocket), handed back to
+    /// the client untouched.
+    type Answer;
     /// The Durable Object id (hex) of the inbox named `handle`.
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError>;
     /// Sends `request`, in its wire form (see [`protocol::wire`]), with an
-    /// optional payload to the object `id`, and returns its reply.
+    /// optional payload to the object `id`, and returns its answer.
     async fn send(
         &self,
         id: &str,
         request: &protocol::wire::InboxRequest,
         payload: Option<Self::Payload>,
-    ) -> Result<protocol::Reply, PortError>;
+    ) -> Result<Self::Answer, PortError>;
+    /// The answer's HTTP status.
+    fn status(answer: &Self::Answer) -> u16;
+    /// Reads an answer whole, for the router's own protocol calls (signup's
+    /// claim, confirm and release, ingest verdicts, throttle, deep health).
+    async fn read(answer: Self::Answer) -> Result<protocol::Reply, PortError>;
 }
 
 /// A source of secure random bytes, passed in so the router core never reads

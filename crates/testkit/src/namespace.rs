@@ -291,6 +291,7 @@ impl Platform for ObjectPlatform<'_> {
 
 impl InboxNamespace for InProcessNamespace {
     type Payload = Vec<u8>;
+    type Answer = Reply;
 
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError> {
         Ok(object_id(handle))
@@ -339,5 +340,13 @@ impl InboxNamespace for InProcessNamespace {
             .await;
         running.turn.give();
         Ok(reply)
+    }
+
+    fn status(answer: &Reply) -> u16 {
+        answer.status
+    }
+
+    async fn read(answer: Reply) -> Result<Reply, PortError> {
+        Ok(answer)
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::{FakeClock, FakeKv, InProcessNamespace};
 use protocol::Reply;
-use router_worker::{Entropy, HttpRequest, MailVerdict, PortError, Router, RouterConfig, Trace};
+use router_worker::{
+    Entropy, HttpRequest, MailVerdict, Outgoing, PortError, Router, RouterConfig, Trace,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The mail domain every [`TestService`] uses.
@@ -153,10 +155,14 @@ impl TestService {
     pub async fn request_logged_async(&self, request: &HttpRequest) -> (Reply, String) {
         let mut entropy = SeededEntropy::new(self.seeds.fetch_add(1, Ordering::SeqCst));
         let trace = Trace::default();
-        let reply = self
+        let reply = match self
             .router
             .handle_traced(request, &mut entropy, &trace)
-            .await;
+            .await
+        {
+            Outgoing::Reply(reply) => reply,
+            Outgoing::Inbox(answer) => answer,
+        };
         let line = router_worker::log::request_line(
             &request.method,
             &request.path,

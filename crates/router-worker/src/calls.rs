@@ -1,0 +1,121 @@
+//! What each route of a key's owner asks of the caller's inbox: the
+//! [`ApiCall`] built from the request, with the checks only the router can
+//! make (a send's route, which needs the domains and KV; a webhook URL's
+//! SSRF guard and its new secret).
+
+use crate::error::RouterError;
+use crate::extract::{json_body, list_query, printable};
+use crate::router::handle_index_key;
+use crate::routes::{Method, OwnerRoute};
+use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Router};
+use protocol::ApiError;
+use protocol::address::{Recipient, RecipientError};
+use protocol::api::{MarkRead, SendRequest, WebhookRequest};
+use protocol::webhook_signature::WebhookSecret;
+use protocol::webhook_url::{UrlPolicy, check_webhook_url};
+use protocol::wire::{ApiCall, SendRoute};
+
+impl<D: Directory, N: InboxNamespace> Router<D, N> {
+    /// The call `route` makes with `method` (one of the route's methods).
+    pub(crate) async fn owner_call(
+        &self,
+        route: &OwnerRoute,
+        method: Method,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
+    ) -> Result<ApiCall, RouterError> {
+        // Each route answers only the methods `Route::methods` lists; the
+        // last arm of a method match is never reached, and answers as if.
+        let refused = || RouterError::method_not_allowed(request, route.methods());
+        Ok(match route {
+            OwnerRoute::Me => ApiCall::Me,
+            OwnerRoute::Messages => match method {
+                Method::Get => list_query(&request.query)?,
+                Method::Post => self.send_call(request).await?,
+                _ => return Err(refused()),
+            },
+            OwnerRoute::Message(id) => match method {
+                Method::Get => ApiCall::GetMessage { id: id.id()? },
+                Method::Patch => {
+                    let id = id.id()?;
+                    let body: MarkRead = json_body(request)?;
+                    ApiCall::MarkRead {
+                        id,
+                        read: body.read,
+                    }
+                }
+                _ => return Err(refused()),
+            },
+            OwnerRoute::MessageRaw(id) => ApiCall::GetRaw { id: id.id()? },
+            OwnerRoute::Webhook => match method {
+                Method::Get => ApiCall::GetWebhook,
+                Method::Put => self.webhook_call(request, entropy)?,
+                Method::Delete => ApiCall::DeleteWebhook,
+                _ => return Err(refused()),
+            },
+            OwnerRoute::WebhookDeliveries => ApiCall::ListDeliveries,
+        })
+    }
+
+    /// `POST /api/messages`: validates the message and decides its route. A
+    /// recipient on one of our domains is delivered inbox to inbox, so it must
+    /// be an inbox here; anything else goes through the relay.
+    async fn send_call(&self, request: &HttpRequest) -> Result<ApiCall, RouterError> {
+        let body: SendRequest = json_body(request)?;
+        let valid = body.validate()?;
+        let (to, route) = match Recipient::parse(&valid.to, &self.config().mail_domains) {
+            Ok(recipient) => {
+                let object_id = self
+                    .directory()
+                    .get(&handle_index_key(&recipient.handle))
+                    .await?
+                    .ok_or_else(|| no_inbox_here(&recipient.address))?;
+                let route = SendRoute::Direct {
+                    handle: recipient.handle,
+                    object_id,
+                    tag: recipient.tag,
+                };
+                (recipient.address, route)
+            }
+            Err(RecipientError::ForeignDomain) => (valid.to, SendRoute::Relay),
+            Err(RecipientError::NoSuchMailbox | RecipientError::Malformed) => {
+                return Err(no_inbox_here(&valid.to).into());
+            }
+        };
+        Ok(ApiCall::Send {
+            to,
+            subject: valid.subject,
+            text: valid.text,
+            html: valid.html,
+            route,
+        })
+    }
+
+    /// `PUT /api/webhook`: the URL must pass the SSRF guard; the secret is new.
+    fn webhook_call(
+        &self,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
+    ) -> Result<ApiCall, RouterError> {
+        let body: WebhookRequest = json_body(request)?;
+        let policy = UrlPolicy {
+            allow_http_loopback: self.config().allow_http_loopback_webhooks,
+        };
+        let url = check_webhook_url(&body.url, policy)
+            .map_err(|refusal| ApiError::invalid(format!("Invalid `url`: it {refusal}.")))?;
+        let mut random = [0u8; 32];
+        entropy.fill(&mut random)?;
+        Ok(ApiCall::PutWebhook {
+            url: url.to_string(),
+            secret: WebhookSecret::from_random(random).expose(),
+            allow_http_loopback: policy.allow_http_loopback,
+        })
+    }
+}
+
+fn no_inbox_here(address: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "Invalid `to`: there is no inbox {} on this deployment.",
+        printable(address)
+    ))
+}

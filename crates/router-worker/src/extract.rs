@@ -1,0 +1,128 @@
+//! Reading what a request says: its JSON body, the list query, a message id,
+//! and request text made safe to echo in an error.
+
+use crate::HttpRequest;
+use protocol::limits::{DEFAULT_PAGE, MAX_PAGE};
+use protocol::wire::ApiCall;
+use protocol::{ApiError, ErrorCode, Timestamp};
+use serde::de::DeserializeOwned;
+
+/// Parses a JSON body (already size-checked), checking its media type first.
+pub(crate) fn json_body<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, ApiError> {
+    let content_type = request.header_value("content-type").unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "The body must be JSON, sent with `Content-Type: application/json`.",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::invalid(format!("The body is not valid JSON: {e}.")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("The body must be a JSON object."));
+    }
+    // serde_path_to_error names the field that failed, which serde_json's own
+    // error loses once the body has been read into a Value.
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("The body is invalid: {inner}."))
+        } else {
+            ApiError::invalid(format!("Invalid `{path}`: {inner}."))
+        }
+    })
+}
+
+/// A request-supplied string made safe to echo: at most 100 characters, with
+/// control characters replaced.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .take(100)
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+/// The largest id we hand out: ids travel as f64 on DO SQLite, so they stay
+/// below 2^53.
+const MAX_ID: u64 = (1 << 53) - 1;
+
+/// A message id from the path: a positive decimal integer.
+pub(crate) fn message_id(text: &str) -> Result<u64, ApiError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|id| (1..=MAX_ID).contains(id) && !text.starts_with('+'))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "The message id must be a positive integer, not '{}'.",
+                printable(text)
+            ))
+        })
+}
+
+/// `GET /api/messages` query: `limit`, `cursor`, `since`, `unread`. Unknown
+/// or repeated parameters are refused, so a typo is not silently ignored.
+pub(crate) fn list_query(query: &str) -> Result<ApiCall, ApiError> {
+    let mut limit = None;
+    let mut cursor = None;
+    let mut since = None;
+    let mut unread = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let invalid = |why: &str| {
+            ApiError::invalid(format!(
+                "Invalid `{name}`: {why}, not '{}'.",
+                printable(&value)
+            ))
+        };
+        let repeated = || ApiError::invalid(format!("The parameter `{name}` is given twice."));
+        match name.as_ref() {
+            "limit" => {
+                let n = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| invalid(&format!("must be an integer from 1 to {MAX_PAGE}")))?;
+                if limit.replace(n).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "cursor" => {
+                let id = message_id(&value).map_err(|_| invalid("must be a positive integer"))?;
+                if cursor.replace(id).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "since" => {
+                let at = Timestamp::parse_rfc3339(&value).ok_or_else(|| {
+                    invalid("must be an RFC 3339 time such as 2026-03-26T12:00:00Z")
+                })?;
+                if since.replace(at).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "unread" => {
+                let flag = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("must be true or false")),
+                };
+                if unread.replace(flag).is_some() {
+                    return Err(repeated());
+                }
+            }
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown parameter `{}`; use limit, cursor, since or unread.",
+                    printable(&name)
+                )));
+            }
+        }
+    }
+    Ok(ApiCall::ListMessages {
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+        cursor,
+        since,
+        unread: unread.unwrap_or(false),
+    })
+}
