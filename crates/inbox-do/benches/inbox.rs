@@ -2,7 +2,8 @@
 //! 20 MB messages and listing at 1,000 and 100,000 messages, each beside a
 //! floor measured in the same run (SHA-256 of the message for ingest, which
 //! deduplication must do anyway; a primary-key lookup for listing), plus the
-//! peak heap use of one ingest. Run with `cargo bench -p inbox-do` (or
+//! peak heap use of one ingest, and of ingesting and reading back the worst
+//! case for the stored detail (25 MiB of control characters). Run with `cargo bench -p inbox-do` (or
 //! `cargo xtask bench`); figures are in BENCHMARKS.md.
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -203,6 +204,62 @@ mod native {
                 peak as f64 / raw.len() as f64
             );
         }
+        println!();
+        report_worst_case_body();
+    }
+
+    /// The worst case for the stored detail: a message of the largest size
+    /// accepted whose body is all control characters, which JSON escapes to
+    /// six bytes each (`\u0001`). The detail keeps at most
+    /// `MAX_BODY_TEXT` (1 MiB) of it.
+    fn control_character_message() -> Vec<u8> {
+        let mut raw = b"From: Sender <sender@example.com>\r\nTo: bench@agents.test\r\n\
+    Subject: control characters\r\nMessage-ID: <worst@example.com>\r\n\
+    MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+    Content-Transfer-Encoding: 8bit\r\n\r\n"
+            .to_vec();
+        let mut line = vec![0x01u8; 998];
+        line.extend_from_slice(b"\r\n");
+        let limit = usize::try_from(protocol::limits::MAX_MESSAGE_BYTES).unwrap_or(usize::MAX);
+        while raw.len() + line.len() <= limit {
+            raw.extend_from_slice(&line);
+        }
+        raw
+    }
+
+    /// Peak heap growth of ingesting and then reading back the worst-case body.
+    fn report_worst_case_body() {
+        let raw = control_character_message();
+        let (db, service) = inbox();
+        let idle = PEAK.current_usage();
+        PEAK.reset_peak_usage();
+        ingest(&db, &service, &raw);
+        let ingest_peak = PEAK.peak_usage().saturating_sub(idle);
+        let idle = PEAK.current_usage();
+        PEAK.reset_peak_usage();
+        let request = encode_request(&InboxRequest::Api {
+            key_hash: key().hash(),
+            mail_domain: "agents.test".into(),
+            call: ApiCall::GetMessage { id: 1 },
+        });
+        let reply = serve(&service, &db, &request, b"");
+        assert_eq!(reply.status, 200);
+        let read_peak = PEAK.peak_usage().saturating_sub(idle);
+        let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+        println!(
+            "worst-case body ({:.1} MiB of control characters):",
+            mib(raw.len())
+        );
+        println!(
+            "  ingest: peak heap {:>6.1} MiB ({:.1}x the message)",
+            mib(ingest_peak),
+            ingest_peak as f64 / raw.len() as f64
+        );
+        println!(
+            "  GET /api/messages/:id: peak heap {:>6.1} MiB, reply {:.1} MiB",
+            mib(read_peak),
+            mib(reply.body.len())
+        );
         println!();
     }
 

@@ -1,7 +1,9 @@
 //! Reading an inbound message with mail-parser. Malformed mail is ordinary
 //! input: whatever can be read is kept, and what cannot becomes a warning.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use std::borrow::Cow;
+
+use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders};
 use protocol::Timestamp;
 use protocol::api::{Attachment, HeaderField, MessageDetail};
 
@@ -11,6 +13,13 @@ const MAX_SHORT_TEXT: usize = 16 * 1024;
 const MAX_HEADER_VALUE: usize = 16 * 1024;
 /// Most headers, addresses per field, references and attachments kept.
 const MAX_ITEMS: usize = 1000;
+/// Longest `text`, and longest `html`, kept in the detail: 1 MiB of UTF-8
+/// each, cut on a character boundary. A message may be 25 MiB, and JSON
+/// writes a control character as six bytes (`\u0001`), so an unbounded body
+/// would make a 150 MiB detail against a Durable Object's 128 MB. With this
+/// bound the two bodies take at most 12 MiB of JSON. The raw message keeps
+/// every byte (`GET /api/messages/:id/raw`); a cut is named in `warnings`.
+pub(crate) const MAX_BODY_TEXT: usize = 1024 * 1024;
 
 /// What an inbound message says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,22 +91,45 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
     }
     // Every inline body part, in order: a multipart/mixed message may carry
     // several (a note, then a forwarded text), and none may be dropped.
-    let texts: Vec<String> = (0..message.text_body_count())
-        .filter_map(|i| message.body_text(i).map(|t| t.into_owned()))
+    let mut texts: Vec<(u32, Cow<'_, str>)> = message
+        .text_body
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &id)| message.body_text(i).map(|text| (id, text)))
         .collect();
-    detail.text = (!texts.is_empty()).then(|| texts.join("\n"));
+    // A text part without a name or an `attachment` disposition is body, as
+    // mail clients and Python's `email` show it, wherever the multipart ends:
+    // mail-parser lists such a part as an attachment when the closing
+    // boundary is missing, or when it follows an attachment.
+    let body_parts: Vec<u32> = message
+        .attachments
+        .iter()
+        .copied()
+        .filter(|&id| message.part(id).is_some_and(is_unnamed_plain_text))
+        .collect();
+    for &id in body_parts
+        .iter()
+        .filter(|id| !message.text_body.contains(id))
+    {
+        if let Some(text) = message.part(id).and_then(|part| part.text_contents()) {
+            texts.push((id, Cow::Borrowed(text)));
+        }
+    }
+    texts.sort_by_key(|&(id, _)| id);
+    let texts: Vec<Cow<'_, str>> = texts.into_iter().map(|(_, text)| text).collect();
+    detail.text = joined(&texts, "the text body", &mut warnings);
     // Only real HTML parts: mail-parser would otherwise render a text part as
     // HTML, which the sender never wrote.
-    let htmls: Vec<String> = (0..message.html_body_count())
+    let htmls: Vec<Cow<'_, str>> = (0..message.html_body_count())
         .filter(|&i| {
             u32::try_from(i)
                 .ok()
                 .and_then(|i| message.html_part(i))
                 .is_some_and(|part| part.is_text_html())
         })
-        .filter_map(|i| message.body_html(i).map(|h| h.into_owned()))
+        .filter_map(|i| message.body_html(i))
         .collect();
-    detail.html = (!htmls.is_empty()).then(|| htmls.join("\n"));
+    detail.html = joined(&htmls, "the HTML body", &mut warnings);
 
     for (name, value) in message.headers_raw() {
         if detail.headers.len() == MAX_ITEMS {
@@ -116,7 +148,13 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
         });
     }
 
-    for part in message.attachments() {
+    let attachments = message
+        .attachments
+        .iter()
+        .filter(|id| !body_parts.contains(id))
+        .filter_map(|&id| message.part(id));
+    let attachment_count = message.attachment_count() - body_parts.len();
+    for part in attachments {
         if detail.attachments.len() == MAX_ITEMS {
             warnings.push(format!(
                 "Only the first {MAX_ITEMS} attachments are listed."
@@ -142,9 +180,28 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
         from,
         from_name,
         subject,
-        has_attachments: message.attachment_count() > 0,
+        has_attachments: attachment_count > 0,
         detail,
     }
+}
+
+/// Whether `part` is plain text that names no file and is not marked as an
+/// attachment: body, wherever it sits.
+fn is_unnamed_plain_text(part: &MessagePart<'_>) -> bool {
+    let plain = part.content_type().is_none_or(|ct| {
+        ct.ctype().eq_ignore_ascii_case("text")
+            && ct
+                .subtype()
+                .is_none_or(|sub| sub.eq_ignore_ascii_case("plain"))
+    });
+    let attachment = part
+        .content_disposition()
+        .is_some_and(|cd| cd.ctype().eq_ignore_ascii_case("attachment"));
+    part.is_text()
+        && !part.is_text_html()
+        && plain
+        && !attachment
+        && part.attachment_name().is_none()
 }
 
 fn addresses(field: Option<&Address<'_>>, header: &str, warnings: &mut Vec<String>) -> Vec<String> {
@@ -184,6 +241,40 @@ fn unfold(value: &str) -> String {
         .to_owned()
 }
 
+/// `parts` joined by newlines and cut to at most [`MAX_BODY_TEXT`] bytes on
+/// a character boundary, with a warning naming `what` when cut; `None` when
+/// there are no parts. Only what is kept is copied, so a 25 MiB body costs
+/// 1 MiB here, not two more copies of itself.
+fn joined(parts: &[Cow<'_, str>], what: &str, warnings: &mut Vec<String>) -> Option<String> {
+    let first = parts.first()?;
+    let mut out = String::with_capacity(first.len().min(MAX_BODY_TEXT));
+    for (i, part) in parts.iter().enumerate() {
+        let separator = if i == 0 { "" } else { "\n" };
+        if out.len() + separator.len() + part.len() > MAX_BODY_TEXT {
+            let whole = format!("{separator}{}", prefix(part, MAX_BODY_TEXT - out.len()));
+            out.push_str(prefix(&whole, MAX_BODY_TEXT - out.len()));
+            warnings.push(format!(
+                "{} was cut to {MAX_BODY_TEXT} bytes; the raw message has it whole.",
+                capital(what)
+            ));
+            break;
+        }
+        out.push_str(separator);
+        out.push_str(part);
+    }
+    Some(out)
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a character
+/// boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// `text` cut to at most `max` bytes on a character boundary, with a warning
 /// naming `what` when it was cut.
 fn clip(text: &str, max: usize, what: &str, warnings: &mut Vec<String>) -> String {
@@ -207,4 +298,104 @@ fn capital(text: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_BODY_TEXT, parse_mail};
+
+    fn multipart(parts: &str, closed: bool) -> Vec<u8> {
+        let mut raw = String::from(
+            "From: a@example.com\r\nTo: b@agents.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n",
+        );
+        raw.push_str(parts);
+        if closed {
+            raw.push_str("\r\n--b1--\r\n");
+        }
+        raw.into_bytes()
+    }
+
+    #[test]
+    fn an_unterminated_only_text_part_is_the_body() {
+        let raw = multipart(
+            "--b1\r\nContent-Type: text/plain\r\n\r\nHello there.\r\n",
+            false,
+        );
+        let mail = parse_mail(&raw, "a@example.com", None);
+        assert_eq!(mail.detail.text.as_deref(), Some("Hello there.\r\n"));
+        assert_eq!(mail.detail.attachments, vec![]);
+        assert!(!mail.has_attachments);
+    }
+
+    #[test]
+    fn an_unterminated_last_text_part_is_body_after_an_attachment() {
+        let parts = "--b1\r\nContent-Type: text/plain\r\n\r\nNote.\r\n\
+                     --b1\r\nContent-Type: application/pdf\r\n\
+                     Content-Disposition: attachment; filename=\"r.pdf\"\r\n\r\n%PDF\r\n\
+                     --b1\r\nContent-Type: text/plain\r\n\r\nPostscript.\r\n";
+        let mail = parse_mail(&multipart(parts, false), "a@example.com", None);
+        let text = mail.detail.text.expect("a text body");
+        assert!(
+            text.starts_with("Note.") && text.ends_with("Postscript.\r\n"),
+            "{text:?}"
+        );
+        let names: Vec<_> = mail
+            .detail
+            .attachments
+            .iter()
+            .map(|a| a.name.as_deref())
+            .collect();
+        assert_eq!(names, vec![Some("r.pdf")]);
+        assert!(mail.has_attachments);
+    }
+
+    #[test]
+    fn named_or_attachment_text_parts_stay_attachments() {
+        let parts = "--b1\r\nContent-Type: text/plain\r\n\r\nBody.\r\n\
+                     --b1\r\nContent-Type: text/plain; name=\"n.txt\"\r\n\r\nA file.\r\n\
+                     --b1\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nAnother.\r\n";
+        for closed in [true, false] {
+            let mail = parse_mail(&multipart(parts, closed), "a@example.com", None);
+            assert_eq!(
+                mail.detail.text.as_deref().map(str::trim_end),
+                Some("Body."),
+                "closed: {closed}"
+            );
+            assert_eq!(mail.detail.attachments.len(), 2, "closed: {closed}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_clipped_to_the_bound_with_a_warning() {
+        // Control characters: the worst case for JSON escaping.
+        let body = "\u{1}".repeat(MAX_BODY_TEXT + 10);
+        let raw =
+            format!("From: a@example.com\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\n{body}");
+        let mail = parse_mail(raw.as_bytes(), "a@example.com", None);
+        let text = mail.detail.text.expect("a text body");
+        assert_eq!(text.len(), MAX_BODY_TEXT);
+        assert!(
+            mail.detail
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("The text body was cut")),
+            "{:?}",
+            mail.detail.warnings
+        );
+        let html = format!("<p>{}</p>", "é".repeat(MAX_BODY_TEXT));
+        let raw = format!(
+            "From: a@example.com\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}"
+        );
+        let mail = parse_mail(raw.as_bytes(), "a@example.com", None);
+        let kept = mail.detail.html.expect("an html body");
+        // Cut on a character boundary: `é` is two bytes, after a three-byte `<p>`.
+        assert_eq!(kept.len(), MAX_BODY_TEXT - 1);
+        assert!(
+            mail.detail
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("The HTML body was cut"))
+        );
+    }
 }

@@ -199,7 +199,7 @@ fn the_wire_speaks_camel_case_json() {
 
 #[test]
 fn webhook_urls_must_be_public_https() {
-    use crate::webhook_url::{UrlPolicy, UrlRefusal, check_webhook_url};
+    use crate::webhook_url::{HostClass, UrlPolicy, UrlRefusal, check_webhook_url};
     let production = UrlPolicy::default();
     let development = UrlPolicy {
         allow_http_loopback: true,
@@ -209,6 +209,10 @@ fn webhook_urls_must_be_public_https() {
         "https://203.0.114.7:8443/x?y=1",
         "https://[2606:4700::1111]/hook",
         "https://8.8.8.8/",
+        // NAT64's well-known prefix carries a public IPv4 address.
+        "https://[64:ff9b::808:808]/",
+        "https://[2002:808:808::1]/",
+        "https://[2001:4860:4860::8888]/",
     ];
     for url in allowed {
         assert!(check_webhook_url(url, production).is_ok(), "{url}");
@@ -221,77 +225,117 @@ fn webhook_urls_must_be_public_https() {
             "https://user:pw@hooks.example.com/",
             UrlRefusal::Credentials,
         ),
-        ("https://127.0.0.1/", UrlRefusal::Host("a loopback address")),
-        (
-            "https://2130706433/",
-            UrlRefusal::Host("a loopback address"),
-        ),
-        ("https://0x7f.1/", UrlRefusal::Host("a loopback address")),
-        (
-            "https://0177.0.0.1/",
-            UrlRefusal::Host("a loopback address"),
-        ),
-        ("https://[::1]/", UrlRefusal::Host("a loopback address")),
+        ("https://127.0.0.1/", UrlRefusal::Host(HostClass::Loopback)),
+        ("https://2130706433/", UrlRefusal::Host(HostClass::Loopback)),
+        ("https://0x7f.1/", UrlRefusal::Host(HostClass::Loopback)),
+        ("https://0177.0.0.1/", UrlRefusal::Host(HostClass::Loopback)),
+        ("https://[::1]/", UrlRefusal::Host(HostClass::Loopback)),
         (
             "https://[::ffff:127.0.0.1]/",
-            UrlRefusal::Host("a loopback address"),
+            UrlRefusal::Host(HostClass::Loopback),
         ),
         (
             "https://[::ffff:a9fe:a9fe]/",
-            UrlRefusal::Host("a link-local or metadata address"),
+            UrlRefusal::Host(HostClass::LinkLocalOrMetadata),
         ),
         (
             "https://169.254.169.254/latest/meta-data",
-            UrlRefusal::Host("a link-local or metadata address"),
+            UrlRefusal::Host(HostClass::LinkLocalOrMetadata),
         ),
-        ("https://10.1.2.3/", UrlRefusal::Host("a private address")),
+        ("https://10.1.2.3/", UrlRefusal::Host(HostClass::Private)),
         (
             "https://172.31.255.255/",
-            UrlRefusal::Host("a private address"),
+            UrlRefusal::Host(HostClass::Private),
         ),
-        (
-            "https://192.168.0.1/",
-            UrlRefusal::Host("a private address"),
-        ),
+        ("https://192.168.0.1/", UrlRefusal::Host(HostClass::Private)),
         (
             "https://100.64.0.1/",
-            UrlRefusal::Host("a shared (CGNAT) address"),
+            UrlRefusal::Host(HostClass::SharedCgnat),
         ),
-        (
-            "https://224.0.0.1/",
-            UrlRefusal::Host("a multicast address"),
-        ),
-        (
-            "https://0.0.0.0/",
-            UrlRefusal::Host("an unspecified address"),
-        ),
+        ("https://224.0.0.1/", UrlRefusal::Host(HostClass::Multicast)),
+        ("https://0.0.0.0/", UrlRefusal::Host(HostClass::Unspecified)),
         (
             "https://[fd00::1]/",
-            UrlRefusal::Host("a private (unique local) address"),
+            UrlRefusal::Host(HostClass::UniqueLocal),
         ),
-        (
-            "https://[fe80::1]/",
-            UrlRefusal::Host("a link-local address"),
-        ),
+        ("https://[fe80::1]/", UrlRefusal::Host(HostClass::LinkLocal)),
         (
             "https://[64:ff9b::10.0.0.1]/",
-            UrlRefusal::Host("a private address"),
+            UrlRefusal::Host(HostClass::Private),
         ),
         (
             "https://[2002:c0a8:0101::]/",
-            UrlRefusal::Host("a private address"),
+            UrlRefusal::Host(HostClass::Private),
         ),
-        ("https://localhost/", UrlRefusal::Host("a loopback address")),
+        ("https://localhost/", UrlRefusal::Host(HostClass::Loopback)),
         (
             "https://api.localhost/",
-            UrlRefusal::Host("a loopback address"),
+            UrlRefusal::Host(HostClass::Loopback),
         ),
         (
             "https://metadata.google.internal/",
-            UrlRefusal::Host("a local name"),
+            UrlRefusal::Host(HostClass::LocalName),
         ),
-        ("https://printer.local/", UrlRefusal::Host("a local name")),
-        ("https://intranet/", UrlRefusal::Host("a local name")),
+        (
+            "https://printer.local/",
+            UrlRefusal::Host(HostClass::LocalName),
+        ),
+        ("https://intranet/", UrlRefusal::Host(HostClass::LocalName)),
+        // Teredo tunnels to an IPv4 address of anyone's choosing.
+        ("https://[2001::1]/", UrlRefusal::Host(HostClass::Teredo)),
+        (
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            UrlRefusal::Host(HostClass::Teredo),
+        ),
+        ("https://[fec0::1]/", UrlRefusal::Host(HostClass::SiteLocal)),
+        (
+            "https://[feff:ffff::1]/",
+            UrlRefusal::Host(HostClass::SiteLocal),
+        ),
+        (
+            "https://[64:ff9b:1::a00:1]/",
+            UrlRefusal::Host(HostClass::LocalNat64),
+        ),
+        (
+            "https://[64:ff9b:1:ffff::8.8.8.8]/",
+            UrlRefusal::Host(HostClass::LocalNat64),
+        ),
+        (
+            "https://[64:ff9b::127.0.0.1]/",
+            UrlRefusal::Host(HostClass::Loopback),
+        ),
+        (
+            "https://[64:ff9b::a9fe:a9fe]/",
+            UrlRefusal::Host(HostClass::LinkLocalOrMetadata),
+        ),
+        (
+            "https://[::ffff:0:10.0.0.1]/",
+            UrlRefusal::Host(HostClass::Private),
+        ),
+        (
+            "https://[2001:db8::1]/",
+            UrlRefusal::Host(HostClass::Documentation),
+        ),
+        (
+            "https://[3fff::1]/",
+            UrlRefusal::Host(HostClass::Documentation),
+        ),
+        (
+            "https://[2001:2::1]/",
+            UrlRefusal::Host(HostClass::Reserved),
+        ),
+        (
+            "https://[2001:10::1]/",
+            UrlRefusal::Host(HostClass::Reserved),
+        ),
+        ("https://[100::1]/", UrlRefusal::Host(HostClass::Reserved)),
+        ("https://[::1:0:0]/", UrlRefusal::Host(HostClass::Reserved)),
+        ("https://[4000::1]/", UrlRefusal::Host(HostClass::Reserved)),
+        ("https://192.0.0.8/", UrlRefusal::Host(HostClass::Reserved)),
+        (
+            "https://255.255.255.255/",
+            UrlRefusal::Host(HostClass::ReservedOrBroadcast),
+        ),
     ];
     for (url, why) in refused {
         assert_eq!(
@@ -300,6 +344,15 @@ fn webhook_urls_must_be_public_https() {
             "{url}"
         );
     }
+    // The messages API clients read keep their shape.
+    assert_eq!(
+        UrlRefusal::Host(HostClass::LinkLocalOrMetadata).to_string(),
+        "must point to a public host, not a link-local or metadata address"
+    );
+    assert_eq!(
+        UrlRefusal::Host(HostClass::Teredo).to_string(),
+        "must point to a public host, not a Teredo (tunnelled) address"
+    );
     // Development: plain http to loopback only.
     assert!(check_webhook_url("http://127.0.0.1:9000/hook", development).is_ok());
     assert!(check_webhook_url("http://localhost:9000/hook", development).is_ok());

@@ -184,7 +184,7 @@ proptest! {
 mod webhook_urls {
     use proptest::prelude::*;
     use protocol::webhook_url::{UrlPolicy, check_webhook_url};
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     /// Addresses in every blocked IPv4 range.
     fn blocked_v4() -> impl Strategy<Value = Ipv4Addr> {
@@ -214,10 +214,84 @@ mod webhook_urls {
             format!("[::ffff:{a}.{b}.{c}.{d}]"),
             format!("[::ffff:{:x}:{:x}]", n >> 16, n & 0xffff),
             format!("[64:ff9b::{a}.{b}.{c}.{d}]"),
+            format!("[::ffff:0:{a}.{b}.{c}.{d}]"),
+            format!("[2002:{:x}:{:x}::1]", n >> 16, n & 0xffff),
         ]
     }
 
+    /// Addresses in every blocked IPv6 range that embeds no IPv4 address.
+    fn blocked_v6() -> impl Strategy<Value = Ipv6Addr> {
+        // An address whose first `bits` bits are those of `prefix`, the rest random.
+        fn within(prefix: u128, bits: u32) -> impl Strategy<Value = Ipv6Addr> {
+            any::<u128>().prop_map(move |random| {
+                let host = if bits == 0 {
+                    random
+                } else {
+                    random & (u128::MAX >> bits)
+                };
+                Ipv6Addr::from(prefix | host)
+            })
+        }
+        prop_oneof![
+            within(0x2001_0000 << 96, 32),      // Teredo
+            within(0xfec0 << 112, 10),          // site-local
+            within(0x0064_ff9b_0001 << 80, 48), // local-use NAT64
+            within(0xfc00 << 112, 7),           // unique local
+            within(0xfe80 << 112, 10),          // link-local
+            within(0xff00 << 112, 8),           // multicast
+            within(0x2001_0db8 << 96, 32),      // documentation
+            within(0x3fff << 112, 20),          // documentation (RFC 9637)
+            within(0x0100 << 112, 64),          // discard-only
+            within(0x4000 << 112, 2),           // not global unicast
+            within(0x8000 << 112, 2),           // not global unicast
+        ]
+    }
+
+    /// Whether `address` is global unicast (2000::/3) outside every range
+    /// carved out of it that is not public.
+    fn public_v6(address: Ipv6Addr) -> bool {
+        let [a, b, ..] = address.segments();
+        a & 0xe000 == 0x2000
+            && !(a == 0x2001 && b == 0)
+            && !(a == 0x2001 && b == 0x0db8)
+            && !(a == 0x2001 && b & 0xfff0 == 0x0010)
+            && !(a == 0x2001 && b == 0x0002 && address.segments()[2] == 0)
+            && a & 0xfff0 != 0x3ff0
+            && a != 0x2002
+    }
+
     proptest! {
+        #[test]
+        fn no_blocked_v6_address_is_allowed(address in blocked_v6(), path in "[a-z/]{0,12}") {
+            for policy in [UrlPolicy::default(), UrlPolicy { allow_http_loopback: true }] {
+                let https = format!("https://[{address}]/{path}");
+                prop_assert!(check_webhook_url(&https, policy).is_err(), "{}", https);
+                let http = format!("http://[{address}]/{path}");
+                prop_assert!(check_webhook_url(&http, policy).is_err(), "{}", http);
+            }
+        }
+
+        #[test]
+        fn v6_outside_public_global_unicast_is_refused(bits in any::<u128>()) {
+            let address = Ipv6Addr::from(bits);
+            // IPv4 inside IPv6 is judged by its IPv4 address, elsewhere.
+            let [a, b, c, d, e, f, ..] = address.segments();
+            let embeds_v4 = (a, b, c, d) == (0, 0, 0, 0) && ((e, f) == (0, 0) || (e, f) == (0, 0xffff) || (e, f) == (0xffff, 0))
+                || (a, b, c, d, e, f) == (0x64, 0xff9b, 0, 0, 0, 0)
+                || a == 0x2002;
+            prop_assume!(!embeds_v4);
+            let https = format!("https://[{address}]/hook");
+            prop_assert_eq!(check_webhook_url(&https, UrlPolicy::default()).is_ok(), public_v6(address), "{}", https);
+        }
+
+        #[test]
+        fn public_v4_through_the_nat64_well_known_prefix_is_allowed(octets in any::<[u8; 4]>()) {
+            let v4 = Ipv4Addr::from(octets);
+            let plain = check_webhook_url(&format!("https://{v4}/"), UrlPolicy::default()).is_ok();
+            let nat64 = check_webhook_url(&format!("https://[64:ff9b::{v4}]/"), UrlPolicy::default()).is_ok();
+            prop_assert_eq!(plain, nat64, "{}", v4);
+        }
+
         #[test]
         fn no_spelling_of_a_blocked_address_is_allowed(address in blocked_v4(), path in "[a-z/]{0,12}") {
             for host in spellings(address) {
