@@ -5,12 +5,19 @@
 //! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
 //! Durable Object class that hosts it.
 
+mod api;
+mod error;
+mod ingest;
 mod jobs;
 mod mail;
 mod outbound;
+mod owner;
 mod ports;
+mod send;
 mod service;
 mod store;
+mod throttle;
+mod webhook;
 
 pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, RESEND_API_URL, Relay,
