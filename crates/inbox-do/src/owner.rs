@@ -3,8 +3,9 @@
 //! The owner is the one row of the `inbox` table: `claimed` while a signup
 //! publishes the key in KV, then `active`. `Claim`, `Confirm` and `Release`
 //! are the router's three steps; the object alone decides who wins a handle.
-//! The row also keeps the inbox's counters (`stored_bytes`, `message_count`),
-//! updated by [`crate::store`] in each message's own transaction.
+//! The row also keeps the inbox's counters, in each message's own
+//! transaction: `stored_bytes` by [`crate::store`], `message_count` by
+//! triggers on the `messages` table (migration 7).
 
 use crate::error::InboxError;
 use protocol::wire::CLAIM_TTL_MILLIS;

@@ -4,8 +4,9 @@
 //! The detail is stored as [`StoredDetail`] JSON, a storage type of its own:
 //! the public [`MessageDetail`] may change with the API, while rows already
 //! written keep reading (fields may be added; missing ones read as empty).
-//! Every insert keeps the inbox row's `stored_bytes` and `message_count` in
-//! the same transaction, so that neither is ever counted from the table.
+//! Every insert keeps the inbox row's `stored_bytes` in the same
+//! transaction (and triggers keep its `message_count`), so that neither is
+//! ever counted from the table.
 
 use crate::mail::ParsedMail;
 use protocol::Timestamp;
@@ -96,8 +97,8 @@ pub(crate) fn insert(
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
         sql.exec(
-            "UPDATE inbox SET stored_bytes = stored_bytes + ?, message_count = message_count + 1
-             WHERE id = 1",
+            // (message_count is kept by a trigger.)
+            "UPDATE inbox SET stored_bytes = stored_bytes + ? WHERE id = 1",
             &[Value::Integer(message.raw.len() as i64)],
         )?;
         also(new_id as u64, Timestamp::from_millis(received_at))?;

@@ -201,12 +201,18 @@ pub const MIGRATIONS: &[Migration] = &[
         id: 7,
         name: "message count",
         statements: &[
-            // How many messages the inbox holds, kept with every insert (and
-            // any delete) as stored_bytes is, so that GET /api/me does not
-            // count the table. Backfilled.
+            // How many messages the inbox holds, so that GET /api/me does not
+            // count the table. Backfilled, then kept by triggers in the
+            // transaction of every insert and every delete, whoever writes.
             "ALTER TABLE inbox ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0
                 CHECK (message_count >= 0)",
             "UPDATE inbox SET message_count = (SELECT count(*) FROM messages)",
+            "CREATE TRIGGER messages_counted_in AFTER INSERT ON messages BEGIN
+                UPDATE inbox SET message_count = message_count + 1 WHERE id = 1;
+            END",
+            "CREATE TRIGGER messages_counted_out AFTER DELETE ON messages BEGIN
+                UPDATE inbox SET message_count = max(message_count - 1, 0) WHERE id = 1;
+            END",
         ],
     },
 ];
