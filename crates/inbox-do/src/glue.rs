@@ -3,8 +3,9 @@
 //! It adapts DO SQLite to the [`Sql`] port (including atomic transactions via
 //! `storage.transactionSync`, which workers-rs does not expose), implements the
 //! [`Platform`] port (clock, fetch with a timeout, the `send_email` binding,
-//! other inboxes, the alarm), reads the configuration, and hands each request
-//! and each alarm to [`InboxService`].
+//! other inboxes, the alarm, timers for the service's own timeouts, and
+//! `deleteAll` for limiters that clear themselves), reads the configuration,
+//! and hands each request and each alarm to [`InboxService`].
 
 use crate::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
 use futures_util::StreamExt as _;
@@ -233,6 +234,14 @@ impl Platform for DoPlatform<'_> {
             headers: Vec::new(),
             body: response.bytes().await.map_err(|e| e.to_string())?,
         })
+    }
+
+    async fn sleep(&self, millis: u64) {
+        Delay::from(Duration::from_millis(millis)).await;
+    }
+
+    async fn delete_all_storage(&self) -> std::result::Result<(), String> {
+        self.storage.delete_all().await.map_err(|e| e.to_string())
     }
 
     async fn set_alarm(&self, at: Timestamp) -> std::result::Result<(), String> {

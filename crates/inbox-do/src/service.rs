@@ -190,9 +190,7 @@ impl InboxService {
         now: Timestamp,
     ) -> Result<Step, InboxError> {
         let reply = match request {
-            InboxRequest::Claim { handle, key_hash } => {
-                owner::claim(sql, &handle, &key_hash, now)?
-            }
+            InboxRequest::Claim { handle, key_hash } => owner::claim(sql, &handle, &key_hash, now)?,
             InboxRequest::Confirm { key_hash } => owner::confirm(sql, &key_hash)?,
             InboxRequest::Release { key_hash } => owner::release(sql, &key_hash)?,
             InboxRequest::Ingest {
@@ -243,10 +241,7 @@ impl InboxService {
                 });
             }
         };
-        Ok(Step::Reply {
-            reply,
-            wake: false,
-        })
+        Ok(Step::Reply { reply, wake: false })
     }
 
     /// Runs one claimed job to its next state. An `Err` is a storage failure:

@@ -10,7 +10,9 @@
 
 use crate::mail::ParsedMail;
 use protocol::Timestamp;
-use protocol::api::{Attachment, Direction, HeaderField, MessageDetail, MessageSummary, SendStatus};
+use protocol::api::{
+    Attachment, Direction, HeaderField, MessageDetail, MessageSummary, SendStatus,
+};
 use schema::{Row, Rows, Sql, SqlError, Value};
 use serde::{Deserialize, Serialize};
 

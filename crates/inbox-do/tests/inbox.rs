@@ -292,7 +292,12 @@ fn a_stored_handle_that_todays_rules_refuse_still_serves() {
         .exec("UPDATE inbox SET handle = 'admin' WHERE id = 1", &[])
         .expect("update");
     let reply = object.send(&api(1));
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(json(&reply)["handle"], "admin");
     let ingest = InboxRequest::Ingest {
         envelope_from: "bob@example.com".into(),
@@ -364,7 +369,10 @@ fn an_unreadable_job_is_set_aside_and_the_others_run() {
         .exec("SELECT send_status FROM messages WHERE id = 2", &[])
         .expect("status");
     assert_eq!(status.rows[0][0], Value::from("failed"));
-    assert_eq!(count("SELECT count(*) FROM jobs WHERE event_id IN ('evt_1')"), Some(0));
+    assert_eq!(
+        count("SELECT count(*) FROM jobs WHERE event_id IN ('evt_1')"),
+        Some(0)
+    );
     object.now = object.now.plus_millis(1);
 }
 
@@ -438,7 +446,10 @@ fn a_rate_limiter_keeps_only_its_bucket_and_clears_itself_once_full() {
     assert_eq!(take().status, 204);
     assert_eq!(platform.alarm(), Some(object.now.plus_millis(60_000)));
     let refused = take();
-    assert_eq!((refused.status, code(&refused).as_str()), (429, "rate_limited"));
+    assert_eq!(
+        (refused.status, code(&refused).as_str()),
+        (429, "rate_limited")
+    );
     assert_eq!(refused.header("retry-after"), Some("30"));
 
     // An early alarm (a token taken since it was set) waits for the refill.
@@ -468,7 +479,11 @@ fn a_limiter_left_by_an_older_build_with_the_inbox_schema_clears_itself() {
     let at = platform.alarm().expect("an alarm is set");
     let full = FixedPlatform::at(at);
     pollster::block_on(object.service.alarm(&object.db, &full)).expect("alarm");
-    assert!(tables(&object.db).iter().all(|t| t == "sqlite_sequence"), "{:?}", tables(&object.db));
+    assert!(
+        tables(&object.db).iter().all(|t| t == "sqlite_sequence"),
+        "{:?}",
+        tables(&object.db)
+    );
 }
 
 /// A platform whose other inboxes never answer and whose timers fire at once.

@@ -83,12 +83,8 @@ pub trait Row {
 }
 
 fn column(row: &[Value], i: usize) -> Result<&Value, SqlError> {
-    row.get(i).ok_or_else(|| {
-        SqlError::new(format!(
-            "column {i} is missing (the row has {})",
-            row.len()
-        ))
-    })
+    row.get(i)
+        .ok_or_else(|| SqlError::new(format!("column {i} is missing (the row has {})", row.len())))
 }
 
 fn mismatch(i: usize, wanted: &str, found: &Value) -> SqlError {
