@@ -4,6 +4,13 @@
 //! port with `now` passed in, so it runs natively in tests (over testkit's
 //! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
 //! Durable Object class that hosts it.
+//!
+//! One room per module: `service` (the request shell), `owner` (the owner
+//! row and the signup protocol), `ingest`, `api` (the authenticated calls),
+//! `send`, `webhook` (delivery, retries, the webhook and its attempt log),
+//! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
+//! (messages in SQL), `mail` and `outbound` (reading and building mail),
+//! `error` (the one error type, made a reply in one place) and `ports`.
 
 mod api;
 mod error;
