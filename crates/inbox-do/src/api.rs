@@ -9,6 +9,7 @@ use crate::error::InboxError;
 use crate::owner::Owner;
 use crate::ports::InboxConfig;
 use crate::send::{self, Outgoing, Started};
+use crate::service::RawMessage;
 use crate::store;
 use crate::webhook::{self, Webhook};
 use protocol::api::{Me, Message, MessageList};
@@ -18,11 +19,13 @@ use schema::Sql;
 
 /// What an API call needs after its synchronous step.
 #[derive(Debug)]
-pub(crate) enum Answer {
+pub(crate) enum Outcome {
     /// The reply, complete.
     Reply(Reply),
     /// A send was stored and its job claimed: attempt it now.
     Send(Started),
+    /// A stored raw message, to be read one chunk at a time.
+    Raw(RawMessage),
 }
 
 /// The caller: the inbox's owner, on the deployment's mail domain.
@@ -39,7 +42,7 @@ pub(crate) fn call(
     caller: Caller<'_>,
     call: ApiCall,
     now: Timestamp,
-) -> Result<Answer, InboxError> {
+) -> Result<Outcome, InboxError> {
     let reply = match call {
         ApiCall::Me => me(caller),
         ApiCall::ListMessages {
@@ -65,18 +68,21 @@ pub(crate) fn call(
             Some(summary) => Reply::json(200, &summary),
             None => return Err(no_such_message(id)),
         },
-        ApiCall::GetRaw { id } => match store::raw(sql, id)? {
-            Some(raw) => Reply {
-                status: 200,
-                headers: vec![
-                    ("content-type".to_owned(), "message/rfc822".to_owned()),
-                    (
-                        "content-disposition".to_owned(),
-                        format!("attachment; filename=\"message-{id}.eml\""),
-                    ),
-                ],
-                body: raw,
-            },
+        ApiCall::GetRaw { id } => match store::raw_chunks(sql, id)? {
+            Some(chunks) => {
+                return Ok(Outcome::Raw(RawMessage {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".to_owned(), "message/rfc822".to_owned()),
+                        (
+                            "content-disposition".to_owned(),
+                            format!("attachment; filename=\"message-{id}.eml\""),
+                        ),
+                    ],
+                    message_id: id,
+                    chunks,
+                }));
+            }
             None => return Err(no_such_message(id)),
         },
         ApiCall::Send {
@@ -113,7 +119,7 @@ pub(crate) fn call(
         ApiCall::DeleteWebhook => webhook::delete(sql)?,
         ApiCall::ListDeliveries => webhook::deliveries(sql)?,
     };
-    Ok(Answer::Reply(reply))
+    Ok(Outcome::Reply(reply))
 }
 
 /// `GET /api/me`: the counters come from the owner row, never from a count

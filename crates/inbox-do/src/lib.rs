@@ -29,7 +29,7 @@ mod webhook;
 pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, RESEND_API_URL, Relay,
 };
-pub use service::InboxService;
+pub use service::{Answer, InboxService, RawMessage};
 pub use store::list_query;
 
 #[cfg(target_arch = "wasm32")]

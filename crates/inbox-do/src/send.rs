@@ -9,7 +9,7 @@
 //! the message (`sent`, or `failed` with a reason) with the job's removal and
 //! the `message.sent` event, atomically.
 
-use crate::api::Answer;
+use crate::api::Outcome;
 use crate::error::InboxError;
 use crate::ingest::{self, Inbound, storage_full};
 use crate::jobs::{self, HANDOVER_TIMEOUT_MILLIS, SendFields, SendJob};
@@ -56,7 +56,7 @@ pub(crate) fn begin(
     owner: &Owner,
     outgoing: Outgoing,
     now: Timestamp,
-) -> Result<Answer, InboxError> {
+) -> Result<Outcome, InboxError> {
     if outgoing.route == SendRoute::Relay && config.relay == Relay::None {
         return Err(ApiError::new(
             ErrorCode::NotConfigured,
@@ -139,7 +139,7 @@ pub(crate) fn begin(
     })?;
     let Some(job_id) = job_id else {
         log::error!("an outbound message could not be built; it was stored as failed");
-        return Ok(Answer::Reply(Reply::json(
+        return Ok(Outcome::Reply(Reply::json(
             201,
             &SendResponse {
                 id: message_id,
@@ -148,7 +148,7 @@ pub(crate) fn begin(
             },
         )));
     };
-    Ok(Answer::Send(Started {
+    Ok(Outcome::Send(Started {
         job: SendJob {
             id: job_id,
             message_id,

@@ -8,13 +8,14 @@
 //! runs the due jobs of [`crate::jobs`]. Every error becomes a reply in one
 //! place, [`InboxError::into_reply`].
 
-use crate::api::{self, Answer, Caller};
+use crate::api::{self, Caller, Outcome};
 use crate::error::{InboxError, answer};
 use crate::ingest::{self, Inbound};
 use crate::jobs::{self, Job};
 use crate::owner::{self, authenticate};
 use crate::ports::{InboxConfig, Platform};
 use crate::send::{self, Started};
+use crate::store;
 use crate::throttle::{self, Cleanup, Rate};
 use crate::webhook;
 use protocol::wire::{InboxRequest, decode_request};
@@ -38,12 +39,61 @@ pub struct InboxService {
     config: InboxConfig,
 }
 
+/// What a request comes to: a complete reply, or a stored raw message for
+/// the host to send one chunk at a time (so that a 25 MiB message is never
+/// whole in memory). [`InboxService::serve`] collects the latter.
+#[derive(Debug)]
+pub enum Answer {
+    /// The reply, complete.
+    Reply(Reply),
+    /// A stored raw message.
+    Raw(RawMessage),
+}
+
+/// A stored raw message to stream: the reply's status and headers, and its
+/// chunks, read with [`RawMessage::chunk`] (synchronous SQL, one per pull).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The HTTP status.
+    pub status: u16,
+    /// The reply's headers.
+    pub headers: Vec<(String, String)>,
+    /// The message's id.
+    pub message_id: u64,
+    /// How many chunks it has (at least one).
+    pub chunks: u32,
+}
+
+impl RawMessage {
+    /// Chunk `seq` (from 0 to `chunks - 1`). `Err` when it is gone or the
+    /// database failed: the host then aborts the body.
+    pub fn chunk(&self, sql: &dyn Sql, seq: u32) -> Result<Vec<u8>, SqlError> {
+        store::raw_chunk(sql, self.message_id, seq)?
+            .ok_or_else(|| SqlError::new("a raw chunk vanished while it was read"))
+    }
+
+    /// The whole message as one reply.
+    fn collect(self, sql: &dyn Sql) -> Result<Reply, InboxError> {
+        let mut body = Vec::new();
+        for seq in 0..self.chunks {
+            body.extend_from_slice(&self.chunk(sql, seq)?);
+        }
+        Ok(Reply {
+            status: self.status,
+            headers: self.headers,
+            body,
+        })
+    }
+}
+
 /// What a request needs after its synchronous part.
 enum Step {
     /// The answer; `wake` when jobs were queued and the alarm must be set.
     Reply { reply: Reply, wake: bool },
     /// A send was stored and its job claimed: attempt it now.
     Send(Started),
+    /// A raw message to stream.
+    Raw(RawMessage),
 }
 
 impl InboxService {
@@ -77,10 +127,25 @@ impl InboxService {
         request: &str,
         payload: &[u8],
     ) -> Reply {
+        match self.serve_answer(sql, platform, request, payload).await {
+            Answer::Reply(reply) => reply,
+            Answer::Raw(raw) => answer(raw.collect(sql)),
+        }
+    }
+
+    /// As [`Self::serve`], leaving a raw message to be streamed by the host
+    /// (see [`Answer::Raw`]).
+    pub async fn serve_answer<P: Platform>(
+        &self,
+        sql: &dyn Sql,
+        platform: &P,
+        request: &str,
+        payload: &[u8],
+    ) -> Answer {
         let now = platform.now();
         let request = match decode_request(request) {
             Ok(request) => request,
-            Err(why) => return InboxError::Unreadable(why).into_reply(),
+            Err(why) => return Answer::Reply(InboxError::Unreadable(why).into_reply()),
         };
         if let InboxRequest::Throttle {
             limit,
@@ -92,7 +157,7 @@ impl InboxService {
                 limit,
                 window_millis,
             };
-            return match throttle::serve(sql, rate, now) {
+            return Answer::Reply(match throttle::serve(sql, rate, now) {
                 Ok((reply, wake_at)) => {
                     if let Some(at) = wake_at {
                         set_alarm_at(platform, at).await;
@@ -100,13 +165,14 @@ impl InboxService {
                     reply
                 }
                 Err(error) => error.into_reply(),
-            };
+            });
         }
         if let Err(error) = self.migrate(sql, now) {
-            return InboxError::from(error).into_reply();
+            return Answer::Reply(InboxError::from(error).into_reply());
         }
-        match self.dispatch(sql, request, payload, now) {
+        let reply = match self.dispatch(sql, request, payload, now) {
             Err(error) => error.into_reply(),
+            Ok(Step::Raw(raw)) => return Answer::Raw(raw),
             Ok(Step::Reply { reply, wake }) => {
                 if wake {
                     self.set_alarm(sql, platform).await;
@@ -126,7 +192,8 @@ impl InboxService {
                         .and_then(|()| send::outcome_reply(sql, message_id)),
                 )
             }
-        }
+        };
+        Answer::Reply(reply)
     }
 
     /// The Durable Object alarm: runs the jobs that are due, then sets the
@@ -236,8 +303,9 @@ impl InboxService {
                     mail_domain: &mail_domain,
                 };
                 return Ok(match api::call(sql, &self.config, caller, call, now)? {
-                    Answer::Reply(reply) => Step::Reply { reply, wake: false },
-                    Answer::Send(started) => Step::Send(started),
+                    Outcome::Reply(reply) => Step::Reply { reply, wake: false },
+                    Outcome::Send(started) => Step::Send(started),
+                    Outcome::Raw(raw) => Step::Raw(raw),
                 });
             }
         };

@@ -221,6 +221,32 @@ pub(crate) fn detail(sql: &dyn Sql, id: u64) -> Result<Option<MessageDetail>, Sq
     }
 }
 
+/// How many raw chunks message `id` has; `None` when there is no such
+/// message. A range search on the parts' primary key.
+pub(crate) fn raw_chunks(sql: &dyn Sql, id: u64) -> Result<Option<u32>, SqlError> {
+    let rows = sql.exec(
+        "SELECT count(*) FROM message_parts WHERE message_id = ? AND kind = 'raw'",
+        &[Value::Integer(id as i64)],
+    )?;
+    let count = match rows.single()? {
+        Some(row) => row.int(0)?,
+        None => 0,
+    };
+    Ok((count > 0).then(|| u32::try_from(count).unwrap_or(u32::MAX)))
+}
+
+/// Raw chunk `seq` of message `id`; `None` when there is none.
+pub(crate) fn raw_chunk(sql: &dyn Sql, id: u64, seq: u32) -> Result<Option<Vec<u8>>, SqlError> {
+    let rows = sql.exec(
+        "SELECT data FROM message_parts WHERE message_id = ? AND kind = 'raw' AND seq = ?",
+        &[Value::Integer(id as i64), Value::Integer(i64::from(seq))],
+    )?;
+    match rows.single()? {
+        Some(row) => Ok(Some(row.blob(0)?.to_vec())),
+        None => Ok(None),
+    }
+}
+
 /// One message's raw bytes.
 pub(crate) fn raw(sql: &dyn Sql, id: u64) -> Result<Option<Vec<u8>>, SqlError> {
     get_chunks(sql, id, "raw")

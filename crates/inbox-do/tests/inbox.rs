@@ -541,3 +541,43 @@ fn a_hand_over_that_never_answers_fails_within_the_lease() {
         "{body}"
     );
 }
+
+#[test]
+fn a_raw_message_is_answered_chunk_by_chunk_and_serve_joins_them() {
+    let mut object = Object::new();
+    active(&mut object);
+    let mut raw = b"Subject: big\r\n\r\n".to_vec();
+    raw.resize(1024 * 1024 + 10, b'x');
+    let ingest = InboxRequest::Ingest {
+        envelope_from: "bob@example.com".into(),
+        recipient: "alice@agents.test".into(),
+        tag: None,
+    };
+    let platform = FixedPlatform::at(object.now);
+    let header = protocol::wire::encode_request(&ingest);
+    let stored = pollster::block_on(object.service.serve(&object.db, &platform, &header, &raw));
+    let id = json(&stored)["id"].as_u64().expect("an id");
+    let get = protocol::wire::encode_request(&InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::GetRaw { id },
+    });
+    let answer = pollster::block_on(
+        object
+            .service
+            .serve_answer(&object.db, &platform, &get, b""),
+    );
+    let inbox_do::Answer::Raw(message) = answer else {
+        panic!("a raw answer: {answer:?}");
+    };
+    assert_eq!((message.status, message.chunks), (200, 2));
+    let mut joined = Vec::new();
+    for seq in 0..message.chunks {
+        joined.extend(message.chunk(&object.db, seq).expect("a chunk"));
+    }
+    assert_eq!(joined, raw);
+    assert!(message.chunk(&object.db, 2).is_err());
+    let whole = pollster::block_on(object.service.serve(&object.db, &platform, &get, b""));
+    assert_eq!(whole.body, raw);
+    assert_eq!(whole.header("content-type"), Some("message/rfc822"));
+}
