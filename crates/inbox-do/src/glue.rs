@@ -3,10 +3,11 @@
 //! It adapts DO SQLite to the [`Sql`] port (including atomic transactions via
 //! `storage.transactionSync`, which workers-rs does not expose), implements the
 //! [`Platform`] port (clock, fetch with a timeout, the `send_email` binding,
-//! other inboxes, the alarm), reads the configuration, and hands each request
-//! and each alarm to [`InboxService`].
+//! other inboxes, the alarm, timers for the service's own timeouts, and
+//! `deleteAll` for limiters that clear themselves), reads the configuration,
+//! and hands each request and each alarm to [`InboxService`].
 
-use crate::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
+use crate::{Answer, HttpAnswer, HttpCall, InboxConfig, InboxService, Platform, RawMessage};
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
@@ -89,8 +90,14 @@ impl DurableObject for InboxObject {
             }
         };
         let (sql, platform) = self.ports();
-        let reply = self.service.serve(&sql, &platform, &request, &body).await;
-        into_response(reply)
+        match self
+            .service
+            .serve_answer(&sql, &platform, &request, &body)
+            .await
+        {
+            Answer::Reply(reply) => into_response(reply),
+            Answer::Raw(raw) => stream_response(sql, raw),
+        }
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -235,6 +242,14 @@ impl Platform for DoPlatform<'_> {
         })
     }
 
+    async fn sleep(&self, millis: u64) {
+        Delay::from(Duration::from_millis(millis)).await;
+    }
+
+    async fn delete_all_storage(&self) -> std::result::Result<(), String> {
+        self.storage.delete_all().await.map_err(|e| e.to_string())
+    }
+
     async fn set_alarm(&self, at: Timestamp) -> std::result::Result<(), String> {
         // An absolute time: `set_alarm` with a bare integer is an offset.
         let date = js_sys::Date::new(&JsValue::from_f64(at.millis() as f64));
@@ -252,6 +267,30 @@ fn js_message(value: &JsValue) -> String {
         .map(|e| String::from(e.message()))
         .or_else(|| value.as_string())
         .unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// A stored raw message as a streamed body: each pull of the body reads one
+/// chunk with one synchronous query, so the message is never whole in
+/// memory here.
+fn stream_response(sql: DoSql, raw: RawMessage) -> Result<Response> {
+    let headers = worker::Headers::new();
+    for (name, value) in &raw.headers {
+        headers.set(name, value)?;
+    }
+    let status = raw.status;
+    let chunks = futures_util::stream::try_unfold((sql, raw, 0u32), |(sql, raw, seq)| async move {
+        if seq >= raw.chunks {
+            return Ok(None);
+        }
+        let chunk = raw.chunk(&sql, seq).map_err(|error| {
+            worker::console_error!("inbox: reading a raw chunk failed: {error}");
+            worker::Error::RustError("reading the message failed".to_owned())
+        })?;
+        Ok::<_, worker::Error>(Some((chunk, (sql, raw, seq + 1))))
+    });
+    Ok(Response::from_stream(chunks)?
+        .with_status(status)
+        .with_headers(headers))
 }
 
 fn into_response(reply: Reply) -> Result<Response> {

@@ -4,18 +4,32 @@
 //! port with `now` passed in, so it runs natively in tests (over testkit's
 //! SQLite) exactly as it runs in a Durable Object. [`glue`] (wasm32 only) is the
 //! Durable Object class that hosts it.
+//!
+//! One room per module: `service` (the request shell), `owner` (the owner
+//! row and the signup protocol), `ingest`, `api` (the authenticated calls),
+//! `send`, `webhook` (delivery, retries, the webhook and its attempt log),
+//! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
+//! (messages in SQL), `mail` and `outbound` (reading and building mail),
+//! `error` (the one error type, made a reply in one place) and `ports`.
 
+mod api;
+mod error;
+mod ingest;
 mod jobs;
 mod mail;
 mod outbound;
+mod owner;
 mod ports;
+mod send;
 mod service;
 mod store;
+mod throttle;
+mod webhook;
 
 pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, RESEND_API_URL, Relay,
 };
-pub use service::InboxService;
+pub use service::{Answer, InboxService, RawMessage};
 pub use store::list_query;
 
 #[cfg(target_arch = "wasm32")]

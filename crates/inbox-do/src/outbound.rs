@@ -11,8 +11,9 @@ use protocol::Timestamp;
 use protocol::key::sha256_hex;
 use serde::Serialize;
 
-/// How long a call to the HTTP relay may take, in milliseconds.
-pub(crate) const RELAY_TIMEOUT_MILLIS: u64 = 30_000;
+/// How long a call to the HTTP relay may take, in milliseconds: the bound of
+/// every hand-over, below the send job's lease.
+pub(crate) const RELAY_TIMEOUT_MILLIS: u64 = crate::jobs::HANDOVER_TIMEOUT_MILLIS;
 
 /// What an outbound message says.
 #[derive(Debug, Clone)]
@@ -35,8 +36,20 @@ pub(crate) struct Built {
 /// Builds the message. `unique` makes its Message-ID unique to this send (the
 /// caller passes something no other send of this inbox shares); the
 /// Message-ID is on the sender's domain and the MIME boundary is derived from
-/// it, so the same draft and `unique` always give the same bytes.
-pub(crate) fn build(draft: &Draft<'_>, unique: &str) -> Built {
+/// it, so the same draft and `unique` always give the same bytes. `Err` says
+/// why the message could not be written (it is then not sent).
+pub(crate) fn build(draft: &Draft<'_>, unique: &str) -> Result<Built, String> {
+    let mut raw = Vec::new();
+    let message_id = build_into(draft, unique, &mut raw)?;
+    Ok(Built { message_id, raw })
+}
+
+/// As [`build`], writing the bytes to `out`; returns the Message-ID.
+fn build_into(
+    draft: &Draft<'_>,
+    unique: &str,
+    out: &mut dyn std::io::Write,
+) -> Result<String, String> {
     let domain = draft.from.rsplit_once('@').map_or("localhost", |(_, d)| d);
     let digest = sha256_hex(format!("{}\n{}\n{unique}", draft.from, draft.to).as_bytes());
     let message_id = format!("{}@{domain}", &digest[..32]);
@@ -78,8 +91,11 @@ pub(crate) fn build(draft: &Draft<'_>, unique: &str) -> Built {
         // Validation requires a body; an empty text part is the honest fallback.
         (None, None) => text_part(""),
     };
-    let raw = message.body(body).write_to_vec().unwrap_or_default();
-    Built { message_id, raw }
+    message
+        .body(body)
+        .write_to(out)
+        .map_err(|e| format!("The message could not be built: {e}"))?;
+    Ok(message_id)
 }
 
 /// Resend's request body.
@@ -104,13 +120,14 @@ struct ResendHeaders<'a> {
 }
 
 /// The HTTP relay's request for `draft`, as Resend's API takes it: the relay
-/// builds its own MIME, so the fields are sent, with our Message-ID.
+/// builds its own MIME, so the fields are sent, with our Message-ID. `Err`
+/// says why the request could not be written (the send then fails).
 pub(crate) fn relay_call(
     draft: &Draft<'_>,
     message_id: &str,
     url: &str,
     api_key: &str,
-) -> HttpCall {
+) -> Result<HttpCall, String> {
     let body = ResendEmail {
         from: draft.from,
         to: [draft.to],
@@ -123,7 +140,9 @@ pub(crate) fn relay_call(
             entity_ref: message_id,
         },
     };
-    HttpCall {
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| format!("The relay's request could not be built: {e}"))?;
+    Ok(HttpCall {
         url: url.to_owned(),
         headers: vec![
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -133,9 +152,9 @@ pub(crate) fn relay_call(
             // interruption is not delivered twice.
             ("idempotency-key".to_owned(), message_id.to_owned()),
         ],
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body,
         timeout_millis: RELAY_TIMEOUT_MILLIS,
-    }
+    })
 }
 
 /// Reads the relay's answer: `Ok` when it accepted the message, otherwise the
@@ -167,6 +186,30 @@ pub(crate) fn user_agent() -> String {
 mod tests {
     use super::*;
 
+    fn make(draft: &Draft<'_>, unique: &str) -> Built {
+        build(draft, unique).expect("a message builds")
+    }
+
+    /// A writer that fails, as no Vec does.
+    struct Broken;
+
+    impl std::io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_written_is_an_error_not_an_empty_message() {
+        let plain = draft(Some("x"), None);
+        let failed = build_into(&plain, "u", &mut Broken).expect_err("the writer fails");
+        assert!(failed.contains("could not be built"), "{failed}");
+    }
+
     fn draft<'a>(text: Option<&'a str>, html: Option<&'a str>) -> Draft<'a> {
         Draft {
             from: "alice@agents.test",
@@ -186,10 +229,10 @@ mod tests {
             Some("Hello,\nsee you at 5.\n"),
             Some("<p>Hello, see you at <b>5</b>.</p>"),
         );
-        let built = build(&both, "1774526400000:41");
+        let built = make(&both, "1774526400000:41");
         // No clock and no random source: the same draft gives the same bytes.
-        assert_eq!(build(&both, "1774526400000:41").raw, built.raw);
-        assert_ne!(build(&both, "1774526400000:42").raw, built.raw);
+        assert_eq!(make(&both, "1774526400000:41").raw, built.raw);
+        assert_ne!(make(&both, "1774526400000:42").raw, built.raw);
         // Lines end in CRLF, as RFC 5322 requires, even where the body had LF.
         let bare_lf = built
             .raw
@@ -204,7 +247,7 @@ mod tests {
     #[test]
     fn a_boundary_never_occurs_in_a_body() {
         let plain = draft(Some("x"), Some("y"));
-        let text = String::from_utf8_lossy(&build(&plain, "u").raw).into_owned();
+        let text = String::from_utf8_lossy(&make(&plain, "u").raw).into_owned();
         let boundary = text
             .split("boundary=\"")
             .nth(1)
@@ -215,7 +258,7 @@ mod tests {
         // A body that contains the boundary it would get moves it elsewhere.
         let hostile = format!("--{boundary}\r\nContent-Type: text/html\r\n\r\nforged");
         let attacked = draft(Some(&hostile), Some("y"));
-        let text = String::from_utf8_lossy(&build(&attacked, "u").raw).into_owned();
+        let text = String::from_utf8_lossy(&make(&attacked, "u").raw).into_owned();
         assert!(!text.contains(&format!("boundary=\"{boundary}\"")));
         let parsed = mail_parser::MessageParser::default()
             .parse(text.as_bytes())

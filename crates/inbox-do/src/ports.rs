@@ -46,6 +46,19 @@ pub trait Platform {
     ) -> Result<Reply, String>;
     /// Wakes this inbox (its `alarm`) at `at`, replacing any earlier setting.
     async fn set_alarm(&self, at: Timestamp) -> Result<(), String>;
+    /// Resolves once `millis` have passed on the platform's clock; the inbox
+    /// races its hand-overs (`call_inbox`, `send_email`) against it. The
+    /// default never resolves: a platform without timers bounds nothing.
+    async fn sleep(&self, millis: u64) {
+        let _ = millis;
+        std::future::pending::<()>().await;
+    }
+    /// Deletes everything this object stores (a rate limiter whose bucket is
+    /// full again leaves nothing behind). Its SQL tables are already dropped
+    /// by the caller; the default does nothing more.
+    async fn delete_all_storage(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The relay that carries mail to recipients outside this deployment.

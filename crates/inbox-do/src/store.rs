@@ -1,10 +1,20 @@
 //! The inbox's messages in SQL: one row each for listing, and the raw bytes
 //! and the parsed detail in 1 MiB chunks (DO SQLite caps a row at 2 MB).
+//!
+//! The detail is stored as [`StoredDetail`] JSON, a storage type of its own:
+//! the public [`MessageDetail`] may change with the API, while rows already
+//! written keep reading (fields may be added; missing ones read as empty).
+//! Every insert keeps the inbox row's `stored_bytes` in the same
+//! transaction (and triggers keep its `message_count`), so that neither is
+//! ever counted from the table.
 
 use crate::mail::ParsedMail;
 use protocol::Timestamp;
-use protocol::api::{Direction, MessageDetail, MessageSummary, SendStatus};
-use schema::{Rows, Sql, SqlError, Value};
+use protocol::api::{
+    Attachment, Direction, HeaderField, MessageDetail, MessageSummary, SendStatus,
+};
+use schema::{Row, Rows, Sql, SqlError, Value};
+use serde::{Deserialize, Serialize};
 
 /// The largest integer that survives the trip through JavaScript's f64.
 const MAX_SAFE_ID: i64 = (1 << 53) - 1;
@@ -34,11 +44,10 @@ pub(crate) fn find_by_raw(sql: &dyn Sql, raw_sha256: &str) -> Result<Option<u64>
         "SELECT id FROM messages WHERE raw_sha256 = ?",
         &[Value::from(raw_sha256)],
     )?;
-    Ok(rows
-        .single()?
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .map(|id| id as u64))
+    match rows.single()? {
+        Some(row) => Ok(Some(row.int(0)? as u64)),
+        None => Ok(None),
+    }
 }
 
 /// Stores a message, its raw bytes and its detail, atomically: a failure
@@ -50,18 +59,17 @@ pub(crate) fn insert(
     message: &NewMessage<'_>,
     also: &mut dyn FnMut(u64, Timestamp) -> Result<(), SqlError>,
 ) -> Result<u64, SqlError> {
-    let detail = serde_json::to_vec(&message.parsed.detail)
+    let detail = serde_json::to_vec(&StoredDetail::from(&message.parsed.detail))
         .map_err(|e| SqlError::new(format!("serializing the detail: {e}")))?;
     let mut id = None;
     sql.transaction(&mut || {
         // Arrival times never go backwards, even if the clock does: the list's
         // `since` filter relies on it.
         let latest = sql.exec("SELECT max(received_at) FROM messages", &[])?;
-        let latest = latest
-            .rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_i64);
+        let latest = match latest.single()? {
+            Some(row) => row.opt_int(0)?,
+            None => None,
+        };
         let received_at = latest.map_or(message.received_at.millis(), |l| {
             l.max(message.received_at.millis())
         });
@@ -84,14 +92,14 @@ pub(crate) fn insert(
                 optional_text(message.send_status.map(SendStatus::as_str)),
             ],
         )?;
-        let new_id = rows
-            .single()?
-            .and_then(|r| r.first())
-            .and_then(Value::as_i64)
-            .ok_or_else(|| SqlError::new("INSERT returned no id"))?;
+        let new_id = match rows.single()? {
+            Some(row) => row.int(0)?,
+            None => return Err(SqlError::new("INSERT returned no id")),
+        };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
         sql.exec(
+            // (message_count is kept by a trigger.)
             "UPDATE inbox SET stored_bytes = stored_bytes + ? WHERE id = 1",
             &[Value::Integer(message.raw.len() as i64)],
         )?;
@@ -134,11 +142,8 @@ fn get_chunks(sql: &dyn Sql, id: u64, kind: &str) -> Result<Option<Vec<u8>>, Sql
         return Ok(None);
     }
     let mut out = Vec::new();
-    for row in rows.rows {
-        match row.into_iter().next() {
-            Some(Value::Blob(bytes)) => out.extend_from_slice(&bytes),
-            _ => return Err(SqlError::new("a message part is not a blob")),
-        }
+    for row in &rows.rows {
+        out.extend_from_slice(row.blob(0).map_err(|e| e.context("a message part"))?);
     }
     Ok(Some(out))
 }
@@ -209,9 +214,35 @@ pub(crate) fn summary(sql: &dyn Sql, id: u64) -> Result<Option<MessageSummary>, 
 /// One message's detail.
 pub(crate) fn detail(sql: &dyn Sql, id: u64) -> Result<Option<MessageDetail>, SqlError> {
     match get_chunks(sql, id, "detail")? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
+        Some(bytes) => serde_json::from_slice::<StoredDetail>(&bytes)
+            .map(|stored| Some(stored.into()))
             .map_err(|e| SqlError::new(format!("stored detail of {id} is unreadable: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// How many raw chunks message `id` has; `None` when there is no such
+/// message. A range search on the parts' primary key.
+pub(crate) fn raw_chunks(sql: &dyn Sql, id: u64) -> Result<Option<u32>, SqlError> {
+    let rows = sql.exec(
+        "SELECT count(*) FROM message_parts WHERE message_id = ? AND kind = 'raw'",
+        &[Value::Integer(id as i64)],
+    )?;
+    let count = match rows.single()? {
+        Some(row) => row.int(0)?,
+        None => 0,
+    };
+    Ok((count > 0).then(|| u32::try_from(count).unwrap_or(u32::MAX)))
+}
+
+/// Raw chunk `seq` of message `id`; `None` when there is none.
+pub(crate) fn raw_chunk(sql: &dyn Sql, id: u64, seq: u32) -> Result<Option<Vec<u8>>, SqlError> {
+    let rows = sql.exec(
+        "SELECT data FROM message_parts WHERE message_id = ? AND kind = 'raw' AND seq = ?",
+        &[Value::Integer(id as i64), Value::Integer(i64::from(seq))],
+    )?;
+    match rows.single()? {
+        Some(row) => Ok(Some(row.blob(0)?.to_vec())),
         None => Ok(None),
     }
 }
@@ -239,21 +270,10 @@ pub(crate) fn set_read(
 /// primary key.
 pub(crate) fn last_id(sql: &dyn Sql) -> Result<i64, SqlError> {
     let rows = sql.exec("SELECT max(id) FROM messages", &[])?;
-    Ok(rows
-        .single()?
-        .and_then(|row| row.first())
-        .and_then(Value::as_i64)
-        .unwrap_or(0))
-}
-
-/// How many messages the inbox holds.
-pub(crate) fn count(sql: &dyn Sql) -> Result<u64, SqlError> {
-    let rows = sql.exec("SELECT count(*) FROM messages", &[])?;
-    rows.single()?
-        .and_then(|row| row.first())
-        .and_then(Value::as_i64)
-        .map(|n| n as u64)
-        .ok_or_else(|| SqlError::new("count(*) returned no integer"))
+    match rows.single()? {
+        Some(row) => Ok(row.opt_int(0)?.unwrap_or(0)),
+        None => Ok(0),
+    }
 }
 
 fn optional_text(text: Option<&str>) -> Value {
@@ -265,27 +285,26 @@ fn summaries(rows: Rows) -> Result<Vec<MessageSummary>, SqlError> {
 }
 
 fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
-    let malformed = || SqlError::new("a message row is malformed");
-    let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(malformed);
-    let text = |i: usize| row.get(i).and_then(Value::as_str).ok_or_else(malformed);
-    let optional = |i: usize| row.get(i).and_then(Value::as_str).map(str::to_owned);
-    Ok(MessageSummary {
-        id: int(0)? as u64,
-        direction: match text(1)? {
-            "outbound" => Direction::Outbound,
-            _ => Direction::Inbound,
-        },
-        from: text(2)?.to_owned(),
-        from_name: optional(3),
-        to: text(4)?.to_owned(),
-        subject: optional(5),
-        read: int(6)? != 0,
-        received_at: Timestamp::from_millis(int(7)?),
-        size: int(8)? as u64,
-        has_attachments: int(9)? != 0,
-        status: optional(10).as_deref().and_then(SendStatus::parse),
-        status_reason: optional(11),
-    })
+    let read = || -> Result<MessageSummary, SqlError> {
+        Ok(MessageSummary {
+            id: row.int(0)? as u64,
+            direction: match row.text(1)? {
+                "outbound" => Direction::Outbound,
+                _ => Direction::Inbound,
+            },
+            from: row.text(2)?.to_owned(),
+            from_name: row.opt_text(3)?.map(str::to_owned),
+            to: row.text(4)?.to_owned(),
+            subject: row.opt_text(5)?.map(str::to_owned),
+            read: row.int(6)? != 0,
+            received_at: Timestamp::from_millis(row.int(7)?),
+            size: row.int(8)? as u64,
+            has_attachments: row.int(9)? != 0,
+            status: row.opt_text(10)?.and_then(SendStatus::parse),
+            status_reason: row.opt_text(11)?.map(str::to_owned),
+        })
+    };
+    read().map_err(|e| e.context("a message row"))
 }
 
 /// Records what became of an outbound message's send and returns its summary.
@@ -319,11 +338,150 @@ pub(crate) fn outbound_since(
          WHERE direction = 'outbound' AND received_at > ?",
         &[Value::Integer(after.millis())],
     )?;
-    let row = rows.single()?.unwrap_or(&[]);
-    let count = row.first().and_then(Value::as_i64).unwrap_or(0);
-    let oldest = row
-        .get(1)
-        .and_then(Value::as_i64)
-        .map(Timestamp::from_millis);
+    let Some(row) = rows.single()? else {
+        return Ok((0, None));
+    };
+    let count = row.int(0)?;
+    let oldest = row.opt_int(1)?.map(Timestamp::from_millis);
     Ok((u32::try_from(count).unwrap_or(u32::MAX), oldest))
+}
+
+/// A message's detail as its `detail` chunks keep it: today the same JSON as
+/// the API's [`MessageDetail`], read tolerantly (unknown fields ignored,
+/// missing ones empty), so that the API type can change without a data
+/// migration. Convert at the edge, both ways.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct StoredDetail {
+    to_addresses: Vec<String>,
+    cc: Vec<String>,
+    reply_to: Vec<String>,
+    message_id: Option<String>,
+    in_reply_to: Option<String>,
+    references: Vec<String>,
+    date: Option<Timestamp>,
+    text: Option<String>,
+    html: Option<String>,
+    headers: Vec<StoredHeader>,
+    attachments: Vec<StoredAttachment>,
+    tag: Option<String>,
+    envelope_from: Option<String>,
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+struct StoredHeader {
+    name: String,
+    value: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct StoredAttachment {
+    name: Option<String>,
+    content_type: String,
+    size: u64,
+}
+
+impl From<&MessageDetail> for StoredDetail {
+    fn from(d: &MessageDetail) -> Self {
+        StoredDetail {
+            to_addresses: d.to_addresses.clone(),
+            cc: d.cc.clone(),
+            reply_to: d.reply_to.clone(),
+            message_id: d.message_id.clone(),
+            in_reply_to: d.in_reply_to.clone(),
+            references: d.references.clone(),
+            date: d.date,
+            text: d.text.clone(),
+            html: d.html.clone(),
+            headers: d
+                .headers
+                .iter()
+                .map(|h| StoredHeader {
+                    name: h.name.clone(),
+                    value: h.value.clone(),
+                })
+                .collect(),
+            attachments: d
+                .attachments
+                .iter()
+                .map(|a| StoredAttachment {
+                    name: a.name.clone(),
+                    content_type: a.content_type.clone(),
+                    size: a.size,
+                })
+                .collect(),
+            tag: d.tag.clone(),
+            envelope_from: d.envelope_from.clone(),
+            warnings: d.warnings.clone(),
+        }
+    }
+}
+
+impl From<StoredDetail> for MessageDetail {
+    fn from(d: StoredDetail) -> Self {
+        MessageDetail {
+            to_addresses: d.to_addresses,
+            cc: d.cc,
+            reply_to: d.reply_to,
+            message_id: d.message_id,
+            in_reply_to: d.in_reply_to,
+            references: d.references,
+            date: d.date,
+            text: d.text,
+            html: d.html,
+            headers: d
+                .headers
+                .into_iter()
+                .map(|h| HeaderField {
+                    name: h.name,
+                    value: h.value,
+                })
+                .collect(),
+            attachments: d
+                .attachments
+                .into_iter()
+                .map(|a| Attachment {
+                    name: a.name,
+                    content_type: a.content_type,
+                    size: a.size,
+                })
+                .collect(),
+            tag: d.tag,
+            envelope_from: d.envelope_from,
+            warnings: d.warnings,
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// A detail exactly as today's build writes it (the API type's JSON).
+    const TODAY: &str = r#"{"toAddresses":["alice@agents.test"],"cc":[],"replyTo":[],"messageId":"m1@example.com","inReplyTo":null,"references":[],"date":"2026-03-26T12:00:00Z","text":"Hello","html":null,"headers":[{"name":"Subject","value":"Hi"}],"attachments":[{"name":"a.txt","contentType":"text/plain","size":3}],"tag":null,"envelopeFrom":"bob@example.com","warnings":[]}"#;
+
+    #[test]
+    fn a_detail_in_todays_stored_format_still_reads() {
+        let stored: StoredDetail = serde_json::from_str(TODAY).expect("today's format reads");
+        let detail = MessageDetail::from(stored.clone());
+        assert_eq!(detail.text.as_deref(), Some("Hello"));
+        assert_eq!(detail.attachments[0].content_type, "text/plain");
+        assert_eq!(detail.headers[0].name, "Subject");
+        // The storage type writes what the API type reads, and back.
+        let api_json = serde_json::to_value(&detail).expect("serializes");
+        let stored_json = serde_json::to_value(&stored).expect("serializes");
+        assert_eq!(api_json, stored_json);
+        assert_eq!(StoredDetail::from(&detail), stored);
+    }
+
+    #[test]
+    fn a_detail_with_fields_added_or_missing_still_reads() {
+        let later = TODAY.replacen('{', r#"{"threadId":"t1","#, 1);
+        assert!(serde_json::from_str::<StoredDetail>(&later).is_ok());
+        let older: StoredDetail = serde_json::from_str(r#"{"text":"x"}"#).expect("reads");
+        assert_eq!(MessageDetail::from(older).text.as_deref(), Some("x"));
+    }
 }

@@ -235,8 +235,10 @@ fn an_unconfirmed_claim_can_be_released_or_expires() {
     );
 }
 
+/// Only the router speaks to an object: a request it cannot read is a version
+/// skew between the two scripts, the service's fault, not the client's.
 #[test]
-fn an_unreadable_wire_request_is_refused() {
+fn an_unreadable_wire_request_is_the_services_fault() {
     let object = Object::new();
     let encoded = |json: &str| {
         use base64::Engine as _;
@@ -250,9 +252,332 @@ fn an_unreadable_wire_request_is_refused() {
         encoded(r#"{"op":"confirm","keyHash":"12"}"#),
     ] {
         let reply = object.serve(&header);
-        assert_eq!(
-            (reply.status, code(&reply).as_str()),
-            (400, "invalid_request")
+        assert_eq!((reply.status, code(&reply).as_str()), (503, "unavailable"));
+    }
+}
+
+fn active(object: &mut Object) {
+    assert_eq!(object.send(&claim(1)).status, 201);
+    assert_eq!(
+        object
+            .send(&InboxRequest::Confirm { key_hash: hash(1) })
+            .status,
+        204
+    );
+}
+
+fn json(reply: &Reply) -> Json {
+    serde_json::from_slice(&reply.body).expect("a JSON body")
+}
+
+fn tables(db: &SqliteDb) -> Vec<String> {
+    db.exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        &[],
+    )
+    .expect("sqlite_master reads")
+    .rows
+    .iter()
+    .map(|r| r[0].as_str().expect("a name").to_owned())
+    .collect()
+}
+
+#[test]
+fn a_stored_handle_that_todays_rules_refuse_still_serves() {
+    let mut object = Object::new();
+    active(&mut object);
+    // A later build reserves the word the inbox was created with.
+    object
+        .db
+        .exec("UPDATE inbox SET handle = 'admin' WHERE id = 1", &[])
+        .expect("update");
+    let reply = object.send(&api(1));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(json(&reply)["handle"], "admin");
+    let ingest = InboxRequest::Ingest {
+        envelope_from: "bob@example.com".into(),
+        recipient: "admin@agents.test".into(),
+        tag: None,
+    };
+    let header = protocol::wire::encode_request(&ingest);
+    let platform = FixedPlatform::at(object.now);
+    let reply = pollster::block_on(object.service.serve(
+        &object.db,
+        &platform,
+        &header,
+        b"Subject: hi\r\n\r\nhello\r\n",
+    ));
+    assert_eq!(reply.status, 201, "mail is stored, not deferred");
+}
+
+#[test]
+fn an_unreadable_job_is_set_aside_and_the_others_run() {
+    let mut object = Object::new();
+    active(&mut object);
+    let db = &object.db;
+    let exec = |q: &str| db.exec(q, &[]).expect("setup statement");
+    exec("INSERT INTO messages (direction, received_at, size) VALUES ('inbound', 1, 0)");
+    exec(
+        "INSERT INTO messages (direction, received_at, size, send_status)
+         VALUES ('outbound', 2, 0, 'queued')",
+    );
+    exec(
+        "INSERT INTO webhook (id, url, secret, allow_http_loopback, created_at)
+         VALUES (1, 'https://example.com/hook', 'whsec_unreadable', 0, 1)",
+    );
+    // Oldest first: the unreadable ones come before the good one.
+    exec(
+        "INSERT INTO jobs (kind, message_id, event, event_id, body, due_at, created_at)
+         VALUES ('webhook', 1, 'message.exploded', 'evt_1', '{}', 1, 1)",
+    );
+    exec(
+        "INSERT INTO jobs (kind, message_id, route, body, due_at, created_at)
+         VALUES ('send', 2, '{\"via\":\"pigeon\"}', '{}', 2, 2)",
+    );
+    exec(
+        "INSERT INTO jobs (kind, message_id, event, event_id, body, due_at, created_at)
+         VALUES ('webhook', 1, 'message.received', 'evt_2', '{}', 3, 3)",
+    );
+    let platform = FixedPlatform::at(object.now);
+    pollster::block_on(object.service.alarm(&object.db, &platform))
+        .expect("the alarm runs despite the unreadable rows");
+    let count = |q: &str| object.db.exec(q, &[]).expect("count").rows[0][0].as_i64();
+    assert_eq!(count("SELECT count(*) FROM dead_jobs"), Some(2));
+    assert_eq!(
+        count("SELECT count(*) FROM webhook_attempts WHERE event_id = 'evt_2'"),
+        Some(1),
+        "the good job was attempted"
+    );
+    let reason = object
+        .db
+        .exec("SELECT reason FROM dead_jobs ORDER BY id", &[])
+        .expect("reasons");
+    assert!(
+        reason.rows[0][0]
+            .as_str()
+            .expect("text")
+            .contains("event kind")
+    );
+    // The send whose job was set aside is failed, not queued forever.
+    let status = object
+        .db
+        .exec("SELECT send_status FROM messages WHERE id = 2", &[])
+        .expect("status");
+    assert_eq!(status.rows[0][0], Value::from("failed"));
+    assert_eq!(
+        count("SELECT count(*) FROM jobs WHERE event_id IN ('evt_1')"),
+        Some(0)
+    );
+    object.now = object.now.plus_millis(1);
+}
+
+#[test]
+fn me_reads_the_message_count_without_counting_the_table() {
+    let mut object = Object::new();
+    active(&mut object);
+    for n in 0..2 {
+        let ingest = InboxRequest::Ingest {
+            envelope_from: "bob@example.com".into(),
+            recipient: "alice@agents.test".into(),
+            tag: None,
+        };
+        let header = protocol::wire::encode_request(&ingest);
+        let platform = FixedPlatform::at(object.now);
+        let raw = format!("Subject: {n}\r\n\r\nbody {n}\r\n");
+        let reply = pollster::block_on(object.service.serve(
+            &object.db,
+            &platform,
+            &header,
+            raw.as_bytes(),
+        ));
+        assert_eq!(reply.status, 201);
+    }
+    // A count over the messages would fail now.
+    object.db.fail_statements("FROM messages", 0, 100);
+    let reply = object.send(&api(1));
+    assert_eq!(reply.status, 200, "GET /api/me does not read the messages");
+    assert_eq!(json(&reply)["messageCount"], 2);
+}
+
+#[test]
+fn an_inbox_upgraded_to_the_message_count_reports_its_messages() {
+    let mut object = Object::new();
+    // As the build before the counter left it.
+    schema::migrate(&object.db, &MIGRATIONS[..6], 1_000).expect("older schema");
+    let exec = |q: &str, params: &[Value]| object.db.exec(q, params).expect("setup");
+    exec(
+        "INSERT INTO inbox (id, handle, key_hash, state, claimed_at, created_at)
+         VALUES (1, 'alice', ?, 'active', 1, 1)",
+        &[Value::Text(hash(1).to_hex())],
+    );
+    for _ in 0..3 {
+        exec(
+            "INSERT INTO messages (direction, received_at, size) VALUES ('inbound', 1, 0)",
+            &[],
         );
     }
+    let reply = object.send(&api(1));
+    assert_eq!(reply.status, 200);
+    assert_eq!(json(&reply)["messageCount"], 3);
+}
+
+fn throttle(limit: u32) -> InboxRequest {
+    InboxRequest::Throttle {
+        limit,
+        window_millis: 60_000,
+    }
+}
+
+#[test]
+fn a_rate_limiter_keeps_only_its_bucket_and_clears_itself_once_full() {
+    let object = Object::new();
+    let header = protocol::wire::encode_request(&throttle(2));
+    let platform = FixedPlatform::at(object.now);
+    let take = || pollster::block_on(object.service.serve(&object.db, &platform, &header, b""));
+    assert_eq!(take().status, 204);
+    assert_eq!(tables(&object.db), vec!["limiter_bucket".to_owned()]);
+    // Full again half a window after the first token of two was taken.
+    assert_eq!(platform.alarm(), Some(object.now.plus_millis(30_000)));
+    assert_eq!(take().status, 204);
+    assert_eq!(platform.alarm(), Some(object.now.plus_millis(60_000)));
+    let refused = take();
+    assert_eq!(
+        (refused.status, code(&refused).as_str()),
+        (429, "rate_limited")
+    );
+    assert_eq!(refused.header("retry-after"), Some("30"));
+
+    // An early alarm (a token taken since it was set) waits for the refill.
+    let early = FixedPlatform::at(object.now.plus_millis(30_000));
+    pollster::block_on(object.service.alarm(&object.db, &early)).expect("alarm");
+    assert_eq!(early.alarm(), Some(object.now.plus_millis(60_000)));
+    assert_eq!(tables(&object.db), vec!["limiter_bucket".to_owned()]);
+
+    let full = FixedPlatform::at(object.now.plus_millis(60_000));
+    pollster::block_on(object.service.alarm(&object.db, &full)).expect("alarm");
+    assert!(tables(&object.db).is_empty(), "{:?}", tables(&object.db));
+    assert_eq!(full.alarm(), None);
+    // And it limits again, from a full bucket.
+    let later = FixedPlatform::at(object.now.plus_millis(60_000));
+    let reply = pollster::block_on(object.service.serve(&object.db, &later, &header, b""));
+    assert_eq!(reply.status, 204);
+}
+
+#[test]
+fn a_limiter_left_by_an_older_build_with_the_inbox_schema_clears_itself() {
+    let object = Object::new();
+    schema::migrate(&object.db, &MIGRATIONS[..5], 1_000).expect("older schema");
+    let header = protocol::wire::encode_request(&throttle(1));
+    let platform = FixedPlatform::at(object.now);
+    let reply = pollster::block_on(object.service.serve(&object.db, &platform, &header, b""));
+    assert_eq!(reply.status, 204);
+    let at = platform.alarm().expect("an alarm is set");
+    let full = FixedPlatform::at(at);
+    pollster::block_on(object.service.alarm(&object.db, &full)).expect("alarm");
+    assert!(
+        tables(&object.db).iter().all(|t| t == "sqlite_sequence"),
+        "{:?}",
+        tables(&object.db)
+    );
+}
+
+/// A platform whose other inboxes never answer and whose timers fire at once.
+struct Stuck(FixedPlatform);
+
+impl inbox_do::Platform for Stuck {
+    fn now(&self) -> Timestamp {
+        self.0.now()
+    }
+    async fn http(&self, call: &inbox_do::HttpCall) -> Result<inbox_do::HttpAnswer, String> {
+        self.0.http(call).await
+    }
+    async fn send_email(&self, _: &str, _: &str, _: &[u8]) -> Result<(), String> {
+        std::future::pending().await
+    }
+    async fn call_inbox(&self, _: &str, _: &InboxRequest, _: &[u8]) -> Result<Reply, String> {
+        std::future::pending().await
+    }
+    async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
+        self.0.set_alarm(at).await
+    }
+    async fn sleep(&self, _millis: u64) {}
+}
+
+#[test]
+fn a_hand_over_that_never_answers_fails_within_the_lease() {
+    let mut object = Object::new();
+    active(&mut object);
+    let send = InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::Send {
+            to: "bob@agents.test".into(),
+            subject: Some("Hi".into()),
+            text: Some("hello".into()),
+            html: None,
+            route: protocol::wire::SendRoute::Direct {
+                handle: Handle::parse("bob").expect("a handle"),
+                object_id: testkit::object_id("bob"),
+                tag: None,
+            },
+        },
+    };
+    let header = protocol::wire::encode_request(&send);
+    let platform = Stuck(FixedPlatform::at(object.now));
+    let reply = pollster::block_on(object.service.serve(&object.db, &platform, &header, b""));
+    assert_eq!(reply.status, 201);
+    let body = json(&reply);
+    assert_eq!(body["status"], "failed");
+    assert!(
+        body["statusReason"]
+            .as_str()
+            .expect("a reason")
+            .contains("did not answer within 30 s"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_raw_message_is_answered_chunk_by_chunk_and_serve_joins_them() {
+    let mut object = Object::new();
+    active(&mut object);
+    let mut raw = b"Subject: big\r\n\r\n".to_vec();
+    raw.resize(1024 * 1024 + 10, b'x');
+    let ingest = InboxRequest::Ingest {
+        envelope_from: "bob@example.com".into(),
+        recipient: "alice@agents.test".into(),
+        tag: None,
+    };
+    let platform = FixedPlatform::at(object.now);
+    let header = protocol::wire::encode_request(&ingest);
+    let stored = pollster::block_on(object.service.serve(&object.db, &platform, &header, &raw));
+    let id = json(&stored)["id"].as_u64().expect("an id");
+    let get = protocol::wire::encode_request(&InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::GetRaw { id },
+    });
+    let answer = pollster::block_on(
+        object
+            .service
+            .serve_answer(&object.db, &platform, &get, b""),
+    );
+    let inbox_do::Answer::Raw(message) = answer else {
+        panic!("a raw answer: {answer:?}");
+    };
+    assert_eq!((message.status, message.chunks), (200, 2));
+    let mut joined = Vec::new();
+    for seq in 0..message.chunks {
+        joined.extend(message.chunk(&object.db, seq).expect("a chunk"));
+    }
+    assert_eq!(joined, raw);
+    assert!(message.chunk(&object.db, 2).is_err());
+    let whole = pollster::block_on(object.service.serve(&object.db, &platform, &get, b""));
+    assert_eq!(whole.body, raw);
+    assert_eq!(whole.header("content-type"), Some("message/rfc822"));
 }

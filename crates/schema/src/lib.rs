@@ -12,7 +12,7 @@ mod sql;
 
 pub use migrations::{MIGRATIONS, Migration};
 pub use runner::{MigrateError, MigrationReport, migrate};
-pub use sql::{Rows, Sql, SqlError, Value};
+pub use sql::{Row, Rows, Sql, SqlError, Value};
 
 #[cfg(test)]
 mod tests;

@@ -174,4 +174,45 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT",
         ],
     },
+    Migration {
+        id: 6,
+        name: "jobs set aside",
+        statements: &[
+            // A job row that cannot be read (written by another version, or
+            // damaged) is moved here, as it was, with the reason, so that it
+            // neither blocks the queue nor is lost. No CHECKs: whatever the
+            // row held must fit.
+            "CREATE TABLE dead_jobs (
+                id INTEGER PRIMARY KEY,
+                kind TEXT,
+                message_id INTEGER,
+                event TEXT,
+                event_id TEXT,
+                body TEXT,
+                route TEXT,
+                attempts INTEGER,
+                created_at INTEGER,
+                set_aside_at INTEGER NOT NULL,
+                reason TEXT NOT NULL
+            ) STRICT",
+        ],
+    },
+    Migration {
+        id: 7,
+        name: "message count",
+        statements: &[
+            // How many messages the inbox holds, so that GET /api/me does not
+            // count the table. Backfilled, then kept by triggers in the
+            // transaction of every insert and every delete, whoever writes.
+            "ALTER TABLE inbox ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0
+                CHECK (message_count >= 0)",
+            "UPDATE inbox SET message_count = (SELECT count(*) FROM messages)",
+            "CREATE TRIGGER messages_counted_in AFTER INSERT ON messages BEGIN
+                UPDATE inbox SET message_count = message_count + 1 WHERE id = 1;
+            END",
+            "CREATE TRIGGER messages_counted_out AFTER DELETE ON messages BEGIN
+                UPDATE inbox SET message_count = max(message_count - 1, 0) WHERE id = 1;
+            END",
+        ],
+    },
 ];

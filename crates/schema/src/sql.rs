@@ -52,6 +52,87 @@ impl From<String> for Value {
     }
 }
 
+impl Value {
+    /// The name of this value's type, for error messages (never the value:
+    /// it may be message content).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Integer(_) => "integer",
+            Value::Real(_) => "real",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "blob",
+        }
+    }
+}
+
+/// Typed reads of one row's columns by index, each an [`SqlError`] when the
+/// column is missing or holds another type (the error names the column's
+/// index and the type found, never the value).
+pub trait Row {
+    /// Column `i` as text.
+    fn text(&self, i: usize) -> Result<&str, SqlError>;
+    /// Column `i` as an integer.
+    fn int(&self, i: usize) -> Result<i64, SqlError>;
+    /// Column `i` as a blob.
+    fn blob(&self, i: usize) -> Result<&[u8], SqlError>;
+    /// Column `i` as text, or `None` when it is NULL.
+    fn opt_text(&self, i: usize) -> Result<Option<&str>, SqlError>;
+    /// Column `i` as an integer, or `None` when it is NULL.
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, SqlError>;
+}
+
+fn column(row: &[Value], i: usize) -> Result<&Value, SqlError> {
+    row.get(i)
+        .ok_or_else(|| SqlError::new(format!("column {i} is missing (the row has {})", row.len())))
+}
+
+fn mismatch(i: usize, wanted: &str, found: &Value) -> SqlError {
+    SqlError::new(format!(
+        "column {i} holds {}, not {wanted}",
+        found.type_name()
+    ))
+}
+
+impl Row for [Value] {
+    fn text(&self, i: usize) -> Result<&str, SqlError> {
+        match column(self, i)? {
+            Value::Text(s) => Ok(s),
+            other => Err(mismatch(i, "text", other)),
+        }
+    }
+
+    fn int(&self, i: usize) -> Result<i64, SqlError> {
+        match column(self, i)? {
+            Value::Integer(n) => Ok(*n),
+            other => Err(mismatch(i, "an integer", other)),
+        }
+    }
+
+    fn blob(&self, i: usize) -> Result<&[u8], SqlError> {
+        match column(self, i)? {
+            Value::Blob(b) => Ok(b),
+            other => Err(mismatch(i, "a blob", other)),
+        }
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<&str>, SqlError> {
+        match column(self, i)? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s)),
+            other => Err(mismatch(i, "text or null", other)),
+        }
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, SqlError> {
+        match column(self, i)? {
+            Value::Null => Ok(None),
+            Value::Integer(n) => Ok(Some(*n)),
+            other => Err(mismatch(i, "an integer or null", other)),
+        }
+    }
+}
+
 /// The result of one statement: its column names and all its rows, read to the
 /// end (a DO SQL cursor must be consumed before any `.await`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -92,6 +173,13 @@ impl SqlError {
             message: message.into(),
         }
     }
+
+    /// This error, prefixed with what was being read (`"the inbox row"`).
+    pub fn context(self, what: &str) -> Self {
+        SqlError {
+            message: format!("{what}: {}", self.message),
+        }
+    }
 }
 
 /// A synchronous SQLite connection, as Durable Objects provide.
@@ -102,4 +190,34 @@ pub trait Sql {
     /// Runs `body` atomically: when it returns `Ok`, all its writes commit;
     /// when it returns `Err` (or a statement fails), none of them do.
     fn transaction(&self, body: &mut dyn FnMut() -> Result<(), SqlError>) -> Result<(), SqlError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Row, Value};
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn a_row_reads_typed_columns_and_names_a_mismatch_without_its_value() {
+        let row = vec![
+            Value::from("secret subject"),
+            Value::Integer(7),
+            Value::Null,
+            Value::Blob(vec![1, 2]),
+        ];
+        let row = row.as_slice();
+        assert_eq!(row.text(0), Ok("secret subject"));
+        assert_eq!(row.int(1), Ok(7));
+        assert_eq!(row.opt_text(2), Ok(None));
+        assert_eq!(row.opt_int(2), Ok(None));
+        assert_eq!(row.opt_int(1), Ok(Some(7)));
+        assert_eq!(row.blob(3), Ok(&[1u8, 2][..]));
+        let wrong = row.int(0).expect_err("text is not an integer");
+        assert_eq!(wrong.message, "column 0 holds text, not an integer");
+        assert!(row.opt_text(1).is_err());
+        let missing = row.text(9).expect_err("no such column");
+        assert_eq!(missing.message, "column 9 is missing (the row has 4)");
+    }
 }

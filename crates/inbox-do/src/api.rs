@@ -1,0 +1,142 @@
+//! The authenticated API calls: one [`ApiCall`] in, one answer out.
+//!
+//! `me`, the message list, one message, marking read and the raw message
+//! are answered here from [`crate::store`]; the webhook calls are answered by
+//! [`crate::webhook`], and a send is started by [`crate::send`] (its first
+//! attempt runs after this synchronous step, in the request shell).
+
+use crate::error::InboxError;
+use crate::owner::Owner;
+use crate::ports::InboxConfig;
+use crate::send::{self, Outgoing, Started};
+use crate::service::RawMessage;
+use crate::store;
+use crate::webhook::{self, Webhook};
+use protocol::api::{Me, Message, MessageList};
+use protocol::wire::ApiCall;
+use protocol::{ApiError, Reply, Timestamp};
+use schema::Sql;
+
+/// What an API call needs after its synchronous step.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The reply, complete.
+    Reply(Reply),
+    /// A send was stored and its job claimed: attempt it now.
+    Send(Started),
+    /// A stored raw message, to be read one chunk at a time.
+    Raw(RawMessage),
+}
+
+/// The caller: the inbox's owner, on the deployment's mail domain.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caller<'a> {
+    pub(crate) owner: &'a Owner,
+    pub(crate) mail_domain: &'a str,
+}
+
+/// Answers one authenticated call.
+pub(crate) fn call(
+    sql: &dyn Sql,
+    config: &InboxConfig,
+    caller: Caller<'_>,
+    call: ApiCall,
+    now: Timestamp,
+) -> Result<Outcome, InboxError> {
+    let reply = match call {
+        ApiCall::Me => me(caller),
+        ApiCall::ListMessages {
+            limit,
+            cursor,
+            since,
+            unread,
+        } => {
+            let (messages, next_cursor) = store::list(sql, limit, cursor, since, unread)?;
+            Reply::json(
+                200,
+                &MessageList {
+                    messages,
+                    next_cursor,
+                },
+            )
+        }
+        ApiCall::GetMessage { id } => match (store::summary(sql, id)?, store::detail(sql, id)?) {
+            (Some(summary), Some(detail)) => Reply::json(200, &Message { summary, detail }),
+            _ => return Err(no_such_message(id)),
+        },
+        ApiCall::MarkRead { id, read } => match store::set_read(sql, id, read)? {
+            Some(summary) => Reply::json(200, &summary),
+            None => return Err(no_such_message(id)),
+        },
+        ApiCall::GetRaw { id } => match store::raw_chunks(sql, id)? {
+            Some(chunks) => {
+                return Ok(Outcome::Raw(RawMessage {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".to_owned(), "message/rfc822".to_owned()),
+                        (
+                            "content-disposition".to_owned(),
+                            format!("attachment; filename=\"message-{id}.eml\""),
+                        ),
+                    ],
+                    message_id: id,
+                    chunks,
+                }));
+            }
+            None => return Err(no_such_message(id)),
+        },
+        ApiCall::Send {
+            to,
+            subject,
+            text,
+            html,
+            route,
+        } => {
+            let outgoing = Outgoing {
+                from: caller.owner.handle.address(caller.mail_domain),
+                to,
+                subject,
+                text,
+                html,
+                route,
+            };
+            return send::begin(sql, config, caller.owner, outgoing, now);
+        }
+        ApiCall::PutWebhook {
+            url,
+            secret,
+            allow_http_loopback,
+        } => webhook::put(
+            sql,
+            Webhook {
+                url,
+                secret,
+                allow_http_loopback,
+                created_at: now,
+            },
+        )?,
+        ApiCall::GetWebhook => webhook::get(sql)?,
+        ApiCall::DeleteWebhook => webhook::delete(sql)?,
+        ApiCall::ListDeliveries => webhook::deliveries(sql)?,
+    };
+    Ok(Outcome::Reply(reply))
+}
+
+/// `GET /api/me`: the counters come from the owner row, never from a count
+/// over the messages.
+fn me(caller: Caller<'_>) -> Reply {
+    let owner = caller.owner;
+    Reply::json(
+        200,
+        &Me {
+            email: owner.handle.address(caller.mail_domain),
+            handle: owner.handle.clone(),
+            created_at: owner.created_at,
+            message_count: owner.message_count,
+        },
+    )
+}
+
+fn no_such_message(id: u64) -> InboxError {
+    ApiError::not_found(format!("There is no message {id} in this inbox.")).into()
+}
