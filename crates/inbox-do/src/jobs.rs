@@ -286,13 +286,14 @@ pub(crate) fn delete_webhook_jobs(sql: &dyn Sql) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// Puts a job back to run at `due_at`, releasing its lease.
-pub(crate) fn reschedule_job(sql: &dyn Sql, id: i64, due_at: Timestamp) -> Result<(), SqlError> {
-    sql.exec(
-        "UPDATE jobs SET due_at = ?, lease_until = 0 WHERE id = ?",
+/// Puts a job back to run at `due_at`, releasing its lease; `false` when the
+/// job is gone (its webhook was removed while the attempt was in flight).
+pub(crate) fn reschedule_job(sql: &dyn Sql, id: i64, due_at: Timestamp) -> Result<bool, SqlError> {
+    let rows = sql.exec(
+        "UPDATE jobs SET due_at = ?, lease_until = 0 WHERE id = ? RETURNING id",
         &[Value::Integer(due_at.millis()), Value::Integer(id)],
     )?;
-    Ok(())
+    Ok(!rows.rows.is_empty())
 }
 
 /// When the next job becomes runnable, if any is pending.

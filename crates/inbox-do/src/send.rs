@@ -216,8 +216,12 @@ pub(crate) async fn attempt<P: Platform>(
             Ok(()) => (SendStatus::Sent, None),
             Err(reason) => (SendStatus::Failed, Some(reason.as_str())),
         };
-        store::set_send_status(sql, job.message_id, status, reason)?;
-        if status == SendStatus::Sent
+        // Settled only if still queued: an attempt that outlived its lease
+        // may race the alarm's, and only the first to finish records its
+        // outcome and its `message.sent`.
+        let settled = store::set_send_status(sql, job.message_id, status, reason)?.is_some();
+        if settled
+            && status == SendStatus::Sent
             && let Some(owner) = &owner
         {
             webhook::queue_event(

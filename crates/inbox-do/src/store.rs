@@ -307,7 +307,9 @@ fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
     read().map_err(|e| e.context("a message row"))
 }
 
-/// Records what became of an outbound message's send and returns its summary.
+/// Records what became of an outbound message's send and returns its
+/// summary; `None` when it is not (or no longer) `queued`, so that of two
+/// attempts racing to settle one send, only the first settles it.
 pub(crate) fn set_send_status(
     sql: &dyn Sql,
     id: u64,
@@ -317,7 +319,8 @@ pub(crate) fn set_send_status(
     let rows = sql.exec(
         &format!(
             "UPDATE messages SET send_status = ?, send_reason = ?
-             WHERE id = ? AND direction = 'outbound' RETURNING {SUMMARY_COLUMNS}"
+             WHERE id = ? AND direction = 'outbound' AND send_status = 'queued'
+             RETURNING {SUMMARY_COLUMNS}"
         ),
         &[
             Value::from(status.as_str()),

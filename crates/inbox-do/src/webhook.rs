@@ -326,8 +326,13 @@ fn finish(sql: &dyn Sql, config: &InboxConfig, delivered: &Delivered<'_>) -> Res
                 match config.retry_seconds.get(attempts as usize) {
                     Some(seconds) => {
                         let next = now.plus_millis(i64::try_from(*seconds).unwrap_or(0) * 1000);
-                        record.next_attempt_at = Some(next);
-                        jobs::reschedule_job(sql, job_id, next)?;
+                        if jobs::reschedule_job(sql, job_id, next)? {
+                            record.next_attempt_at = Some(next);
+                        } else {
+                            error.push_str(
+                                " The webhook was removed meanwhile, so it is not retried.",
+                            );
+                        }
                     }
                     None => {
                         error.push_str(&format!(" Gave up after {attempts} attempts."));

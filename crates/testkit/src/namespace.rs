@@ -249,8 +249,11 @@ struct ObjectPlatform<'a> {
 impl ObjectPlatform<'_> {
     async fn outside<T>(&self, call: impl Future<Output = T>) -> T {
         self.turn.give();
+        // Taken back when the call ends, and also when it is dropped unfinished
+        // (the service gave up on it at its timeout): the object's code goes on.
+        let back = TakeBack(self.turn);
         let answer = call.await;
-        self.turn.take();
+        drop(back);
         answer
     }
 }
@@ -286,6 +289,32 @@ impl Platform for ObjectPlatform<'_> {
     async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
         lock(&self.namespace.alarms).insert(self.id.clone(), at);
         Ok(())
+    }
+
+    /// Resolves once the fake clock has passed `millis` from now (noticed when
+    /// next polled: a test that moves the clock lets its join run).
+    async fn sleep(&self, millis: u64) {
+        let clock = self.namespace.clock.clone();
+        let at = clock
+            .now()
+            .plus_millis(i64::try_from(millis).unwrap_or(i64::MAX));
+        std::future::poll_fn(move |_| {
+            if clock.now() >= at {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// Takes an object's turn back when dropped.
+struct TakeBack<'a>(&'a Turn);
+
+impl Drop for TakeBack<'_> {
+    fn drop(&mut self) {
+        self.0.take();
     }
 }
 
