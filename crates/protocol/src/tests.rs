@@ -142,7 +142,7 @@ fn every_code_has_its_status() {
     for (code, status, name) in cases {
         let reply = Reply::error(&ApiError::new(code, "why"));
         assert_eq!(reply.status, status);
-        let body = String::from_utf8(reply.body).unwrap_or_default();
+        let body = String::from_utf8(reply.body).expect("a UTF-8 body");
         assert_eq!(body, format!(r#"{{"error":"why","code":"{name}"}}"#));
         assert_eq!(reply.headers[0].1, crate::reply::JSON);
     }
@@ -178,7 +178,7 @@ fn the_wire_speaks_camel_case_json() {
         mail_domain: "agents.test".into(),
         call: ApiCall::Me,
     };
-    let text = serde_json::to_string(&request).unwrap_or_default();
+    let text = serde_json::to_string(&request).expect("serializes");
     assert_eq!(
         text,
         format!(

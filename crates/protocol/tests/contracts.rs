@@ -121,7 +121,7 @@ proptest! {
         match Handle::parse(&raw) {
             Ok(handle) => {
                 prop_assert_eq!(handle.as_str(), raw.to_ascii_lowercase());
-                let json = serde_json::to_string(&handle).unwrap_or_default();
+                let json = serde_json::to_string(&handle).expect("a handle serializes");
                 prop_assert_eq!(serde_json::from_str::<Handle>(&json).ok(), Some(handle));
             }
             // Only the reserved list may refuse a string of this shape.
@@ -165,7 +165,7 @@ proptest! {
             2 => InboxRequest::Release { key_hash },
             _ => InboxRequest::Api { key_hash, mail_domain: domain, call: ApiCall::Me },
         };
-        let bytes = serde_json::to_vec(&request).unwrap_or_default();
+        let bytes = serde_json::to_vec(&request).expect("a request serializes");
         prop_assert_eq!(serde_json::from_slice::<InboxRequest>(&bytes).ok(), Some(request));
     }
 
@@ -173,10 +173,10 @@ proptest! {
     fn public_bodies_round_trip(email in "[a-z]{2,8}@[a-z]{2,8}\\.test", count in any::<u64>(), seconds in 0i64..4_000_000_000, raw in handle_strategy()) {
         let Ok(handle) = Handle::parse(&raw) else { return Ok(()); };
         let me = Me { email: email.clone(), handle, created_at: Timestamp::from_millis(seconds * 1000), message_count: count };
-        let json = serde_json::to_string(&me).unwrap_or_default();
+        let json = serde_json::to_string(&me).expect("serializes");
         prop_assert_eq!(serde_json::from_str::<Me>(&json).ok(), Some(me));
         let signup = SignupResponse { email, api_key: ApiKey::from_random([1; 32]).expose().into() };
-        let json = serde_json::to_string(&signup).unwrap_or_default();
+        let json = serde_json::to_string(&signup).expect("serializes");
         prop_assert_eq!(serde_json::from_str::<SignupResponse>(&json).ok(), Some(signup));
     }
 }

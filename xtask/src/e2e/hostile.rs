@@ -102,6 +102,84 @@ fn raw_request(host: &str, method: &str, path: &str, auth: &str) -> Result<(u16,
     Ok((status, allow, body))
 }
 
+/// A JSON body sent chunked, with no `Content-Length`, past the router's
+/// 64 KiB limit and never finished: the router must refuse it while reading
+/// (413 `too_large`) rather than wait for its end to read it whole (issue 9,
+/// defect 4: before, such a request got no answer until the body ended). The
+/// server may answer and close while the body is still being written; a write
+/// error after that is expected.
+pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
+    let key = suite.inbox("e2e-chunked")?;
+    let host = client_base(suite)?;
+    for path in ["/api/messages", "/api/signup"] {
+        // wrangler dev's own proxy sometimes loses the connection when an
+        // answer comes while the request is still being sent, and then
+        // answers its own plain-text 500 (the router's log line says 413):
+        // that is the dev tool's doing, so it is tried again, at most thrice.
+        let mut proxy_failures = 0;
+        loop {
+            let (written, answer) = unfinished_chunked_post(&host, path, &key)?;
+            let status = answer
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok());
+            if status == Some(500) && answer.contains("text/plain") && proxy_failures < 2 {
+                proxy_failures += 1;
+                continue;
+            }
+            expect(
+                status == Some(413) && answer.contains("\"too_large\""),
+                || {
+                    format!(
+                        "POST {path} with an unfinished chunked body ({written} bytes written): {}",
+                        answer.chars().take(300).collect::<String>()
+                    )
+                },
+            )?;
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// POSTs 1 MiB of a JSON string in 16 KiB chunks (sixteen times the limit)
+/// with no closing chunk, and returns how much was written and the answer.
+fn unfinished_chunked_post(host: &str, path: &str, key: &str) -> Result<(usize, String)> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(host).map_err(|e| format!("connecting to {host}: {e}"))?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut chunk = vec![b'a'; 16 * 1024];
+    chunk[0] = b'"';
+    let piece = [
+        format!("{:x}\r\n", chunk.len()).into_bytes(),
+        chunk,
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let mut written = 0usize;
+    for _ in 0..64 {
+        if stream.write_all(&piece).is_err() {
+            break;
+        }
+        written += 16 * 1024;
+    }
+    // No closing chunk: the body never ends, so only a router that stops at
+    // the limit can answer.
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok((written, String::from_utf8_lossy(&answer).into_owned()))
+}
+
 /// Every endpoint, every kind of bad input.
 pub(super) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
     let client = suite.client();

@@ -155,6 +155,10 @@ const CHECKS: &[(&str, Check)] = &[
         hostile::hostile_sweep,
     ),
     (
+        "a chunked body past 64 KiB with no Content-Length is refused with 413 while it is read",
+        hostile::chunked_body_over_the_limit,
+    ),
+    (
         "random keys, ids and cursors across inboxes never reach another inbox's mail",
         hostile::isolation_fuzz,
     ),
