@@ -1,8 +1,8 @@
 //! `cargo xtask rollout`: a schema migration rolled out on real workerd.
 //!
-//! The previous version of the project (the commit before the newest
-//! migration was added, taken from git history, so it ships the first N−1
-//! migrations and the code that went with them) is built and served; inboxes
+//! The previous version of the project (the last commit that ships fewer
+//! migrations than this one, taken from git history, with the code that went
+//! with them) is built and served; inboxes
 //! are created and filled with it. Then this version is started on the same
 //! state. Each inbox must migrate on its first request, with its data intact,
 //! while concurrent requests to the waking inbox all succeed: none may see a
@@ -55,24 +55,33 @@ fn git(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// The commit before the newest migration was added, checked out (as files)
-/// under `target/rollout-previous` (emptied first).
-fn previous_version() -> Result<(String, PathBuf)> {
-    let newest = git(&[
-        "log",
-        "-n",
-        "1",
-        "--format=%H",
-        "--",
-        "crates/schema/migrations.lock",
-    ])?;
-    let previous = git(&["rev-parse", &format!("{newest}^")])?;
-    let shipped = migrations_in(&git(&[
+/// How many migrations `commit` ships.
+fn shipped_by(commit: &str) -> Result<usize> {
+    Ok(migrations_in(&git(&[
         "show",
-        &format!("{previous}:crates/schema/migrations.lock"),
-    ])?);
+        &format!("{commit}:crates/schema/migrations.lock"),
+    ])?))
+}
+
+/// The last commit that ships fewer migrations than this version (the parent
+/// of the newest commit that added one; a change may add several, and a
+/// migration not yet shipped may be edited in later commits), checked out (as
+/// files) under `target/rollout-previous` (emptied first).
+fn previous_version() -> Result<(String, PathBuf)> {
     let current = current_migrations()?;
-    if shipped + 1 != current {
+    let touching = git(&["log", "--format=%H", "--", "crates/schema/migrations.lock"])?;
+    let mut previous = None;
+    for commit in touching.lines() {
+        let parent = git(&["rev-parse", &format!("{commit}^")])?;
+        if shipped_by(&parent)? < current {
+            previous = Some(parent);
+            break;
+        }
+    }
+    let previous =
+        previous.ok_or("no commit in git history ships fewer migrations than this one")?;
+    let shipped = shipped_by(&previous)?;
+    if shipped == 0 || shipped >= current {
         return Err(format!(
             "{previous} ships {shipped} migrations; this version has {current}"
         ));
@@ -232,10 +241,10 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
         }
     };
     let version = current_migrations()?;
+    let shipped = shipped_by(&previous)?;
     println!(
-        "previous version: {} ({} migrations)",
+        "previous version: {} ({shipped} migrations; this one has {version})",
         &previous[..12],
-        version - 1
     );
     // Make sure it is the previous version that was built: its inbox script
     // must not know the newest migration.
@@ -386,10 +395,12 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
         }
         let log =
             std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
-        // Each inbox migrated exactly once, however many requests woke it.
+        // Each inbox migrated exactly once, however many requests woke it,
+        // applying every migration the previous version lacked in that one run.
+        let applied: Vec<usize> = (shipped + 1..=version).collect();
         let migrated = log
             .matches(&format!(
-                "inbox schema migrated to {version} (applied [{version}])"
+                "inbox schema migrated to {version} (applied {applied:?})"
             ))
             .count();
         if migrated != INBOXES {
