@@ -9,7 +9,7 @@ use schema::{MigrateError, SqlError};
 
 /// Why a request was not answered with success.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum InboxError {
+pub enum InboxError {
     /// The answer for the client: its error body, and headers to add.
     #[error("{error}")]
     Refused {
@@ -26,6 +26,10 @@ pub(crate) enum InboxError {
     /// between the two scripts): the service's fault, logged, answered 503.
     #[error("unreadable inbox request: {0}")]
     Unreadable(String),
+    /// The platform around the inbox failed (the alarm could not be set,
+    /// storage could not be deleted).
+    #[error("platform failure: {0}")]
+    Platform(#[from] crate::ports::PlatformError),
 }
 
 impl InboxError {
@@ -59,6 +63,12 @@ impl InboxError {
                 Reply::error(&ApiError::unavailable(
                     "This inbox is being upgraded and cannot serve requests right now. \
                      Retry shortly.",
+                ))
+            }
+            InboxError::Platform(error) => {
+                log::error!("inbox platform failure: {error}");
+                Reply::error(&ApiError::unavailable(
+                    "The inbox could not complete this request. Retry shortly.",
                 ))
             }
             InboxError::Unreadable(why) => {
@@ -103,5 +113,11 @@ mod tests {
         assert!(!String::from_utf8_lossy(&reply.body).contains("disk"));
         let reply = InboxError::Unreadable("version skew".into()).into_reply();
         assert_eq!(reply.status, 503);
+        let reply = InboxError::from(crate::ports::PlatformError::from(
+            "alarm refused: token t0k3n",
+        ))
+        .into_reply();
+        assert_eq!(reply.status, 503);
+        assert!(!String::from_utf8_lossy(&reply.body).contains("t0k3n"));
     }
 }

@@ -7,7 +7,9 @@
 //! `deleteAll` for limiters that clear themselves), reads the configuration,
 //! and hands each request and each alarm to [`InboxService`].
 
-use crate::{Answer, HttpAnswer, HttpCall, InboxConfig, InboxService, Platform, RawMessage};
+use crate::{
+    Answer, HttpAnswer, HttpCall, InboxConfig, InboxService, Platform, PlatformError, RawMessage,
+};
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
@@ -142,7 +144,7 @@ impl Platform for DoPlatform<'_> {
         Timestamp::from_millis(i64::try_from(Date::now().as_millis()).unwrap_or(0))
     }
 
-    async fn http(&self, call: &HttpCall) -> std::result::Result<HttpAnswer, String> {
+    async fn http(&self, call: &HttpCall) -> std::result::Result<HttpAnswer, PlatformError> {
         let headers = Headers::new();
         for (name, value) in &call.headers {
             headers.set(name, value).map_err(|e| e.to_string())?;
@@ -179,13 +181,14 @@ impl Platform for DoPlatform<'_> {
         match select(exchange, timeout).await {
             Either::Left((Ok(answer), _)) => Ok(answer),
             // No URL in the message: it may carry a token in its query.
-            Either::Left((Err(error), _)) => Err(format!("The request failed: {error}")),
+            Either::Left((Err(error), _)) => Err(format!("The request failed: {error}").into()),
             Either::Right(((), _)) => {
                 controller.abort();
                 Err(format!(
                     "No complete answer within {} s.",
                     call.timeout_millis / 1000
-                ))
+                )
+                .into())
             }
         }
     }
@@ -195,7 +198,7 @@ impl Platform for DoPlatform<'_> {
         from: &str,
         to: &str,
         raw: &[u8],
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), PlatformError> {
         let binding = self
             .env
             .send_email(bindings::SEND_EMAIL_BINDING)
@@ -207,7 +210,7 @@ impl Platform for DoPlatform<'_> {
             .send(&message)
             .await
             .map(|_| ())
-            .map_err(|e| js_message(&e.into()))
+            .map_err(|e| PlatformError(js_message(&e.into())))
     }
 
     async fn call_inbox(
@@ -215,7 +218,7 @@ impl Platform for DoPlatform<'_> {
         object_id: &str,
         request: &InboxRequest,
         payload: &[u8],
-    ) -> std::result::Result<Reply, String> {
+    ) -> std::result::Result<Reply, PlatformError> {
         let stub = self
             .env
             .durable_object(bindings::INBOX_NAMESPACE)
@@ -246,17 +249,20 @@ impl Platform for DoPlatform<'_> {
         Delay::from(Duration::from_millis(millis)).await;
     }
 
-    async fn delete_all_storage(&self) -> std::result::Result<(), String> {
-        self.storage.delete_all().await.map_err(|e| e.to_string())
+    async fn delete_all_storage(&self) -> std::result::Result<(), PlatformError> {
+        self.storage
+            .delete_all()
+            .await
+            .map_err(|e| PlatformError(e.to_string()))
     }
 
-    async fn set_alarm(&self, at: Timestamp) -> std::result::Result<(), String> {
+    async fn set_alarm(&self, at: Timestamp) -> std::result::Result<(), PlatformError> {
         // An absolute time: `set_alarm` with a bare integer is an offset.
         let date = js_sys::Date::new(&JsValue::from_f64(at.millis() as f64));
         self.storage
             .set_alarm(ScheduledTime::new(date))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| PlatformError(e.to_string()))
     }
 }
 

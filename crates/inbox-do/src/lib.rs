@@ -26,8 +26,10 @@ mod store;
 mod throttle;
 mod webhook;
 
+pub use error::InboxError;
 pub use ports::{
-    DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, RESEND_API_URL, Relay,
+    DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, PlatformError,
+    RESEND_API_URL, Relay,
 };
 pub use service::{Answer, InboxService, RawMessage};
 pub use store::list_query;

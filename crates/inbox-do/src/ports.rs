@@ -26,26 +26,45 @@ pub struct HttpAnswer {
     pub body: Vec<u8>,
 }
 
+/// A failure of the platform around the inbox (a fetch, the `send_email`
+/// binding, another object, the alarm, storage): a sentence for the inbox's
+/// records or its log, never with a secret or a URL's query in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformError(pub String);
+
+impl From<String> for PlatformError {
+    fn from(text: String) -> Self {
+        PlatformError(text)
+    }
+}
+
+impl From<&str> for PlatformError {
+    fn from(text: &str) -> Self {
+        PlatformError(text.to_owned())
+    }
+}
+
 /// The platform around an inbox: the Durable Object's runtime in production,
 /// testkit's doubles in tests. Every method but [`Platform::now`] is I/O; an
-/// `Err` is a sentence for the inbox's records (never shown with secrets).
+/// `Err` is a [`PlatformError`].
 #[allow(async_fn_in_trait)] // single-threaded on Workers; no Send bound wanted
 pub trait Platform {
     /// The current time. It may move across every `await`.
     fn now(&self) -> Timestamp;
     /// POSTs `call`; `Err` when no answer came (network failure, timeout).
-    async fn http(&self, call: &HttpCall) -> Result<HttpAnswer, String>;
+    async fn http(&self, call: &HttpCall) -> Result<HttpAnswer, PlatformError>;
     /// Hands `raw` to Cloudflare's `send_email` binding.
-    async fn send_email(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String>;
+    async fn send_email(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), PlatformError>;
     /// Sends `request` with `payload` to another inbox of this deployment.
     async fn call_inbox(
         &self,
         object_id: &str,
         request: &InboxRequest,
         payload: &[u8],
-    ) -> Result<Reply, String>;
+    ) -> Result<Reply, PlatformError>;
     /// Wakes this inbox (its `alarm`) at `at`, replacing any earlier setting.
-    async fn set_alarm(&self, at: Timestamp) -> Result<(), String>;
+    async fn set_alarm(&self, at: Timestamp) -> Result<(), PlatformError>;
     /// Resolves once `millis` have passed on the platform's clock; the inbox
     /// races its hand-overs (`call_inbox`, `send_email`) against it. The
     /// default never resolves: a platform without timers bounds nothing.
@@ -56,7 +75,7 @@ pub trait Platform {
     /// Deletes everything this object stores (a rate limiter whose bucket is
     /// full again leaves nothing behind). Its SQL tables are already dropped
     /// by the caller; the default does nothing more.
-    async fn delete_all_storage(&self) -> Result<(), String> {
+    async fn delete_all_storage(&self) -> Result<(), PlatformError> {
         Ok(())
     }
 }

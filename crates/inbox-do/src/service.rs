@@ -199,19 +199,19 @@ impl InboxService {
     /// The Durable Object alarm: runs the jobs that are due, then sets the
     /// alarm for the next. A rate limiter's alarm deletes its storage once
     /// its bucket is full. An `Err` makes the platform retry the alarm.
-    pub async fn alarm<P: Platform>(&self, sql: &dyn Sql, platform: &P) -> Result<(), String> {
+    pub async fn alarm<P: Platform>(&self, sql: &dyn Sql, platform: &P) -> Result<(), InboxError> {
         let now = platform.now();
-        match throttle::cleanup(sql, now).map_err(|e| e.to_string())? {
+        match throttle::cleanup(sql, now)? {
             Cleanup::NotALimiter => {}
             Cleanup::Cleared => {
                 // Nothing is left, the schema included.
                 self.migrated.store(false, Ordering::Release);
-                return platform.delete_all_storage().await;
+                return Ok(platform.delete_all_storage().await?);
             }
-            Cleanup::Later(at) => return platform.set_alarm(at).await,
+            Cleanup::Later(at) => return Ok(platform.set_alarm(at).await?),
         }
-        self.migrate(sql, now).map_err(|e| e.to_string())?;
-        let jobs = jobs::claim_due(sql, now, ALARM_BATCH).map_err(|e| e.to_string())?;
+        self.migrate(sql, now)?;
+        let jobs = jobs::claim_due(sql, now, ALARM_BATCH)?;
         let runs = jobs.into_iter().map(|job| self.run_job(sql, platform, job));
         for outcome in futures_util::future::join_all(runs).await {
             if let Err(error) = outcome {

@@ -281,7 +281,7 @@ async fn deliver<P: Platform>(
     };
     match platform.http(&call).await {
         Ok(answer) => Attempt::Answered(answer.status),
-        Err(why) => Attempt::NoAnswer(why),
+        Err(why) => Attempt::NoAnswer(why.0),
     }
 }
 

@@ -4,7 +4,7 @@
 //! (Migrations on wake through the router are in testkit's tests/upgrade.rs.)
 #![cfg(not(target_arch = "wasm32"))]
 
-use inbox_do::InboxService;
+use inbox_do::{InboxService, PlatformError};
 use protocol::wire::{ApiCall, CLAIM_TTL_MILLIS, InboxRequest};
 use protocol::{ApiKey, Handle, KeyHash, Reply, Timestamp};
 use schema::{MIGRATIONS, Sql, Value};
@@ -399,16 +399,21 @@ impl inbox_do::Platform for Stuck {
     fn now(&self) -> Timestamp {
         self.0.now()
     }
-    async fn http(&self, call: &inbox_do::HttpCall) -> Result<inbox_do::HttpAnswer, String> {
+    async fn http(&self, call: &inbox_do::HttpCall) -> Result<inbox_do::HttpAnswer, PlatformError> {
         self.0.http(call).await
     }
-    async fn send_email(&self, _: &str, _: &str, _: &[u8]) -> Result<(), String> {
+    async fn send_email(&self, _: &str, _: &str, _: &[u8]) -> Result<(), PlatformError> {
         std::future::pending().await
     }
-    async fn call_inbox(&self, _: &str, _: &InboxRequest, _: &[u8]) -> Result<Reply, String> {
+    async fn call_inbox(
+        &self,
+        _: &str,
+        _: &InboxRequest,
+        _: &[u8],
+    ) -> Result<Reply, PlatformError> {
         std::future::pending().await
     }
-    async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
+    async fn set_alarm(&self, at: Timestamp) -> Result<(), PlatformError> {
         self.0.set_alarm(at).await
     }
     async fn sleep(&self, _millis: u64) {}

@@ -3,7 +3,7 @@
 use crate::gate::{Gate, Holds, Turn};
 use crate::outside::lock;
 use crate::{FakeClock, FakeMailer, FakeWeb, SqliteDb};
-use inbox_do::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform};
+use inbox_do::{HttpAnswer, HttpCall, InboxConfig, InboxService, Platform, PlatformError};
 use protocol::key::sha256_hex;
 use protocol::wire::{InboxRequest, encode_request};
 use protocol::{Reply, Timestamp};
@@ -150,7 +150,7 @@ impl InProcessNamespace {
                 if let Err(error) = outcome {
                     // The platform retries a failed alarm after 2 s.
                     lock(&self.alarms).insert(id, now.plus_millis(2_000));
-                    lock(&self.alarm_failures).push(error);
+                    lock(&self.alarm_failures).push(error.to_string());
                 }
                 ran += 1;
             }
@@ -263,13 +263,16 @@ impl Platform for ObjectPlatform<'_> {
         self.namespace.clock.now()
     }
 
-    async fn http(&self, call: &HttpCall) -> Result<HttpAnswer, String> {
-        self.outside(self.namespace.web.call(call)).await
+    async fn http(&self, call: &HttpCall) -> Result<HttpAnswer, PlatformError> {
+        self.outside(self.namespace.web.call(call))
+            .await
+            .map_err(PlatformError)
     }
 
-    async fn send_email(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
+    async fn send_email(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), PlatformError> {
         self.outside(self.namespace.mailer.send(from, to, raw))
             .await
+            .map_err(PlatformError)
     }
 
     async fn call_inbox(
@@ -277,16 +280,16 @@ impl Platform for ObjectPlatform<'_> {
         object_id: &str,
         request: &InboxRequest,
         payload: &[u8],
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, PlatformError> {
         // Boxed: an object's request may lead to another object's.
         let call = Box::pin(
             self.namespace
                 .send(object_id, request, Some(payload.to_vec())),
         );
-        self.outside(call).await.map_err(|e| e.0)
+        self.outside(call).await.map_err(|e| PlatformError(e.0))
     }
 
-    async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
+    async fn set_alarm(&self, at: Timestamp) -> Result<(), PlatformError> {
         lock(&self.namespace.alarms).insert(self.id.clone(), at);
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use crate::FakeClock;
 use crate::gate::{Deadline, Gate, Holds};
-use inbox_do::{HttpAnswer, HttpCall, Platform};
+use inbox_do::{HttpAnswer, HttpCall, Platform, PlatformError};
 use protocol::wire::InboxRequest;
 use protocol::{Reply, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
@@ -183,19 +183,24 @@ impl Platform for FixedPlatform {
         self.now
     }
 
-    async fn http(&self, _call: &HttpCall) -> Result<HttpAnswer, String> {
-        Err("FixedPlatform has no network".to_owned())
+    async fn http(&self, _call: &HttpCall) -> Result<HttpAnswer, PlatformError> {
+        Err("FixedPlatform has no network".into())
     }
 
-    async fn send_email(&self, _from: &str, _to: &str, _raw: &[u8]) -> Result<(), String> {
-        Err("FixedPlatform has no send_email binding".to_owned())
+    async fn send_email(&self, _from: &str, _to: &str, _raw: &[u8]) -> Result<(), PlatformError> {
+        Err("FixedPlatform has no send_email binding".into())
     }
 
-    async fn call_inbox(&self, _: &str, _: &InboxRequest, _: &[u8]) -> Result<Reply, String> {
-        Err("FixedPlatform has no other inboxes".to_owned())
+    async fn call_inbox(
+        &self,
+        _: &str,
+        _: &InboxRequest,
+        _: &[u8],
+    ) -> Result<Reply, PlatformError> {
+        Err("FixedPlatform has no other inboxes".into())
     }
 
-    async fn set_alarm(&self, at: Timestamp) -> Result<(), String> {
+    async fn set_alarm(&self, at: Timestamp) -> Result<(), PlatformError> {
         *lock(&self.alarm) = Some(at);
         Ok(())
     }
