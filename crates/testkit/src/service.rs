@@ -58,6 +58,16 @@ impl TestService {
         Self::with_kv_staleness(0)
     }
 
+    /// As [`Self::new`], with inboxes that send through `relay`.
+    pub fn with_relay(relay: inbox_do::Relay) -> Self {
+        let service = Self::new();
+        service.objects().configure(inbox_do::InboxConfig {
+            relay,
+            ..inbox_do::InboxConfig::default()
+        });
+        service
+    }
+
     /// A service whose KV hides each write from reads for `millis`.
     pub fn with_kv_staleness(millis: i64) -> Self {
         Self::with_config(
@@ -108,6 +118,30 @@ impl TestService {
         body["apiKey"]
             .as_str()
             .unwrap_or_else(|| panic!("signup of {handle} answered no apiKey: {body}"))
+            .to_owned()
+    }
+
+    /// The messages `key`'s inbox lists first (newest first); panics unless
+    /// the list answers 200 with a `messages` array.
+    pub fn messages(&self, key: &str) -> Vec<serde_json::Value> {
+        let (status, list) = self.call("GET", "/api/messages", key, None);
+        assert_eq!(status, 200, "{list}");
+        list["messages"].as_array().expect("a message list").clone()
+    }
+
+    /// Sets `key`'s webhook to `url` and returns its signing secret; panics
+    /// unless that works.
+    pub fn set_webhook(&self, key: &str, url: &str) -> String {
+        let (status, created) = self.call(
+            "PUT",
+            "/api/webhook",
+            key,
+            Some(serde_json::json!({ "url": url })),
+        );
+        assert_eq!(status, 200, "{created}");
+        created["secret"]
+            .as_str()
+            .expect("a webhook secret")
             .to_owned()
     }
 

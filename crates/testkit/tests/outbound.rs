@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use inbox_do::{InboxConfig, Relay};
+use inbox_do::Relay;
 use mail_parser::MimeHeaders as _;
 use protocol::limits::{SENDS_PER_HOUR, SENDS_PER_MINUTE};
 use router_worker::{HttpRequest, MailVerdict};
@@ -24,12 +24,6 @@ fn send(service: &TestService, key: &str, message: Json) -> (u16, Json) {
     service.call("POST", "/api/messages", key, Some(message))
 }
 
-fn messages(service: &TestService, key: &str) -> Vec<Json> {
-    let (status, list) = service.call("GET", "/api/messages", key, None);
-    assert_eq!(status, 200);
-    list["messages"].as_array().cloned().expect("a list")
-}
-
 fn raw(service: &TestService, key: &str, id: u64) -> Vec<u8> {
     let reply = service.request(
         &HttpRequest::new("GET", &format!("/api/messages/{id}/raw"))
@@ -37,21 +31,6 @@ fn raw(service: &TestService, key: &str, id: u64) -> Vec<u8> {
     );
     assert_eq!(reply.status, 200);
     reply.body
-}
-
-fn with_relay(relay: Relay) -> TestService {
-    let service = TestService::new();
-    service.objects().configure(InboxConfig {
-        relay,
-        ..InboxConfig::default()
-    });
-    service
-}
-
-fn set_webhook(service: &TestService, key: &str, url: &str) -> String {
-    let (status, created) = service.call("PUT", "/api/webhook", key, Some(json!({ "url": url })));
-    assert_eq!(status, 200, "{created}");
-    created["secret"].as_str().expect("a string").to_owned()
 }
 
 /// HMAC-SHA256 written out from RFC 2104 over sha2, so the signatures are
@@ -114,7 +93,7 @@ const INBOUND: &[u8] =
 
 #[test]
 fn a_send_request_is_checked_field_by_field() {
-    let service = with_relay(Relay::SendEmail);
+    let service = TestService::with_relay(Relay::SendEmail);
     let key = service.signup("alice");
     let cases = [
         (json!({ "subject": "x", "text": "y" }), "to"),
@@ -172,7 +151,7 @@ fn a_send_request_is_checked_field_by_field() {
     );
     assert_eq!(reply.status, 401);
     assert!(
-        messages(&service, &key).is_empty(),
+        service.messages(&key).is_empty(),
         "nothing refused was stored"
     );
     assert!(service.objects().mailer().sent().is_empty());
@@ -192,7 +171,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
         (status, answer["code"].as_str()),
         (503, Some("not_configured"))
     );
-    assert!(messages(&service, &alice).is_empty());
+    assert!(service.messages(&alice).is_empty());
 
     let (status, answer) = send(
         &service,
@@ -204,7 +183,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert!(answer.get("statusReason").is_none());
     let id = answer["id"].as_u64().expect("a number");
 
-    let sent = messages(&service, &alice);
+    let sent = service.messages(&alice);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["direction"], "outbound");
     assert_eq!(sent[0]["status"], "sent");
@@ -212,7 +191,7 @@ fn with_no_relay_outside_addresses_are_not_configured_but_inboxes_here_are_reach
     assert_eq!(sent[0]["to"], "bob+news@agents.test");
     assert_eq!(sent[0]["read"], true, "one's own sent mail is not unread");
 
-    let received = messages(&service, &bob);
+    let received = service.messages(&bob);
     assert_eq!(received.len(), 1);
     assert_eq!(received[0]["direction"], "inbound");
     assert_eq!(received[0]["from"], "alice@agents.test");
@@ -270,7 +249,7 @@ fn sending_to_oneself_stores_both_sides() {
         (201, Some("sent")),
         "{answer}"
     );
-    let list = messages(&service, &alice);
+    let list = service.messages(&alice);
     let directions: Vec<&str> = list
         .iter()
         .filter_map(|m| m["direction"].as_str())
@@ -280,7 +259,7 @@ fn sending_to_oneself_stores_both_sides() {
 
 #[test]
 fn the_send_email_binding_gets_the_stored_bytes_and_its_refusals_are_recorded() {
-    let service = with_relay(Relay::SendEmail);
+    let service = TestService::with_relay(Relay::SendEmail);
     let alice = service.signup("alice");
     let (status, answer) = send(
         &service,
@@ -318,14 +297,14 @@ fn the_send_email_binding_gets_the_stored_bytes_and_its_refusals_are_recorded() 
         reason.contains("destination address is not verified"),
         "{reason}"
     );
-    let listed = messages(&service, &alice);
+    let listed = service.messages(&alice);
     assert_eq!(listed[0]["status"], "failed");
     assert_eq!(listed[0]["statusReason"], reason);
 }
 
 #[test]
 fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
-    let service = with_relay(Relay::Http {
+    let service = TestService::with_relay(Relay::Http {
         api_key: "re_test_key".into(),
         url: RELAY_URL.into(),
     });
@@ -399,7 +378,7 @@ fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
         "The relay could not be reached: No complete answer within 30 s."
     );
     assert_eq!(
-        messages(&service, &alice).len(),
+        service.messages(&alice).len(),
         3,
         "every send is kept, whatever its fate"
     );
@@ -407,7 +386,7 @@ fn the_http_relay_is_called_in_resends_shape_and_its_errors_are_recorded() {
 
 #[test]
 fn an_interrupted_send_is_finished_by_the_alarm() {
-    let service = with_relay(Relay::Http {
+    let service = TestService::with_relay(Relay::Http {
         api_key: "re_test_key".into(),
         url: RELAY_URL.into(),
     });
@@ -423,13 +402,13 @@ fn an_interrupted_send_is_finished_by_the_alarm() {
         json!({ "to": "carol@example.com", "text": "T" }),
     );
     assert_eq!(status, 500);
-    let listed = messages(&service, &alice);
+    let listed = service.messages(&alice);
     assert_eq!(listed[0]["status"], "queued");
     // Its job is leased for a minute, and the alarm is set for then.
     assert_eq!(service.run_alarms(), 0);
     service.clock.advance(60_000);
     assert_eq!(service.run_alarms(), 1);
-    assert_eq!(messages(&service, &alice)[0]["status"], "sent");
+    assert_eq!(service.messages(&alice)[0]["status"], "sent");
     let calls = service.objects().web().calls_to(RELAY_URL);
     assert_eq!(calls.len(), 2, "at least once: the relay saw it twice...");
     assert_eq!(
@@ -535,21 +514,21 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
                 .contains("`url`")
         );
     }
-    let secret = set_webhook(&service, &alice, HOOK);
+    let secret = service.set_webhook(&alice, HOOK);
     assert!(secret.starts_with("whsec_"));
     let (status, info) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 200);
     assert_eq!(info["url"], HOOK);
     assert!(info.get("secret").is_none(), "the secret is shown once");
     // A new PUT replaces it, with a new secret.
-    assert_ne!(set_webhook(&service, &alice, HOOK), secret);
+    assert_ne!(service.set_webhook(&alice, HOOK), secret);
     let (status, _) = service.call("DELETE", "/api/webhook", &alice, None);
     assert_eq!(status, 204);
     let (status, _) = service.call("GET", "/api/webhook", &alice, None);
     assert_eq!(status, 404);
     // Another inbox never sees it.
     let bob = service.signup("bob");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let (status, _) = service.call("GET", "/api/webhook", &bob, None);
     assert_eq!(status, 404);
 }
@@ -558,7 +537,7 @@ fn webhooks_are_set_read_and_removed_and_their_urls_checked() {
 fn a_received_message_is_announced_once_signed_both_ways() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    let secret = set_webhook(&service, &alice, HOOK);
+    let secret = service.set_webhook(&alice, HOOK);
     assert!(matches!(
         service.deliver("bob@example.com", "alice@agents.test", INBOUND),
         MailVerdict::Accepted(1)
@@ -602,7 +581,7 @@ fn a_received_message_is_announced_once_signed_both_ways() {
 fn failed_deliveries_are_retried_on_the_schedule_with_the_same_event() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    let secret = set_webhook(&service, &alice, HOOK);
+    let secret = service.set_webhook(&alice, HOOK);
     let web = service.objects().web();
     web.script(
         HOOK,
@@ -688,7 +667,7 @@ fn failed_deliveries_are_retried_on_the_schedule_with_the_same_event() {
 fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, (0..10).map(|_| WebAnswer::Status(503, String::new())));
     service.deliver("bob@example.com", "alice@agents.test", INBOUND);
@@ -713,7 +692,7 @@ fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
 
     // 410 Gone: the webhook is removed, and with it what was pending.
     let other = "https://hooks.example.com/gone";
-    set_webhook(&service, &alice, other);
+    service.set_webhook(&alice, other);
     web.script(other, [WebAnswer::Status(410, String::new())]);
     let second = INBOUND
         .to_vec()
@@ -735,7 +714,7 @@ fn delivery_gives_up_after_six_attempts_and_410_removes_the_webhook() {
 fn deleting_the_webhook_drops_its_pending_events() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, [WebAnswer::Status(500, String::new())]);
     service.deliver("bob@example.com", "alice@agents.test", INBOUND);
@@ -751,8 +730,8 @@ fn a_send_between_inboxes_tells_both_webhooks() {
     let service = TestService::new();
     let alice = service.signup("alice");
     let bob = service.signup("bob");
-    let alice_secret = set_webhook(&service, &alice, "https://alice.example.com/hook");
-    let bob_secret = set_webhook(&service, &bob, "https://bob.example.com/hook");
+    let alice_secret = service.set_webhook(&alice, "https://alice.example.com/hook");
+    let bob_secret = service.set_webhook(&bob, "https://bob.example.com/hook");
     let (status, answer) = send(
         &service,
         &alice,

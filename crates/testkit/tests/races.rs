@@ -6,7 +6,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use futures_util::join;
-use inbox_do::{InboxConfig, Relay};
+use inbox_do::Relay;
 use router_worker::MailVerdict;
 use serde_json::{Value as Json, json};
 use std::cell::Cell;
@@ -17,15 +17,6 @@ const NEW_HOOK: &str = "https://new-hooks.example.com/inboxkit";
 const RELAY_URL: &str = "https://relay.example.com/emails";
 /// How long a send's attempt holds its job (inbox-do's `LEASE_MILLIS`).
 const LEASE_MILLIS: i64 = 60_000;
-
-fn with_relay(relay: Relay) -> TestService {
-    let service = TestService::new();
-    service.objects().configure(InboxConfig {
-        relay,
-        ..InboxConfig::default()
-    });
-    service
-}
 
 fn http_relay() -> Relay {
     Relay::Http {
@@ -40,12 +31,6 @@ fn inbound(n: u32) -> Vec<u8> {
          Message-ID: <{n}@example.com>\r\n\r\nHi!\r\n"
     )
     .into_bytes()
-}
-
-fn messages(service: &TestService, key: &str) -> Vec<Json> {
-    let (status, list) = service.call("GET", "/api/messages", key, None);
-    assert_eq!(status, 200, "{list}");
-    list["messages"].as_array().expect("a message list").clone()
 }
 
 fn deliveries(service: &TestService, key: &str) -> Vec<Json> {
@@ -67,11 +52,6 @@ fn jobs_of(service: &TestService, handle: &str) -> i64 {
     })
 }
 
-fn set_webhook(service: &TestService, key: &str, url: &str) {
-    let (status, created) = service.call("PUT", "/api/webhook", key, Some(json!({ "url": url })));
-    assert_eq!(status, 200, "{created}");
-}
-
 fn send_body() -> Option<Json> {
     Some(json!({ "to": "carol@example.com", "subject": "Race", "text": "T" }))
 }
@@ -82,7 +62,7 @@ fn send_body() -> Option<Json> {
 /// attempt is over (failed, job gone) before the alarm could retry it.
 #[test]
 fn a_send_held_at_the_http_relay_past_the_lease_times_out_before_the_alarm() {
-    let service = with_relay(http_relay());
+    let service = TestService::with_relay(http_relay());
     let alice = service.signup("alice");
     let web = service.objects().web();
     let gate = web.hold(RELAY_URL);
@@ -114,7 +94,7 @@ fn a_send_held_at_the_http_relay_past_the_lease_times_out_before_the_alarm() {
         1,
         "the alarm sent nothing again"
     );
-    assert_eq!(messages(&service, &alice)[0]["status"], "failed");
+    assert_eq!(service.messages(&alice)[0]["status"], "failed");
     assert_eq!(jobs_of(&service, "alice"), 0);
 }
 
@@ -127,9 +107,9 @@ const HANDOVER_TIMEOUT_MILLIS: i64 = 30_000;
 /// settled and nothing is handed over again.
 #[test]
 fn a_send_held_at_send_email_times_out_within_its_lease_and_is_not_sent_again() {
-    let service = with_relay(Relay::SendEmail);
+    let service = TestService::with_relay(Relay::SendEmail);
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let mailer = service.objects().mailer();
     let gate = mailer.hold();
     let alarms = Cell::new(None);
@@ -153,9 +133,14 @@ fn a_send_held_at_send_email_times_out_within_its_lease_and_is_not_sent_again() 
             "The send_email binding did not answer within 30 s; the message may have been sent."
         );
     });
+    assert_eq!(
+        alarms.get(),
+        Some(1),
+        "the alarm set for the lease's end ran"
+    );
     assert_eq!(mailer.sent().len(), 1, "handed over once");
     assert_eq!(gate.arrived(), 1, "the alarm called the binding no more");
-    assert_eq!(messages(&service, &alice)[0]["status"], "failed");
+    assert_eq!(service.messages(&alice)[0]["status"], "failed");
     assert_eq!(jobs_of(&service, "alice"), 0);
     service.clock.advance(3_600_000);
     service.run_alarms();
@@ -172,9 +157,9 @@ fn a_send_held_at_send_email_times_out_within_its_lease_and_is_not_sent_again() 
 /// hand-overs are the at-least-once case a late timer still allows.)
 #[test]
 fn of_two_attempts_at_one_send_only_the_first_to_end_settles_it() {
-    let service = with_relay(Relay::SendEmail);
+    let service = TestService::with_relay(Relay::SendEmail);
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let mailer = service.objects().mailer();
     let gate = mailer.hold();
     let alarm_done = Cell::new(false);
@@ -202,7 +187,7 @@ fn of_two_attempts_at_one_send_only_the_first_to_end_settles_it() {
         2,
         "the late timer let a second hand-over through"
     );
-    assert_eq!(messages(&service, &alice)[0]["status"], "sent");
+    assert_eq!(service.messages(&alice)[0]["status"], "sent");
     assert_eq!(jobs_of(&service, "alice"), 0);
     service.clock.advance(3_600_000);
     service.run_alarms();
@@ -254,10 +239,10 @@ fn a_direct_send_held_past_its_timeout_is_not_delivered_again() {
         );
     });
     assert_eq!(gate.arrived(), 1, "one call at bob's door");
-    assert_eq!(messages(&service, &alice)[0]["status"], "failed");
+    assert_eq!(service.messages(&alice)[0]["status"], "failed");
     assert_eq!(jobs_of(&service, "alice"), 0);
     assert!(
-        messages(&service, &bob).is_empty(),
+        service.messages(&bob).is_empty(),
         "the abandoned call never got in"
     );
 }
@@ -289,7 +274,7 @@ fn with_delivery_in_flight(service: &TestService, meanwhile: impl AsyncFnOnce())
 fn a_webhook_replaced_mid_delivery_gets_the_next_events() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let ran = with_delivery_in_flight(&service, async || {
         let (status, created) = service
             .call_async(
@@ -321,7 +306,7 @@ fn a_webhook_replaced_mid_delivery_gets_the_next_events() {
 fn a_webhook_replaced_mid_delivery_gets_the_retry_of_a_failed_one() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, [WebAnswer::Status(503, String::new())]);
     let ran = with_delivery_in_flight(&service, async || {
@@ -355,7 +340,7 @@ fn a_webhook_replaced_mid_delivery_gets_the_retry_of_a_failed_one() {
 fn a_410_from_the_old_url_does_not_remove_the_new_webhook() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     service
         .objects()
         .web()
@@ -385,7 +370,7 @@ fn a_410_from_the_old_url_does_not_remove_the_new_webhook() {
 fn a_webhook_deleted_mid_delivery_gets_nothing_afterwards() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let web = service.objects().web();
     web.script(HOOK, [WebAnswer::Status(503, String::new())]);
     let ran = with_delivery_in_flight(&service, async || {
@@ -435,7 +420,7 @@ fn two_deliveries_of_one_message_interleaved_store_it_once() {
         verdicts,
         [MailVerdict::Accepted(1), MailVerdict::Duplicate(1)]
     );
-    assert_eq!(messages(&service, &alice).len(), 1);
+    assert_eq!(service.messages(&alice).len(), 1);
 }
 
 /// (c) Two deliveries of one message while a webhook delivery holds the
@@ -445,7 +430,7 @@ fn two_deliveries_of_one_message_interleaved_store_it_once() {
 fn two_deliveries_of_one_message_during_a_webhook_delivery_store_it_once() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    set_webhook(&service, &alice, HOOK);
+    service.set_webhook(&alice, HOOK);
     let raw = inbound(7);
     let ran = with_delivery_in_flight(&service, async || {
         let (first, second) = join!(
@@ -458,7 +443,7 @@ fn two_deliveries_of_one_message_during_a_webhook_delivery_store_it_once() {
         );
     });
     assert_eq!(ran, 2, "the first event's, then the second's");
-    assert_eq!(messages(&service, &alice).len(), 2);
+    assert_eq!(service.messages(&alice).len(), 2);
     assert_eq!(service.objects().web().calls_to(HOOK).len(), 2);
     assert_eq!(jobs_of(&service, "alice"), 0);
 }
