@@ -8,7 +8,6 @@
 use proptest::prelude::*;
 use router_worker::{HttpRequest, MailVerdict};
 use serde_json::{Value as Json, json};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use testkit::TestService;
 
@@ -59,10 +58,7 @@ fn condensed(mut message: Json) -> Json {
     for field in ["text", "html"] {
         if let Some(text) = message[field].as_str() {
             let head: String = text.chars().take(240).collect();
-            let sha256: String = Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect();
+            let sha256 = protocol::key::sha256_hex(text.as_bytes());
             message[field] =
                 json!({ "chars": text.chars().count(), "sha256": sha256, "head": head });
         }
