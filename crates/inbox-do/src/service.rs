@@ -94,6 +94,12 @@ enum Step {
     Send(Started),
     /// A raw message to stream.
     Raw(RawMessage),
+    /// A rate limiter's answer, and when its bucket is full again (its alarm
+    /// then clears the limiter's storage).
+    Throttled {
+        reply: Reply,
+        wake_at: Option<Timestamp>,
+    },
 }
 
 impl InboxService {
@@ -147,32 +153,20 @@ impl InboxService {
             Ok(request) => request,
             Err(why) => return Answer::Reply(InboxError::Unreadable(why).into_reply()),
         };
-        if let InboxRequest::Throttle {
-            limit,
-            window_millis,
-        } = request
-        {
-            // A rate limiter: no inbox schema, only its bucket.
-            let rate = Rate {
-                limit,
-                window_millis,
-            };
-            return Answer::Reply(match throttle::serve(sql, rate, now) {
-                Ok((reply, wake_at)) => {
-                    if let Some(at) = wake_at {
-                        set_alarm_at(platform, at).await;
-                    }
-                    reply
-                }
-                Err(error) => error.into_reply(),
-            });
-        }
-        if let Err(error) = self.migrate(sql, now) {
+        // A rate limiter never migrates: it keeps only its bucket.
+        let limiter = matches!(request, InboxRequest::Throttle { .. });
+        if !limiter && let Err(error) = self.migrate(sql, now) {
             return Answer::Reply(InboxError::from(error).into_reply());
         }
         let reply = match self.dispatch(sql, request, payload, now) {
             Err(error) => error.into_reply(),
             Ok(Step::Raw(raw)) => return Answer::Raw(raw),
+            Ok(Step::Throttled { reply, wake_at }) => {
+                if let Some(at) = wake_at {
+                    set_alarm_at(platform, at).await;
+                }
+                reply
+            }
             Ok(Step::Reply { reply, wake }) => {
                 if wake {
                     self.set_alarm(sql, platform).await;
@@ -281,12 +275,13 @@ impl InboxService {
                 limit,
                 window_millis,
             } => {
-                // Served before migrating (see `serve`); kept exhaustive.
+                // Reached without migrating (see `serve_answer`).
                 let rate = Rate {
                     limit,
                     window_millis,
                 };
-                throttle::serve(sql, rate, now)?.0
+                let (reply, wake_at) = throttle::serve(sql, rate, now)?;
+                return Ok(Step::Throttled { reply, wake_at });
             }
             InboxRequest::Ping => {
                 sql.exec("SELECT count(*) FROM schema_migrations", &[])?;
