@@ -23,7 +23,7 @@ use futures_util::future::{Either, select};
 use protocol::api::{Direction, SendResponse, SendStatus, WebhookEventKind};
 use protocol::limits::{SENDS_PER_HOUR, SENDS_PER_MINUTE};
 use protocol::wire::{InboxRequest, SendRoute};
-use protocol::{ApiError, ErrorCode, Reply, Timestamp};
+use protocol::{ApiError, ErrorCode, Handle, Reply, Timestamp};
 use schema::{Sql, SqlError};
 use std::future::Future;
 use std::pin::pin;
@@ -189,6 +189,9 @@ pub(crate) async fn attempt<P: Platform>(
         // Gone, or already settled by an earlier attempt.
         _ => return jobs::delete_job(sql, job.id),
     };
+    // Read once, before the hand-over: it needs the own handle (a send to
+    // oneself) and so does the `message.sent` event after it.
+    let owner = load_owner(sql)?;
     let outcome = if job.attempts > jobs::MAX_SEND_ATTEMPTS {
         Err(format!(
             "The send was interrupted {} times and was not attempted again.",
@@ -198,6 +201,7 @@ pub(crate) async fn attempt<P: Platform>(
         match store::raw(sql, job.message_id)? {
             Some(raw) => {
                 let handover = Handover {
+                    own: owner.as_ref().map(|o| &o.handle),
                     from: &summary.from,
                     to: &summary.to,
                     raw: &raw,
@@ -210,7 +214,6 @@ pub(crate) async fn attempt<P: Platform>(
         }
     };
     let now = platform.now();
-    let owner = load_owner(sql)?;
     sql.transaction(&mut || {
         let (status, reason) = match &outcome {
             Ok(()) => (SendStatus::Sent, None),
@@ -244,6 +247,8 @@ pub(crate) async fn attempt<P: Platform>(
 
 /// A stored outbound message, ready to hand over.
 struct Handover<'a> {
+    /// This inbox's handle, when it has an owner.
+    own: Option<&'a Handle>,
     from: &'a str,
     to: &'a str,
     raw: &'a [u8],
@@ -260,6 +265,7 @@ async fn hand_over<P: Platform>(
     handover: &Handover<'_>,
 ) -> Result<(), String> {
     let Handover {
+        own,
         from,
         to,
         raw,
@@ -272,10 +278,7 @@ async fn hand_over<P: Platform>(
             object_id,
             tag,
         } => {
-            let own = load_owner(sql)
-                .map_err(|e| format!("Storage failed: {e}"))?
-                .map(|o| o.handle);
-            let status = if own.as_ref() == Some(handle) {
+            let status = if own == Some(handle) {
                 // To oneself: calling one's own object would wait on itself.
                 let mail = Inbound {
                     envelope_from: from,
