@@ -215,4 +215,66 @@ pub const MIGRATIONS: &[Migration] = &[
             END",
         ],
     },
+    Migration {
+        id: 8,
+        name: "threads and recipients",
+        statements: &[
+            // The message's own Message-ID (without angle brackets), so that
+            // a reply finds the thread of what it answers.
+            "ALTER TABLE messages ADD COLUMN message_id_header TEXT",
+            // The conversation it belongs to. NULL only for mail stored
+            // before this migration, until the bounded backfill after it
+            // (in batches, oldest first) reaches the message.
+            "ALTER TABLE messages ADD COLUMN thread_id INTEGER",
+            // The start of its new text (quoted history and signature
+            // removed), for listings; NULL until threaded.
+            "ALTER TABLE messages ADD COLUMN preview TEXT",
+            "CREATE INDEX messages_by_message_id ON messages (message_id_header)
+                WHERE message_id_header IS NOT NULL",
+            // A thread's messages in order; also finds the unthreaded ones
+            // (NULL sorts first) without a scan.
+            "CREATE INDEX messages_by_thread ON messages (thread_id, id)",
+            // The ids a message names in In-Reply-To and References, so that
+            // an original arriving after its reply finds the reply's thread
+            // (and the two threads become one).
+            "CREATE TABLE message_refs (
+                ref TEXT NOT NULL,
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                PRIMARY KEY (ref, message_id)
+            ) STRICT",
+            "CREATE INDEX message_refs_by_message ON message_refs (message_id)",
+            // One row per conversation, kept with every change to its
+            // messages. Listed by its latest message id, which orders by
+            // latest activity (arrival times never decrease with ids).
+            "CREATE TABLE threads (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                subject TEXT,
+                participants TEXT NOT NULL DEFAULT '[]',
+                message_count INTEGER NOT NULL DEFAULT 0 CHECK (message_count >= 0),
+                unread_count INTEGER NOT NULL DEFAULT 0 CHECK (unread_count >= 0),
+                last_message_id INTEGER NOT NULL,
+                last_message_at INTEGER NOT NULL,
+                preview TEXT,
+                has_attachments INTEGER NOT NULL DEFAULT 0 CHECK (has_attachments IN (0, 1)),
+                created_at INTEGER NOT NULL
+            ) STRICT",
+            "CREATE INDEX threads_by_last ON threads (last_message_id)",
+            "CREATE INDEX threads_unread ON threads (last_message_id) WHERE unread_count > 0",
+            // Each recipient of an outbound message and what became of it.
+            // Mail sent before this migration has none: its one recipient is
+            // the message's `to_addr` and its outcome the message's.
+            "CREATE TABLE message_recipients (
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL CHECK (seq >= 0),
+                address TEXT NOT NULL,
+                kind TEXT NOT NULL CHECK (kind IN ('to', 'cc', 'bcc')),
+                status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+                reason TEXT,
+                at INTEGER NOT NULL,
+                PRIMARY KEY (message_id, seq)
+            ) STRICT",
+            // The per-hour recipient limit counts recent rows.
+            "CREATE INDEX message_recipients_by_at ON message_recipients (at)",
+        ],
+    },
 ];
