@@ -11,8 +11,10 @@ use crate::ports::InboxConfig;
 use crate::send::{self, Outgoing, Started};
 use crate::service::RawMessage;
 use crate::store;
+use crate::threads;
 use crate::webhook::{self, Webhook};
-use protocol::api::{Me, Message, MessageList};
+use protocol::api::{Me, Message, MessageList, Thread, ThreadList, ThreadMessage};
+use protocol::limits::MAX_THREAD_MESSAGES;
 use protocol::wire::ApiCall;
 use protocol::{ApiError, Reply, Timestamp};
 use schema::Sql;
@@ -85,6 +87,27 @@ pub(crate) fn call(
             }
             None => return Err(no_such_message(id)),
         },
+        ApiCall::ListThreads {
+            limit,
+            cursor,
+            unread,
+        } => {
+            let (threads, next_cursor) = threads::list(sql, limit, cursor, unread)?;
+            Reply::json(
+                200,
+                &ThreadList {
+                    threads,
+                    next_cursor,
+                },
+            )
+        }
+        ApiCall::GetThread { id } => thread(sql, id)?,
+        ApiCall::DeleteThread { id } => {
+            if !threads::delete(sql, id)? {
+                return Err(no_such_thread(id));
+            }
+            Reply::no_content()
+        }
         ApiCall::Send {
             to,
             subject,
@@ -135,6 +158,29 @@ fn me(caller: Caller<'_>) -> Reply {
             message_count: owner.message_count,
         },
     )
+}
+
+/// `GET /api/threads/:id`: the thread and its latest messages, oldest
+/// first, each with its new text.
+fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
+    let Some(summary) = threads::summary(sql, id)? else {
+        return Err(no_such_thread(id));
+    };
+    let mut messages = Vec::new();
+    for message in threads::message_ids(sql, id, MAX_THREAD_MESSAGES)? {
+        if let Some(summary) = store::summary(sql, message)? {
+            let extracted_text = store::detail(sql, message)?.and_then(|d| d.extracted_text);
+            messages.push(ThreadMessage {
+                summary,
+                extracted_text,
+            });
+        }
+    }
+    Ok(Reply::json(200, &Thread { summary, messages }))
+}
+
+fn no_such_thread(id: u64) -> InboxError {
+    ApiError::not_found(format!("There is no thread {id} in this inbox.")).into()
 }
 
 fn no_such_message(id: u64) -> InboxError {

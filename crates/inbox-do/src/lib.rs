@@ -7,9 +7,10 @@
 //!
 //! One room per module: `service` (the request shell), `owner` (the owner
 //! row and the signup protocol), `ingest`, `api` (the authenticated calls),
-//! `send`, `webhook` (delivery, retries, the webhook and its attempt log),
+//! `send`, `threads` (conversations), `webhook` (delivery, retries, the webhook and its attempt log),
 //! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
-//! (messages in SQL), `mail` and `outbound` (reading and building mail),
+//! (messages in SQL), `mail` and `outbound` (reading and building mail), `quoted` (the new
+//! text of a message),
 //! `error` (the one error type, made a reply in one place) and `ports`.
 
 mod api;
@@ -20,9 +21,11 @@ mod mail;
 mod outbound;
 mod owner;
 mod ports;
+mod quoted;
 mod send;
 mod service;
 mod store;
+mod threads;
 mod throttle;
 mod webhook;
 
@@ -31,8 +34,10 @@ pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, PlatformError,
     RESEND_API_URL, Relay,
 };
+pub use quoted::{extracted_text, preview};
 pub use service::{Answer, InboxService, RawMessage};
 pub use store::list_query;
+pub use threads::{BACKFILL_BATCH, list_query as thread_list_query};
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -16,6 +16,7 @@ use crate::owner::{self, authenticate};
 use crate::ports::{InboxConfig, Platform};
 use crate::send::{self, Started};
 use crate::store;
+use crate::threads;
 use crate::throttle::{self, Cleanup, Rate};
 use crate::webhook;
 use protocol::wire::{InboxRequest, decode_request};
@@ -36,6 +37,9 @@ pub struct InboxService {
     migrations: &'static [Migration],
     /// Atomic only so that testkit can share a service between threads.
     migrated: AtomicBool,
+    /// Whether this wake-up has looked for unthreaded mail (see
+    /// [`crate::threads::backfill`]).
+    backfill_checked: AtomicBool,
     config: InboxConfig,
 }
 
@@ -115,6 +119,7 @@ impl InboxService {
         InboxService {
             migrations,
             migrated: AtomicBool::new(false),
+            backfill_checked: AtomicBool::new(false),
             config,
         }
     }
@@ -155,8 +160,11 @@ impl InboxService {
         };
         // A rate limiter never migrates: it keeps only its bucket.
         let limiter = matches!(request, InboxRequest::Throttle { .. });
-        if !limiter && let Err(error) = self.migrate(sql, now) {
-            return Answer::Reply(InboxError::from(error).into_reply());
+        if !limiter {
+            if let Err(error) = self.migrate(sql, now) {
+                return Answer::Reply(InboxError::from(error).into_reply());
+            }
+            self.start_backfill(sql, platform, now).await;
         }
         let reply = match self.dispatch(sql, request, payload, now) {
             Err(error) => error.into_reply(),
@@ -213,6 +221,12 @@ impl InboxService {
                 log::error!("inbox storage error while running a job: {error}");
             }
         }
+        // Mail stored before threads existed is threaded a batch per alarm;
+        // `set_alarm` comes back at once while some is left.
+        if threads::backfill_pending(sql)? {
+            let done = threads::backfill(sql, platform.now())?;
+            log::info!("threaded {done} messages stored before threads existed");
+        }
         self.set_alarm(sql, platform).await;
         Ok(())
     }
@@ -234,12 +248,36 @@ impl InboxService {
         Ok(())
     }
 
-    /// Sets the alarm to when the next job becomes runnable, if one is pending.
+    /// Sets the alarm to when the next job becomes runnable, if one is
+    /// pending, or to now while mail is left to thread.
     async fn set_alarm<P: Platform>(&self, sql: &dyn Sql, platform: &P) {
-        match jobs::next_wake(sql) {
+        let next = jobs::next_wake(sql).and_then(|next| {
+            Ok(match threads::backfill_pending(sql)? {
+                true => Some(platform.now()),
+                false => next,
+            })
+        });
+        match next {
             Ok(Some(at)) => set_alarm_at(platform, at).await,
             Ok(None) => {}
             Err(error) => log::error!("inbox storage error while planning the alarm: {error}"),
+        }
+    }
+
+    /// Once per wake-up: when mail stored before threads existed is still
+    /// unthreaded, sets the alarm that threads it, a bounded batch at a time
+    /// (never inside a request, whose time it would take).
+    async fn start_backfill<P: Platform>(&self, sql: &dyn Sql, platform: &P, now: Timestamp) {
+        if self.backfill_checked.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match threads::backfill_pending(sql) {
+            Ok(true) => set_alarm_at(platform, now).await,
+            Ok(false) => {}
+            Err(error) => {
+                self.backfill_checked.store(false, Ordering::Release);
+                log::error!("inbox storage error while looking for unthreaded mail: {error}");
+            }
         }
     }
 

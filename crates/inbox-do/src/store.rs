@@ -9,6 +9,8 @@
 //! ever counted from the table.
 
 use crate::mail::ParsedMail;
+use crate::quoted::{extracted_text, preview};
+use crate::threads::{self, ThreadFacts};
 use protocol::Timestamp;
 use protocol::api::{
     Attachment, Direction, HeaderField, MessageDetail, MessageSummary, SendStatus,
@@ -17,12 +19,12 @@ use schema::{Row, Rows, Sql, SqlError, Value};
 use serde::{Deserialize, Serialize};
 
 /// The largest integer that survives the trip through JavaScript's f64.
-const MAX_SAFE_ID: i64 = (1 << 53) - 1;
+pub(crate) const MAX_SAFE_ID: i64 = (1 << 53) - 1;
 
 /// Bytes per stored chunk.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 
-const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments, send_status, send_reason";
+const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments, send_status, send_reason, thread_id, preview";
 
 /// A new message, ready to store.
 pub(crate) struct NewMessage<'a> {
@@ -98,6 +100,8 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
+        let facts = thread_facts(&message.parsed.detail, &message.parsed);
+        threads::thread_message(sql, new_id as u64, &facts, message.received_at)?;
         sql.exec(
             // (message_count is kept by a trigger.)
             "UPDATE inbox SET stored_bytes = stored_bytes + ? WHERE id = 1",
@@ -146,6 +150,49 @@ fn get_chunks(sql: &dyn Sql, id: u64, kind: &str) -> Result<Option<Vec<u8>>, Sql
         out.extend_from_slice(row.blob(0).map_err(|e| e.context("a message part"))?);
     }
     Ok(Some(out))
+}
+
+/// What threading needs from a parsed message.
+fn thread_facts(detail: &MessageDetail, parsed: &ParsedMail) -> ThreadFacts {
+    let mut facts = ThreadFacts::new(
+        detail.message_id.as_deref(),
+        detail.in_reply_to.as_deref(),
+        &detail.references,
+    );
+    facts.subject = parsed.subject.clone();
+    facts.participants = std::iter::once(&parsed.from)
+        .chain(&detail.to_addresses)
+        .chain(&detail.cc)
+        .cloned()
+        .collect();
+    facts.preview =
+        preview(extracted_text(detail.text.as_deref(), detail.html.as_deref()).as_deref());
+    facts
+}
+
+/// What threading needs from a stored message (its detail read back), and
+/// how many detail bytes were read. A detail that cannot be read threads the
+/// message on its own rather than stopping the backfill.
+pub(crate) fn thread_facts_of_stored(
+    sql: &dyn Sql,
+    id: u64,
+) -> Result<(ThreadFacts, usize), SqlError> {
+    let Some(bytes) = get_chunks(sql, id, "detail")? else {
+        return Ok((ThreadFacts::default(), 0));
+    };
+    let Ok(stored) = serde_json::from_slice::<StoredDetail>(&bytes) else {
+        return Ok((ThreadFacts::default(), bytes.len()));
+    };
+    let detail = MessageDetail::from(stored);
+    let summary = summary(sql, id)?;
+    let parsed = ParsedMail {
+        from: summary.as_ref().map(|s| s.from.clone()).unwrap_or_default(),
+        from_name: None,
+        subject: summary.and_then(|s| s.subject),
+        has_attachments: false,
+        detail,
+    };
+    Ok((thread_facts(&parsed.detail, &parsed), bytes.len()))
 }
 
 /// A page of summaries, newest first: ids below `cursor`, received after
@@ -215,7 +262,14 @@ pub(crate) fn summary(sql: &dyn Sql, id: u64) -> Result<Option<MessageSummary>, 
 pub(crate) fn detail(sql: &dyn Sql, id: u64) -> Result<Option<MessageDetail>, SqlError> {
     match get_chunks(sql, id, "detail")? {
         Some(bytes) => serde_json::from_slice::<StoredDetail>(&bytes)
-            .map(|stored| Some(stored.into()))
+            .map(|stored| {
+                let mut detail = MessageDetail::from(stored);
+                // Computed on read, so that mail stored before it existed
+                // has it, and better rules reach every message.
+                detail.extracted_text =
+                    extracted_text(detail.text.as_deref(), detail.html.as_deref());
+                Some(detail)
+            })
             .map_err(|e| SqlError::new(format!("stored detail of {id} is unreadable: {e}"))),
         None => Ok(None),
     }
@@ -259,11 +313,20 @@ pub(crate) fn set_read(
     id: u64,
     read: bool,
 ) -> Result<Option<MessageSummary>, SqlError> {
-    let rows = sql.exec(
-        &format!("UPDATE messages SET read = ? WHERE id = ? RETURNING {SUMMARY_COLUMNS}"),
-        &[Value::Integer(i64::from(read)), Value::Integer(id as i64)],
-    )?;
-    Ok(summaries(rows)?.into_iter().next())
+    let mut updated = None;
+    sql.transaction(&mut || {
+        let rows = sql.exec(
+            &format!("UPDATE messages SET read = ? WHERE id = ? RETURNING {SUMMARY_COLUMNS}"),
+            &[Value::Integer(i64::from(read)), Value::Integer(id as i64)],
+        )?;
+        updated = summaries(rows)?.into_iter().next();
+        // The thread's unread count moves with it.
+        if let Some(thread) = updated.as_ref().and_then(|s| s.thread_id) {
+            threads::refresh(sql, thread)?;
+        }
+        Ok(())
+    })?;
+    Ok(updated)
 }
 
 /// The highest message id so far (0 when there is none): O(1) on the
@@ -302,6 +365,8 @@ fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
             has_attachments: row.int(9)? != 0,
             status: row.opt_text(10)?.and_then(SendStatus::parse),
             status_reason: row.opt_text(11)?.map(str::to_owned),
+            thread_id: row.opt_int(12)?.map(|t| t as u64),
+            preview: row.opt_text(13)?.map(str::to_owned),
         })
     };
     read().map_err(|e| e.context("a message row"))
@@ -435,6 +500,7 @@ impl From<StoredDetail> for MessageDetail {
             date: d.date,
             text: d.text,
             html: d.html,
+            extracted_text: None,
             headers: d
                 .headers
                 .into_iter()
@@ -473,8 +539,13 @@ mod tests {
         assert_eq!(detail.text.as_deref(), Some("Hello"));
         assert_eq!(detail.attachments[0].content_type, "text/plain");
         assert_eq!(detail.headers[0].name, "Subject");
-        // The storage type writes what the API type reads, and back.
-        let api_json = serde_json::to_value(&detail).expect("serializes");
+        // The storage type writes what the API type reads, and back (but for
+        // `extractedText`, which is computed on read and never stored).
+        let mut api_json = serde_json::to_value(&detail).expect("serializes");
+        api_json
+            .as_object_mut()
+            .expect("an object")
+            .remove("extractedText");
         let stored_json = serde_json::to_value(&stored).expect("serializes");
         assert_eq!(api_json, stored_json);
         assert_eq!(StoredDetail::from(&detail), stored);

@@ -105,6 +105,13 @@ pub struct MessageSummary {
     pub size: u64,
     /// Whether it carries attachments.
     pub has_attachments: bool,
+    /// The conversation it belongs to (see `GET /api/threads/:id`). Null
+    /// only briefly, for mail stored before threads existed, until the
+    /// upgrade's backfill reaches it.
+    pub thread_id: Option<u64>,
+    /// The first 200 characters of its `extractedText`, whitespace collapsed.
+    /// Untrusted: written by the sender.
+    pub preview: Option<String>,
     /// Outbound messages only: what became of the send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<SendStatus>,
@@ -170,6 +177,12 @@ pub struct MessageDetail {
     pub text: Option<String>,
     /// The HTML body, decoded to UTF-8.
     pub html: Option<String>,
+    /// The new text of the message: its text (or its HTML as text) without
+    /// quoted history ("On … wrote:" blocks, `>` quotes, forwarded and
+    /// original-message dividers, mail clients' quote containers) and
+    /// without a trailing signature; the whole text when it is all quote or a
+    /// forward. Untrusted: written by the sender.
+    pub extracted_text: Option<String>,
     /// Every header, in order.
     pub headers: Vec<HeaderField>,
     /// Attachment metadata.
@@ -193,6 +206,70 @@ pub struct Message {
     /// The rest.
     #[serde(flatten)]
     pub detail: MessageDetail,
+}
+
+/// One conversation in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadSummary {
+    /// Per-inbox id. When two threads turn out to be one (an original
+    /// arrived after its reply), one id stays and the other is gone.
+    pub id: u64,
+    /// The subject of its first stored message.
+    pub subject: Option<String>,
+    /// Every address seen in its From, To and Cc (lowercased, first seen
+    /// first; at most 50).
+    pub participants: Vec<String>,
+    /// How many messages it holds.
+    pub message_count: u64,
+    /// How many of them are unread.
+    pub unread_count: u64,
+    /// When its latest message arrived (or was sent).
+    pub last_message_at: Timestamp,
+    /// The id of its latest message.
+    pub last_message_id: u64,
+    /// The latest message's preview. Untrusted: written by the sender.
+    pub preview: Option<String>,
+    /// Whether any of its messages carries attachments.
+    pub has_attachments: bool,
+}
+
+/// `GET /api/threads` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadList {
+    /// Latest activity first.
+    pub threads: Vec<ThreadSummary>,
+    /// Pass as `cursor` for the next page (a `lastMessageId`); null on the
+    /// last page.
+    pub next_cursor: Option<u64>,
+}
+
+/// A message of a thread: its summary and its new text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadMessage {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    /// As in the message's detail. Untrusted: written by the sender.
+    pub extracted_text: Option<String>,
+}
+
+/// `GET /api/threads/:id` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Thread {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: ThreadSummary,
+    /// Its messages, oldest first: the latest
+    /// [`crate::limits::MAX_THREAD_MESSAGES`] of them when it holds more
+    /// (`messageCount` says how many it holds).
+    pub messages: Vec<ThreadMessage>,
 }
 
 /// `PATCH /api/messages/:id` body.

@@ -90,6 +90,10 @@ pub mod limits {
     /// The storage cap of one inbox (raw message bytes), unless configured:
     /// 1 GiB, a tenth of what one Durable Object may hold.
     pub const MAX_INBOX_BYTES: u64 = 1024 * 1024 * 1024;
+    /// The most messages `GET /api/threads/:id` returns (the latest ones).
+    pub const MAX_THREAD_MESSAGES: u32 = 200;
+    /// The most addresses a thread lists as its participants.
+    pub const MAX_PARTICIPANTS: usize = 50;
     /// Webhook delivery attempts kept per inbox (older ones are dropped).
     pub const KEPT_DELIVERIES: u32 = 100;
     /// How long one webhook delivery attempt may take, in milliseconds.

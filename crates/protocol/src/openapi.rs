@@ -6,10 +6,12 @@
 
 use crate::api::{
     Health, MarkRead, Me, Message, MessageList, MessageSummary, SendRequest, SendResponse,
-    SignupRequest, SignupResponse, WebhookCreated, WebhookDeliveryList, WebhookEvent, WebhookInfo,
-    WebhookRequest,
+    SignupRequest, SignupResponse, Thread, ThreadList, WebhookCreated, WebhookDeliveryList,
+    WebhookEvent, WebhookInfo, WebhookRequest,
 };
-use crate::limits::{DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, SENDS_PER_HOUR, SENDS_PER_MINUTE};
+use crate::limits::{
+    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_THREAD_MESSAGES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
+};
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -27,6 +29,8 @@ pub fn document() -> Value {
     let message = generator.subschema_for::<Message>().to_value();
     let summary = generator.subschema_for::<MessageSummary>().to_value();
     let mark_read = generator.subschema_for::<MarkRead>().to_value();
+    let thread_list = generator.subschema_for::<ThreadList>().to_value();
+    let thread = generator.subschema_for::<Thread>().to_value();
     let send_request = generator.subschema_for::<SendRequest>().to_value();
     let send_response = generator.subschema_for::<SendResponse>().to_value();
     let webhook_request = generator.subschema_for::<WebhookRequest>().to_value();
@@ -74,6 +78,17 @@ pub fn document() -> Value {
     let id_param = json!({
         "name": "id", "in": "path", "required": true,
         "description": "The message id (per inbox, increasing).",
+        "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 }
+    });
+    let thread_errors = [
+        ("400", "The thread id is not a positive integer."),
+        ("401", "The API key is missing, malformed or unknown."),
+        ("404", "There is no such thread in this inbox."),
+        ("503", "A dependency is unavailable; retry later."),
+    ];
+    let thread_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "The thread id (per inbox). When an original arrives after its replies, their threads become one and the others' ids are gone.",
         "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 }
     });
     let bearer = json!([{ "bearerAuth": [] }]);
@@ -186,6 +201,39 @@ pub fn document() -> Value {
                     "content": { "message/rfc822": { "schema": { "type": "string", "contentMediaType": "message/rfc822" } } }
                 }))
             }},
+            "/api/threads": { "get": {
+                "operationId": "listThreads", "summary": "Conversations, latest activity first.",
+                "description": "A message joins the thread of a stored message (inbound or outbound) whose Message-ID is its own or is named in its In-Reply-To or References; otherwise it starts one. Previews and subjects are written by senders: untrusted.",
+                "security": bearer,
+                "parameters": [
+                    { "name": "limit", "in": "query", "description": "Page size.",
+                      "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
+                    { "name": "cursor", "in": "query", "description": "Only threads whose latest message id is below this (the previous page's nextCursor).",
+                      "schema": { "type": "integer", "minimum": 1 } },
+                    { "name": "unread", "in": "query", "description": "When true, only threads with unread messages.",
+                      "schema": { "type": "boolean", "default": false } }
+                ],
+                "responses": with(errors(&[
+                    ("400", "A query parameter is invalid, unknown or repeated."),
+                    auth_errors[0], auth_errors[1],
+                ]), "200", ok("A page of threads.", &thread_list))
+            }},
+            "/api/threads/{id}": {
+                "get": {
+                    "operationId": "getThread",
+                    "summary": format!("A thread and its messages, oldest first (the latest {MAX_THREAD_MESSAGES}), each with its extractedText. Marks nothing read."),
+                    "security": bearer,
+                    "parameters": [thread_param],
+                    "responses": with(errors(&thread_errors), "200", ok("The thread.", &thread))
+                },
+                "delete": {
+                    "operationId": "deleteThread",
+                    "summary": "Delete a thread and every message of it (their raw bytes, and their pending webhook events and sends).",
+                    "security": bearer,
+                    "parameters": [thread_param],
+                    "responses": with(errors(&thread_errors), "204", json!({ "description": "Deleted." }))
+                }
+            },
             "/api/webhook": {
                 "put": {
                     "operationId": "setWebhook",

@@ -141,6 +141,26 @@ pub enum ApiCall {
         /// The message id.
         id: u64,
     },
+    /// `GET /api/threads`.
+    #[serde(rename_all = "camelCase")]
+    ListThreads {
+        /// Page size, 1 to [`crate::limits::MAX_PAGE`].
+        limit: u32,
+        /// Only threads whose latest message id is below this.
+        cursor: Option<u64>,
+        /// Only threads with unread messages.
+        unread: bool,
+    },
+    /// `GET /api/threads/:id`.
+    GetThread {
+        /// The thread id.
+        id: u64,
+    },
+    /// `DELETE /api/threads/:id`.
+    DeleteThread {
+        /// The thread id.
+        id: u64,
+    },
     /// `POST /api/messages`, already validated by the router.
     #[serde(rename_all = "camelCase")]
     Send {

@@ -4,7 +4,7 @@
 //! SSRF guard and its new secret).
 
 use crate::error::RouterError;
-use crate::extract::{json_body, list_query, printable};
+use crate::extract::{json_body, list_query, printable, thread_list_query};
 use crate::router::handle_index_key;
 use crate::routes::{Method, OwnerRoute};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Router};
@@ -47,6 +47,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 _ => return Err(refused()),
             },
             OwnerRoute::MessageRaw(id) => ApiCall::GetRaw { id: id.id()? },
+            OwnerRoute::Threads => thread_list_query(&request.query)?,
+            OwnerRoute::Thread(id) => match method {
+                Method::Get => ApiCall::GetThread { id: id.id()? },
+                Method::Delete => ApiCall::DeleteThread { id: id.id()? },
+                _ => return Err(refused()),
+            },
             OwnerRoute::Webhook => match method {
                 Method::Get => ApiCall::GetWebhook,
                 Method::Put => self.webhook_call(request, entropy)?,

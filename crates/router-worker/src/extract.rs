@@ -50,12 +50,21 @@ const MAX_ID: u64 = (1 << 53) - 1;
 
 /// A message id from the path: a positive decimal integer.
 pub(crate) fn message_id(text: &str) -> Result<u64, ApiError> {
+    path_id(text, "message")
+}
+
+/// A thread id from a path, checked as [`message_id`].
+pub(crate) fn thread_id(text: &str) -> Result<u64, ApiError> {
+    path_id(text, "thread")
+}
+
+fn path_id(text: &str, what: &str) -> Result<u64, ApiError> {
     text.parse::<u64>()
         .ok()
         .filter(|id| (1..=MAX_ID).contains(id) && !text.starts_with('+'))
         .ok_or_else(|| {
             ApiError::invalid(format!(
-                "The message id must be a positive integer, not '{}'.",
+                "The {what} id must be a positive integer, not '{}'.",
                 printable(text)
             ))
         })
@@ -64,6 +73,35 @@ pub(crate) fn message_id(text: &str) -> Result<u64, ApiError> {
 /// `GET /api/messages` query: `limit`, `cursor`, `since`, `unread`. Unknown
 /// or repeated parameters are refused, so a typo is not silently ignored.
 pub(crate) fn list_query(query: &str) -> Result<ApiCall, ApiError> {
+    let page = page_query(query, true)?;
+    Ok(ApiCall::ListMessages {
+        limit: page.limit,
+        cursor: page.cursor,
+        since: page.since,
+        unread: page.unread,
+    })
+}
+
+/// `GET /api/threads` query: `limit`, `cursor` (a thread's
+/// `lastMessageId`), `unread`; checked as [`list_query`].
+pub(crate) fn thread_list_query(query: &str) -> Result<ApiCall, ApiError> {
+    let page = page_query(query, false)?;
+    Ok(ApiCall::ListThreads {
+        limit: page.limit,
+        cursor: page.cursor,
+        unread: page.unread,
+    })
+}
+
+/// A listing's paging parameters.
+struct Page {
+    limit: u32,
+    cursor: Option<u64>,
+    since: Option<Timestamp>,
+    unread: bool,
+}
+
+fn page_query(query: &str, with_since: bool) -> Result<Page, ApiError> {
     let mut limit = None;
     let mut cursor = None;
     let mut since = None;
@@ -93,7 +131,7 @@ pub(crate) fn list_query(query: &str) -> Result<ApiCall, ApiError> {
                     return Err(repeated());
                 }
             }
-            "since" => {
+            "since" if with_since => {
                 let at = Timestamp::parse_rfc3339(&value).ok_or_else(|| {
                     invalid("must be an RFC 3339 time such as 2026-03-26T12:00:00Z")
                 })?;
@@ -112,14 +150,19 @@ pub(crate) fn list_query(query: &str) -> Result<ApiCall, ApiError> {
                 }
             }
             _ => {
+                let known = if with_since {
+                    "limit, cursor, since or unread"
+                } else {
+                    "limit, cursor or unread"
+                };
                 return Err(ApiError::invalid(format!(
-                    "Unknown parameter `{}`; use limit, cursor, since or unread.",
+                    "Unknown parameter `{}`; use {known}.",
                     printable(&name)
                 )));
             }
         }
     }
-    Ok(ApiCall::ListMessages {
+    Ok(Page {
         limit: limit.unwrap_or(DEFAULT_PAGE),
         cursor,
         since,

@@ -2,7 +2,7 @@
 //! it by and the methods it accepts, in one enum. Dispatch matches it
 //! exhaustively, so a new route cannot fall through to another one's answer.
 
-use crate::extract::message_id;
+use crate::extract::{message_id, thread_id};
 use protocol::ApiError;
 
 /// An HTTP method a route can accept. Methods are case-sensitive (RFC 9110):
@@ -81,6 +81,10 @@ pub enum OwnerRoute {
     Message(MessageRef),
     /// `/api/messages/:id/raw`.
     MessageRaw(MessageRef),
+    /// `/api/threads`.
+    Threads,
+    /// `/api/threads/:id`.
+    Thread(ThreadRef),
     /// `/api/webhook`.
     Webhook,
     /// `/api/webhook/deliveries`.
@@ -105,6 +109,22 @@ impl MessageRef {
     }
 }
 
+/// A thread id as the path spells it, checked like a [`MessageRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadRef(String);
+
+impl ThreadRef {
+    /// The path segment, as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id: a positive decimal integer below 2^53, or a 400.
+    pub fn id(&self) -> Result<u64, ApiError> {
+        thread_id(&self.0)
+    }
+}
+
 impl Route {
     /// The route at `path` (still percent-encoded, starting with `/`), if any.
     pub fn parse(path: &str) -> Option<Route> {
@@ -121,6 +141,8 @@ impl Route {
             ["api", "messages"] => owner(OwnerRoute::Messages),
             ["api", "messages", id] => owner(OwnerRoute::Message(message(id))),
             ["api", "messages", id, "raw"] => owner(OwnerRoute::MessageRaw(message(id))),
+            ["api", "threads"] => owner(OwnerRoute::Threads),
+            ["api", "threads", id] => owner(OwnerRoute::Thread(ThreadRef((*id).to_owned()))),
             ["api", "webhook"] => owner(OwnerRoute::Webhook),
             ["api", "webhook", "deliveries"] => owner(OwnerRoute::WebhookDeliveries),
             _ => None,
@@ -156,6 +178,7 @@ impl Route {
             Route::Owner(OwnerRoute::Message(id) | OwnerRoute::MessageRaw(id)) => {
                 self.template().replace(":id", id.as_str())
             }
+            Route::Owner(OwnerRoute::Thread(id)) => self.template().replace(":id", id.as_str()),
             route => route.template().to_owned(),
         }
     }
@@ -169,6 +192,8 @@ impl OwnerRoute {
             OwnerRoute::Messages => "/api/messages",
             OwnerRoute::Message(_) => "/api/messages/:id",
             OwnerRoute::MessageRaw(_) => "/api/messages/:id/raw",
+            OwnerRoute::Threads => "/api/threads",
+            OwnerRoute::Thread(_) => "/api/threads/:id",
             OwnerRoute::Webhook => "/api/webhook",
             OwnerRoute::WebhookDeliveries => "/api/webhook/deliveries",
         }
@@ -178,7 +203,11 @@ impl OwnerRoute {
     pub fn methods(&self) -> &'static [Method] {
         use Method::{Delete, Get, Patch, Post, Put};
         match self {
-            OwnerRoute::Me | OwnerRoute::MessageRaw(_) | OwnerRoute::WebhookDeliveries => &[Get],
+            OwnerRoute::Me
+            | OwnerRoute::MessageRaw(_)
+            | OwnerRoute::Threads
+            | OwnerRoute::WebhookDeliveries => &[Get],
+            OwnerRoute::Thread(_) => &[Get, Delete],
             OwnerRoute::Messages => &[Get, Post],
             OwnerRoute::Message(_) => &[Get, Patch],
             OwnerRoute::Webhook => &[Get, Put, Delete],
@@ -203,7 +232,9 @@ mod tests {
             Route::Owner(OwnerRoute::Me),
             Route::Owner(OwnerRoute::Messages),
             Route::Owner(OwnerRoute::Message(id.clone())),
-            Route::Owner(OwnerRoute::MessageRaw(id)),
+            Route::Owner(OwnerRoute::MessageRaw(id.clone())),
+            Route::Owner(OwnerRoute::Threads),
+            Route::Owner(OwnerRoute::Thread(ThreadRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Webhook),
             Route::Owner(OwnerRoute::WebhookDeliveries),
         ]
@@ -224,8 +255,10 @@ mod tests {
                 OwnerRoute::Messages => 6,
                 OwnerRoute::Message(_) => 7,
                 OwnerRoute::MessageRaw(_) => 8,
-                OwnerRoute::Webhook => 9,
-                OwnerRoute::WebhookDeliveries => 10,
+                OwnerRoute::Threads => 9,
+                OwnerRoute::Thread(_) => 10,
+                OwnerRoute::Webhook => 11,
+                OwnerRoute::WebhookDeliveries => 12,
             },
         }
     }
@@ -233,7 +266,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=10).collect::<Vec<_>>());
+        assert_eq!(places, (0..=12).collect::<Vec<_>>());
     }
 
     #[test]
@@ -253,6 +286,8 @@ mod tests {
             ("/api/messages", &[Get, Post]),
             ("/api/messages/:id", &[Get, Patch]),
             ("/api/messages/:id/raw", &[Get]),
+            ("/api/threads", &[Get]),
+            ("/api/threads/:id", &[Get, Delete]),
             ("/api/webhook", &[Get, Put, Delete]),
             ("/api/webhook/deliveries", &[Get]),
         ];
@@ -296,6 +331,7 @@ mod tests {
             "/api/messages/1/raw/x",
             "/api/messages/1/2",
             "/api/webhook/x",
+            "/api/threads/1/x",
             "/llms.txt/",
         ] {
             assert_eq!(Route::parse(path), None, "{path:?}");
@@ -330,6 +366,7 @@ mod properties {
             Just("webhook".to_owned()),
             Just("health".to_owned()),
             Just("raw".to_owned()),
+            Just("threads".to_owned()),
             Just(String::new()),
             "[0-9]{1,17}",
             "[ -~]{0,8}",

@@ -55,7 +55,7 @@ fn ingest_and_read(raw: &[u8]) -> Json {
 /// the beginning is still seen) and their first 240 characters; header values
 /// show their first 160 characters. The e2e compares the same format.
 fn condensed(mut message: Json) -> Json {
-    for field in ["text", "html"] {
+    for field in ["text", "html", "extractedText"] {
         if let Some(text) = message[field].as_str() {
             let head: String = text.chars().take(240).collect();
             let sha256 = protocol::key::sha256_hex(text.as_bytes());

@@ -127,6 +127,12 @@ fn real_answers_match_their_documented_schemas() {
         ("GET", "/api/messages?limit=0", "/api/messages"),
         ("GET", "/api/messages/1", "/api/messages/{id}"),
         ("GET", "/api/messages/9", "/api/messages/{id}"),
+        ("GET", "/api/threads", "/api/threads"),
+        ("GET", "/api/threads?unread=maybe", "/api/threads"),
+        ("GET", "/api/threads/1", "/api/threads/{id}"),
+        ("GET", "/api/threads/9", "/api/threads/{id}"),
+        ("GET", "/api/threads/x", "/api/threads/{id}"),
+        ("DELETE", "/api/threads/9", "/api/threads/{id}"),
     ] {
         let (status, body) = send(&service, auth(method, path));
         check_against(doc_path, &method.to_lowercase(), status, &body);
@@ -171,7 +177,7 @@ fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 15);
+    assert_eq!(operations, 18);
 }
 
 #[test]
