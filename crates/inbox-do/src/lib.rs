@@ -10,9 +10,12 @@
 //! `send`, `webhook` (delivery, retries, the webhook and its attempt log),
 //! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
 //! (messages in SQL), `mail` and `outbound` (reading and building mail),
-//! `error` (the one error type, made a reply in one place) and `ports`.
+//! `compose` (a reply's or a forward's subject, recipients, threading ids
+//! and quoted bodies, as pure functions), `error` (the one error type, made a
+//! reply in one place) and `ports`.
 
 mod api;
+mod compose;
 mod error;
 mod ingest;
 mod jobs;
