@@ -7,13 +7,16 @@
 //!
 //! One room per module: `service` (the request shell), `owner` (the owner
 //! row and the signup protocol), `ingest`, `api` (the authenticated calls),
-//! `send`, `threads` (conversations), `webhook` (delivery, retries, the webhook and its attempt log),
-//! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
-//! (messages in SQL), `mail` and `outbound` (reading and building mail), `quoted` (the new
-//! text of a message),
-//! `error` (the one error type, made a reply in one place) and `ports`.
+//! `send`, `threads` (conversations), `webhook` (delivery, retries, the
+//! webhook and its attempt log), `throttle` (rate-limiter objects), `jobs`
+//! (the durable queue), `store` (messages in SQL), `mail` and `outbound`
+//! (reading and building mail), `quoted` (the new text of a message),
+//! `compose` (a reply's or a forward's subject, recipients, threading ids
+//! and quoted bodies, as pure functions), `error` (the one error type, made
+//! a reply in one place) and `ports`.
 
 mod api;
+mod compose;
 mod error;
 mod ingest;
 mod jobs;
