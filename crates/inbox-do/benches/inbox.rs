@@ -3,7 +3,9 @@
 //! floor measured in the same run (SHA-256 of the message for ingest, which
 //! deduplication must do anyway; a primary-key lookup for listing), plus the
 //! peak heap use of one ingest, and of ingesting and reading back the worst
-//! case for the stored detail (25 MiB of control characters). Run with `cargo bench -p inbox-do` (or
+//! case for the stored detail (25 MiB of control characters), the thread
+//! list beside the message list at the same sizes, and the backfill that
+//! threads 10,000 messages stored before threads existed. Run with `cargo bench -p inbox-do` (or
 //! `cargo xtask bench`); figures are in BENCHMARKS.md.
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -130,6 +132,17 @@ mod native {
             &[Value::Integer(i64::from(count))],
         )
         .unwrap_or_else(|e| panic!("{e}"));
+        // Threads of two messages each, as ingest would have kept them.
+        for statement in [
+            "UPDATE messages SET thread_id = (id + 1) / 2, preview = 'Preview of ' || id",
+            "INSERT INTO threads (id, subject, participants, message_count, unread_count,
+                                  last_message_id, last_message_at, preview, created_at)
+             SELECT thread_id, min(subject), '[\"sender@example.com\"]', count(*),
+                    sum(read = 0), max(id), max(received_at), 'Preview of ' || max(id), 0
+             FROM messages GROUP BY thread_id",
+        ] {
+            db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
         (db, service)
     }
 
@@ -165,6 +178,33 @@ mod native {
                     false,
                 ),
             ];
+            let thread_cases = [
+                ("threads: newest 20", None, false),
+                (
+                    "threads: 20 from the middle (cursor)",
+                    Some(u64::from(count / 2)),
+                    false,
+                ),
+                ("threads: 20 unread", None, true),
+            ];
+            for (name, cursor, unread) in thread_cases {
+                let request = encode_request(&InboxRequest::Api {
+                    key_hash: hash,
+                    mail_domain: "agents.test".into(),
+                    call: ApiCall::ListThreads {
+                        limit: 20,
+                        cursor,
+                        unread,
+                    },
+                });
+                group.bench_function(name, |b| {
+                    b.iter(|| {
+                        let reply = serve(&service, &db, black_box(&request), b"");
+                        assert_eq!(reply.status, 200);
+                        reply
+                    })
+                });
+            }
             for (name, cursor, since, unread) in cases {
                 let request = encode_request(&InboxRequest::Api {
                     key_hash: hash,
@@ -263,9 +303,89 @@ mod native {
         println!();
     }
 
+    /// Threading mail stored before threads existed: 10,000 messages (chains
+    /// of a message and three replies, a third of them delivered before
+    /// their original) ingested, their threads removed as migration 8 finds
+    /// an old inbox, then alarms run until the backfill is done. Five runs;
+    /// the median is reported.
+    fn report_backfill() {
+        const MESSAGES: u32 = 10_000;
+        let mut runs = Vec::new();
+        let mut alarms = 0;
+        for _ in 0..5 {
+            let (db, service) = inbox();
+            for chain in 0..MESSAGES / 4 {
+                let order: [u32; 4] = if chain % 3 == 0 {
+                    [2, 0, 1, 3]
+                } else {
+                    [0, 1, 2, 3]
+                };
+                for step in order {
+                    let headers = match step {
+                        0 => String::new(),
+                        1 => {
+                            format!("In-Reply-To: <c{chain}-0@x>\r\nReferences: <c{chain}-0@x>\r\n")
+                        }
+                        n => format!(
+                            "In-Reply-To: <c{chain}-{}@x>\r\nReferences: <c{chain}-0@x> <c{chain}-{}@x>\r\n",
+                            n - 1,
+                            n - 1
+                        ),
+                    };
+                    let raw = format!(
+                        "From: s@example.com\r\nTo: bench@agents.test\r\nSubject: chain {chain}\r\n\
+                         Message-ID: <c{chain}-{step}@x>\r\n{headers}\r\nOn the chain, step {step}.\r\n"
+                    );
+                    ingest(&db, &service, raw.as_bytes());
+                }
+            }
+            for statement in [
+                "UPDATE messages SET thread_id = NULL, preview = NULL, message_id_header = NULL",
+                "DELETE FROM message_refs",
+                "DELETE FROM threads",
+            ] {
+                db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let platform = FixedPlatform::at(NOW);
+            let pending = || {
+                !db.exec(
+                    "SELECT 1 FROM messages WHERE thread_id IS NULL LIMIT 1",
+                    &[],
+                )
+                .unwrap_or_else(|e| panic!("{e}"))
+                .rows
+                .is_empty()
+            };
+            let started = std::time::Instant::now();
+            alarms = 0;
+            while pending() {
+                pollster::block_on(service.alarm(&db, &platform)).unwrap_or_else(|e| panic!("{e}"));
+                alarms += 1;
+            }
+            runs.push(started.elapsed());
+            let threads = db
+                .exec("SELECT count(*) FROM threads", &[])
+                .unwrap_or_else(|e| panic!("{e}"))
+                .rows[0][0]
+                .as_i64();
+            assert_eq!(threads, Some(i64::from(MESSAGES / 4)));
+        }
+        runs.sort();
+        let median = runs[runs.len() / 2];
+        println!(
+            "backfill of {MESSAGES} messages stored before threads: median {:.0} ms over {} runs \
+             ({alarms} alarms of at most {} messages, {:.1} ms each)\n",
+            median.as_secs_f64() * 1000.0,
+            runs.len(),
+            inbox_do::BACKFILL_BATCH,
+            median.as_secs_f64() * 1000.0 / f64::from(alarms),
+        );
+    }
+
     criterion_group!(benches, bench_ingest, bench_list);
 
     pub(crate) fn main() {
+        report_backfill();
         report_peak_memory();
         benches();
         Criterion::default().configure_from_args().final_summary();

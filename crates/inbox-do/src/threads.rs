@@ -348,7 +348,10 @@ pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
     let thread = Value::Integer(id as i64);
     let mut found = false;
     sql.transaction(&mut || {
-        let rows = sql.exec("SELECT 1 FROM threads WHERE id = ?", std::slice::from_ref(&thread))?;
+        let rows = sql.exec(
+            "SELECT 1 FROM threads WHERE id = ?",
+            std::slice::from_ref(&thread),
+        )?;
         found = rows.single()?.is_some();
         if !found {
             return Ok(());
@@ -363,7 +366,10 @@ pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
             "DELETE FROM messages WHERE thread_id = ?",
             std::slice::from_ref(&thread),
         )?;
-        sql.exec("DELETE FROM threads WHERE id = ?", std::slice::from_ref(&thread))?;
+        sql.exec(
+            "DELETE FROM threads WHERE id = ?",
+            std::slice::from_ref(&thread),
+        )?;
         Ok(())
     })?;
     Ok(found)
