@@ -9,11 +9,13 @@
 //! half-migrated schema (it would show as a 5xx, or as missing data).
 
 use crate::api::{deliver, deliver_ok, list_all, mark_read, signup_key};
+use crate::http::Client;
 use crate::tools::Tools;
 use crate::wrangler::signal_group;
 use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, build, root, step};
 use protocol::key::sha256_hex;
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -229,6 +231,42 @@ impl Drop for PreviousBuild {
 
 /// Runs the rollout check, with the previous version built earlier
 /// ([`PreviousBuild`]), or built here when there is none.
+/// Waits until every message the previous version stored has a thread,
+/// then checks they are one thread of all of them.
+fn threaded_after_the_rollout(client: &Client, key: &str, handle: &str) -> Result<()> {
+    let started = std::time::Instant::now();
+    let old = loop {
+        let messages = list_all(client, key, 100)?;
+        let old: Vec<Json> = messages
+            .into_iter()
+            .filter(|m| m["id"].as_u64().is_some_and(|id| id <= MESSAGES as u64))
+            .collect();
+        if old.iter().all(|m| m["threadId"].is_u64()) {
+            break old;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            return Err(format!(
+                "{handle}: mail stored before threads was not threaded within 20 s"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let thread = &old[0]["threadId"];
+    if old.iter().any(|m| &m["threadId"] != thread) {
+        let ids: Vec<&Json> = old.iter().map(|m| &m["threadId"]).collect();
+        return Err(format!("{handle}: the old conversation is split: {ids:?}"));
+    }
+    let answer = client.get_with_key(&format!("/api/threads/{thread}"), key)?;
+    let body = answer.json();
+    if answer.status != 200 || body["messageCount"] != MESSAGES {
+        return Err(format!(
+            "{handle}: GET /api/threads/{thread}: {} {}",
+            answer.status, answer.body
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
     step("migration rollout on wrangler dev: the previous version's inboxes wake under this one");
     require_history()?;
@@ -285,9 +323,16 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
         let key =
             signup_key(&client, &handle).map_err(|e| format!("on the previous version: {e}"))?;
         for n in 1..=MESSAGES {
+            // Every later message answers the first: one conversation,
+            // which this version must find in mail stored before it.
+            let reply = if n > 1 {
+                format!("In-Reply-To: <rollout-{i}-1@example.com>\r\n")
+            } else {
+                String::new()
+            };
             let raw = format!(
                 "From: old@example.com\r\nTo: {handle}@{domain}\r\nSubject: before the rollout {n}\r\n\
-                 Message-ID: <rollout-{i}-{n}@example.com>\r\n\r\nstored by the previous version\r\n"
+                 Message-ID: <rollout-{i}-{n}@example.com>\r\n{reply}\r\nstored by the previous version\r\n"
             );
             deliver_ok(
                 &client,
@@ -372,6 +417,9 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
             if first["read"] != true {
                 return Err(format!("{handle}'s read mark was lost"));
             }
+            // The old mail is threaded by the backfill after the wake: its
+            // messages become one thread (within a few seconds: the alarm).
+            threaded_after_the_rollout(&client, key, handle)?;
             // And what the new migration brought works.
             let auth = format!("Bearer {key}");
             let sent = client.request(

@@ -15,6 +15,7 @@ mod hostile;
 mod logs;
 mod mail;
 mod outbound;
+mod threads;
 
 use crate::api;
 use crate::http::{Client, Response};
@@ -189,6 +190,10 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "the HTTP relay is called in Resend's shape (a local fake) and its refusals recorded",
         outbound::http_relay,
+    ),
+    (
+        "replies before their original end in one thread; marks, the unread filter and deleting a thread work",
+        threads::threads_form_and_go,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
