@@ -10,6 +10,7 @@
 //! `send`, `webhook` (delivery, retries, the webhook and its attempt log),
 //! `throttle` (rate-limiter objects), `jobs` (the durable queue), `store`
 //! (messages in SQL), `mail` and `outbound` (reading and building mail),
+//! `quoted` (a message's new text, without quoted history or signature),
 //! `error` (the one error type, made a reply in one place) and `ports`.
 
 mod api;
@@ -20,6 +21,7 @@ mod mail;
 mod outbound;
 mod owner;
 mod ports;
+mod quoted;
 mod send;
 mod service;
 mod store;
@@ -31,6 +33,7 @@ pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, PlatformError,
     RESEND_API_URL, Relay,
 };
+pub use quoted::{extracted_text, preview};
 pub use service::{Answer, InboxService, RawMessage};
 pub use store::list_query;
 
