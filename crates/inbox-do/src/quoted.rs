@@ -126,6 +126,8 @@ enum Boundary {
 
 fn scan(text: &str) -> Scan {
     let lines: Vec<&str> = text.split('\n').collect();
+    // Each line's header field, read once: header blocks look ahead at them.
+    let fields: Vec<Field> = lines.iter().map(|l| field(l)).collect();
     let mut kept: Vec<&str> = Vec::new();
     // Lines were left out since the last kept non-blank line: the blank lines
     // around the gap collapse to one.
@@ -139,7 +141,7 @@ fn scan(text: &str) -> Scan {
             i += 1;
             continue;
         }
-        match boundary(&lines, i) {
+        match boundary(&lines, &fields, i) {
             Some(Boundary::Forward) => return Scan::Forward,
             Some(Boundary::Attribution { end }) if next_text_is_quoted(&lines, end) => {
                 removed = true;
@@ -198,7 +200,7 @@ fn next_text_is_quoted(lines: &[&str], from: usize) -> bool {
         .is_some_and(|l| is_quoted(l))
 }
 
-fn boundary(lines: &[&str], i: usize) -> Option<Boundary> {
+fn boundary(lines: &[&str], fields: &[Field], i: usize) -> Option<Boundary> {
     let line = lines[i];
     if is_blank(line) {
         return None;
@@ -208,7 +210,7 @@ fn boundary(lines: &[&str], i: usize) -> Option<Boundary> {
         Some(Marker::Original) => {
             // Outlook and Android write the same divider over replies and
             // forwards; the quoted subject tells them apart.
-            return Some(if subject_is_forward(lines, i + 1) {
+            return Some(if subject_is_forward(lines, fields, i + 1) {
                 Boundary::Forward
             } else {
                 Boundary::Cut
@@ -216,7 +218,10 @@ fn boundary(lines: &[&str], i: usize) -> Option<Boundary> {
         }
         None => {}
     }
-    if let Some(forward) = header_block(lines, i) {
+    if run_on_attribution(line) {
+        return Some(Boundary::Cut);
+    }
+    if let Some(forward) = header_block(lines, fields, i) {
         return Some(if forward {
             Boundary::Forward
         } else {
@@ -283,17 +288,22 @@ const BEGIN_FORWARDED: &[&str] = &[
 
 fn marker(line: &str) -> Option<Marker> {
     let t = line.trim();
-    if t.len() > MAX_MARKER {
-        return None;
-    }
-    if t.len() > 6 && t.starts_with("---") && t.ends_with("---") {
-        let inner = t.trim_matches('-').trim().to_lowercase();
+    if let Some(rest) = t.strip_prefix("---") {
+        // Yahoo runs the forwarded fields on after its divider, on one line:
+        // "----- Forwarded Message ----- From: …To: …".
+        let rest = rest.trim_start_matches('-');
+        let head = &rest[..rest.floor_char_boundary(MAX_MARKER)];
+        let inner = head.find("---").map_or(head, |end| &head[..end]);
+        let inner = inner.trim().to_lowercase();
         if FORWARD_DIVIDERS.iter().any(|w| inner.contains(w)) {
             return Some(Marker::Forward);
         }
         if ORIGINAL_DIVIDERS.iter().any(|w| inner.contains(w)) {
             return Some(Marker::Original);
         }
+        return None;
+    }
+    if t.len() > MAX_MARKER {
         return None;
     }
     let body = t.strip_suffix([':', '：'])?.trim_end().to_lowercase();
@@ -409,7 +419,7 @@ const FORWARD_PREFIXES: &[&str] = &[
 /// A `Key: value` line's key, lower case, and its value. Outlook's plain text
 /// of an HTML reply bolds keys (`*From:*`), French puts a space before the
 /// colon, CJK clients write a full-width colon.
-fn header_field(line: &str) -> Option<(String, &str)> {
+fn header_field(line: &str) -> Option<(&str, &str)> {
     let t = line.trim_start().trim_start_matches('*');
     let (pos, colon) = t
         .char_indices()
@@ -421,57 +431,93 @@ fn header_field(line: &str) -> Option<(String, &str)> {
     }
     let value =
         t[pos + colon.len_utf8()..].trim_start_matches(|c: char| c.is_whitespace() || c == '*');
-    Some((key.to_lowercase(), value))
+    Some((key, value))
+}
+
+/// Whether `key` is one of `keys` (lower case), ignoring case. This runs on
+/// most lines of a body, so an ASCII key (the usual one) is compared in place.
+fn key_in(key: &str, keys: &[&str]) -> bool {
+    if key.is_ascii() {
+        keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+    } else {
+        let key = key.to_lowercase();
+        keys.contains(&key.as_str())
+    }
+}
+
+/// What a line is as a header field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    /// Not a header field.
+    None,
+    /// The sender, which opens a header block.
+    From,
+    /// The subject; `forward` when it is a forwarded one.
+    Subject { forward: bool },
+    /// Another field: date, recipients.
+    Other,
+}
+
+fn field(line: &str) -> Field {
+    match header_field(line) {
+        Some((key, _)) if key_in(key, FROM_KEYS) => Field::From,
+        Some((key, value)) if key_in(key, SUBJECT_KEYS) => Field::Subject {
+            forward: is_forward_subject(value),
+        },
+        Some((key, _)) if key_in(key, HEADER_KEYS) => Field::Other,
+        _ => Field::None,
+    }
 }
 
 /// A header block opening at line `i` (its `From:` line, then at least two
 /// other fields before a blank line): `Some(forward)` where forward says
 /// whether its subject is a forwarded one.
-fn header_block(lines: &[&str], i: usize) -> Option<bool> {
-    let (key, _) = header_field(lines[i])?;
-    if !FROM_KEYS.contains(&key.as_str()) {
+fn header_block(lines: &[&str], fields: &[Field], i: usize) -> Option<bool> {
+    if fields[i] != Field::From {
         return None;
     }
-    let mut fields = 0;
+    let mut count = 0;
     let mut forward = false;
-    for line in lines.iter().skip(i + 1).take(HEADER_LINES) {
+    // A long address list wraps: a line without a field continues one.
+    let ahead = (i + 1)..lines.len().min(i + 1 + HEADER_LINES);
+    for (line, field) in lines[ahead.clone()].iter().zip(&fields[ahead]) {
         if is_blank(line) {
             break;
         }
-        // A long address list wraps: a line without a field continues one.
-        let Some((key, value)) = header_field(line) else {
-            continue;
-        };
-        if HEADER_KEYS.contains(&key.as_str()) {
-            fields += 1;
-            forward |= SUBJECT_KEYS.contains(&key.as_str()) && is_forward_subject(value);
+        match field {
+            Field::Subject { forward: f } => {
+                count += 1;
+                forward |= f;
+            }
+            Field::Other => count += 1,
+            Field::From | Field::None => {}
         }
     }
-    (fields >= 2).then_some(forward)
+    (count >= 2).then_some(forward)
 }
 
 /// Whether the header fields under a divider at `from` name a forwarded subject.
-fn subject_is_forward(lines: &[&str], from: usize) -> bool {
+fn subject_is_forward(lines: &[&str], fields: &[Field], from: usize) -> bool {
     let mut seen_field = false;
-    for line in lines.iter().skip(from).take(HEADER_LINES + 2) {
+    let ahead = from.min(lines.len())..lines.len().min(from + HEADER_LINES + 2);
+    for (line, field) in lines[ahead.clone()].iter().zip(&fields[ahead]) {
         if is_blank(line) {
             if seen_field {
                 break;
             }
             continue;
         }
-        if let Some((key, value)) = header_field(line) {
-            seen_field = true;
-            if SUBJECT_KEYS.contains(&key.as_str()) {
-                return is_forward_subject(value);
-            }
+        match field {
+            Field::Subject { forward } => return *forward,
+            Field::None => {}
+            Field::From | Field::Other => seen_field = true,
         }
     }
     false
 }
 
 fn is_forward_subject(value: &str) -> bool {
-    let start: String = value.chars().take(8).collect::<String>().to_lowercase();
+    let start = value.chars().take(8).collect::<String>().to_lowercase();
     FORWARD_PREFIXES.iter().any(|p| start.starts_with(p))
 }
 
@@ -481,7 +527,8 @@ fn is_forward_subject(value: &str) -> bool {
 /// after its last line.
 fn attribution(lines: &[&str], i: usize) -> Option<usize> {
     let mut len = 0;
-    for (k, line) in lines.iter().skip(i).take(ATTRIBUTION_LINES).enumerate() {
+    let window = &lines[i..lines.len().min(i + ATTRIBUTION_LINES)];
+    for (k, line) in window.iter().enumerate() {
         let t = line.trim();
         if t.is_empty() || t.starts_with('>') {
             return None;
@@ -498,6 +545,21 @@ fn attribution(lines: &[&str], i: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// An English attribution with the quoted text run on after it, on one line,
+/// as Yahoo Mail for Android writes it: "On Mon, 4 Mar 2024 at 9:15, Jane
+/// Doe<jane@example.com> wrote:   Can you give me a ride?".
+fn run_on_attribution(line: &str) -> bool {
+    let t = line.trim_start();
+    let head = &t[..t.floor_char_boundary(MAX_ATTRIBUTION)];
+    if !head.get(..3).is_some_and(|w| w.eq_ignore_ascii_case("on ")) {
+        return false;
+    }
+    head.find("wrote:").is_some_and(|end| {
+        let end = end + "wrote:".len();
+        !t[end..].trim().is_empty() && is_attribution(&head[..end], false)
+    })
 }
 
 /// Whether `s` (ending with a colon) reads as a reply's attribution line.
@@ -873,6 +935,8 @@ struct Text {
     space: bool,
     /// Inside `<pre>`: whitespace is kept.
     pre: usize,
+    /// The open `<p>` is Outlook's one-line paragraph (`p.MsoNormal`).
+    line_paragraph: bool,
 }
 
 impl Text {
@@ -952,11 +1016,20 @@ impl Text {
     fn tag(&mut self, tag: &Tag<'_>) {
         match tag.name.as_str() {
             "br" => self.newline(),
-            // Outlook writes one `p.MsoNormal` per line, with no margin.
-            "p" if has_class(&tag.attributes, |c| c.eq_ignore_ascii_case("MsoNormal")) => {
-                self.block()
+            // Outlook writes one `p.MsoNormal` per line, with no margin. A `p`
+            // cannot hold another, so the open one is the one an end tag ends.
+            "p" => {
+                if !tag.closing {
+                    self.line_paragraph =
+                        has_class(&tag.attributes, |c| c.eq_ignore_ascii_case("MsoNormal"));
+                }
+                if self.line_paragraph {
+                    self.block();
+                } else {
+                    self.paragraph();
+                }
             }
-            "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.paragraph(),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => self.paragraph(),
             "pre" => {
                 self.block();
                 if tag.closing {
@@ -1060,6 +1133,32 @@ mod tests {
             extracted_text(None, Some(html)).as_deref(),
             Some("Hi Jane,\n\nA & B\n\nPara one\n\nPara two\n\n- x\n- y")
         );
+    }
+
+    /// A mebibyte of what each rule looks at, as text and as HTML: a rule
+    /// that looked back or ahead without bound would not finish.
+    #[test]
+    fn a_mebibyte_of_anything_is_read_in_one_pass() {
+        let mib = 1 << 20;
+        let bodies = [
+            "On Mon, 4 Mar 2024 at 9:15 Jane <j@x.com> wrote:\n\n".repeat(mib / 51),
+            "On Mon, 4 Mar 2024 at 9:15 Jane <j@x.com>\n".repeat(mib / 43),
+            "From: x\n".repeat(mib / 8),
+            "-----Original Message-----\n".repeat(mib / 27),
+            " ".repeat(mib) + "\n",
+            "<div class=\"gmail_quote\">".repeat(mib / 25),
+            "<".repeat(mib),
+            "&amp".repeat(mib / 4),
+            format!("<div class=\"{}", "x ".repeat(mib / 2)),
+        ];
+        for body in &bodies {
+            for out in [
+                extracted_text(Some(body), None),
+                extracted_text(None, Some(body)),
+            ] {
+                assert!(out.is_none_or(|out| out.len() <= body.len()));
+            }
+        }
     }
 
     #[test]
