@@ -4,7 +4,8 @@
 //! Everything here is hand-written line and tag scanning: bodies are up to
 //! 1 MiB, so every pass is linear in the input (each line is looked at a
 //! bounded number of times, and every look-ahead is capped), and nothing
-//! slices a string anywhere but at an ASCII byte or a `char_indices` index.
+//! slices a string anywhere but at an ASCII byte, a `char_indices` index or
+//! a `floor_char_boundary`.
 //!
 //! Plain text is read line by line. Quoted history starts at the first
 //! boundary a reader would recognise: an attribution ("On … wrote:" and its
@@ -13,7 +14,12 @@
 //! "-----Original Message-----" divider. An attribution followed by `>` lines
 //! starts a quote the author may answer inline, so only the attribution and
 //! the `>` lines go; any other boundary cuts everything below it. A forward
-//! keeps its whole text, as does a message that is all quote.
+//! keeps its whole text, as does a message that is all quote. A forward is
+//! known by its marker ("---------- Forwarded message ---------", "Begin
+//! forwarded message:" and their translations), or by a header block whose
+//! subject is forwarded (`Fwd:`, `FW:`, `WG:` …). That subject is the quoted
+//! message's, so an Outlook-style reply *to* a forward also keeps its whole
+//! text: over-keeping, never losing, the forwarded content.
 //!
 //! HTML-only mail is rendered to text twice: whole, to recognise a forward,
 //! and without the containers mail clients wrap quoted history in, to read
@@ -208,8 +214,8 @@ fn boundary(lines: &[&str], fields: &[Field], i: usize) -> Option<Boundary> {
     match marker(line) {
         Some(Marker::Forward) => return Some(Boundary::Forward),
         Some(Marker::Original) => {
-            // Outlook and Android write the same divider over replies and
-            // forwards; the quoted subject tells them apart.
+            // Outlook and Samsung's mail write the same divider over replies
+            // and forwards; a forwarded quoted subject is the only hint.
             return Some(if subject_is_forward(lines, fields, i + 1) {
                 Boundary::Forward
             } else {
@@ -416,7 +422,7 @@ const FORWARD_PREFIXES: &[&str] = &[
     "轉寄：",
 ];
 
-/// A `Key: value` line's key, lower case, and its value. Outlook's plain text
+/// A `Key: value` line's key and its value. Outlook's plain text
 /// of an HTML reply bolds keys (`*From:*`), French puts a space before the
 /// colon, CJK clients write a full-width colon.
 fn header_field(line: &str) -> Option<(&str, &str)> {
