@@ -10,7 +10,8 @@
 //! `send`, `threads` (conversations), `webhook` (delivery, retries, the
 //! webhook and its attempt log), `throttle` (rate-limiter objects), `jobs`
 //! (the durable queue), `store` (messages in SQL), `mail` and `outbound`
-//! (reading and building mail), `quoted` (the new text of a message),
+//! (reading and building mail), `quoted` (a message's new text, without quoted
+//! history or signature),
 //! `compose` (a reply's or a forward's subject, recipients, threading ids
 //! and quoted bodies, as pure functions), `error` (the one error type, made
 //! a reply in one place) and `ports`.
