@@ -12,8 +12,8 @@ use crate::send::{self, Outgoing, Started};
 use crate::service::RawMessage;
 use crate::store;
 use crate::webhook::{self, Webhook};
-use protocol::api::{Me, Message, MessageList};
-use protocol::wire::ApiCall;
+use protocol::api::{Me, Message, MessageList, RecipientKind};
+use protocol::wire::{ApiCall, RoutedRecipient};
 use protocol::{ApiError, Reply, Timestamp};
 use schema::Sql;
 
@@ -61,7 +61,13 @@ pub(crate) fn call(
             )
         }
         ApiCall::GetMessage { id } => match (store::summary(sql, id)?, store::detail(sql, id)?) {
-            (Some(summary), Some(detail)) => Reply::json(200, &Message { summary, detail }),
+            (Some(summary), Some(mut detail)) => {
+                detail.recipients = store::recipients(sql, id)?
+                    .iter()
+                    .map(store::RecipientRow::outcome)
+                    .collect();
+                Reply::json(200, &Message { summary, detail })
+            }
             _ => return Err(no_such_message(id)),
         },
         ApiCall::MarkRead { id, read } => match store::set_read(sql, id, read)? {
@@ -91,14 +97,28 @@ pub(crate) fn call(
             text,
             html,
             route,
+            reply_to,
+            mut recipients,
         } => {
+            if recipients.is_empty() {
+                // From a router that predates recipient lists, or a send to
+                // one recipient: `to`, by `route`.
+                recipients.push(RoutedRecipient {
+                    address: to.clone(),
+                    kind: RecipientKind::To,
+                    route,
+                });
+            }
             let outgoing = Outgoing {
                 from: caller.owner.handle.address(caller.mail_domain),
                 to,
+                recipients,
+                reply_to,
+                in_reply_to: None,
+                references: Vec::new(),
                 subject,
                 text,
                 html,
-                route,
             };
             return send::begin(sql, config, caller.owner, outgoing, now);
         }
