@@ -10,8 +10,7 @@
 //! blocks the others. What a job does is in [`crate::webhook`] and
 //! [`crate::send`]; this module only keeps the queue.
 
-use crate::store;
-use protocol::api::{SendStatus, WebhookEventKind};
+use protocol::api::WebhookEventKind;
 use protocol::wire::SendRoute;
 use protocol::{Handle, Timestamp};
 use schema::{Row, Sql, SqlError, Value};
@@ -272,11 +271,12 @@ fn set_aside(sql: &dyn Sql, row: &[Value], why: &SqlError, now: Timestamp) -> Re
     if kind == "send"
         && let Ok(message_id) = row.int(2)
     {
-        // Which of the message's recipients the job was for cannot be read:
-        // those still queued are failed with it.
-        let why = "The send's stored job could not be read, so it was not attempted again.";
-        store::fail_queued_recipients(sql, message_id as u64, why)?;
-        store::set_send_status(sql, message_id as u64, SendStatus::Failed, Some(why))?;
+        crate::send::abandon(
+            sql,
+            message_id as u64,
+            "The send's stored job could not be read, so it was not attempted again.",
+            now,
+        )?;
     }
     Ok(())
 }

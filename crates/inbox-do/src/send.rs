@@ -353,6 +353,30 @@ pub(crate) async fn attempt<P: Platform>(
     })
 }
 
+/// Gives up on a send whose job row cannot be read (see
+/// [`jobs::claim_due`]): which of its recipients the job was for is unknown,
+/// so those still queued fail with `why`, and the message is settled from its
+/// rows (one sent before recipients had rows simply fails). Inside the
+/// caller's transaction.
+pub(crate) fn abandon(
+    sql: &dyn Sql,
+    message_id: u64,
+    why: &str,
+    now: Timestamp,
+) -> Result<(), SqlError> {
+    store::fail_queued_recipients(sql, message_id, why)?;
+    match store::summary(sql, message_id)? {
+        Some(summary) if !store::recipients(sql, message_id)?.is_empty() => {
+            let owner = load_owner(sql)?;
+            settle_message(sql, owner.as_ref(), &summary, now)
+        }
+        _ => {
+            store::set_send_status(sql, message_id, SendStatus::Failed, Some(why))?;
+            Ok(())
+        }
+    }
+}
+
 /// Recomputes a message's status from its recipients' rows, once none is
 /// queued: it leaves `queued` once (the update is conditional on it), and
 /// then, if any recipient got it, `message.sent` is queued. Inside the

@@ -1300,3 +1300,51 @@ fn a_send_from_a_router_that_predates_recipient_lists_is_served() {
     );
     assert_eq!(service.objects().mailer().sent().len(), 1);
 }
+
+#[test]
+fn a_job_that_cannot_be_read_fails_only_the_recipients_still_queued() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    service.signup("bob");
+    let hook = "https://alice.example.com/hook";
+    service.set_webhook(&alice, hook);
+    // Of the two jobs, the second to finish cannot record its outcome.
+    service.objects().with_db_of("alice", |db| {
+        db.fail_statements("UPDATE messages SET send_status", 0, 1)
+    });
+    let (status, _) = send(
+        &service,
+        &alice,
+        json!({ "to": "bob@agents.test", "cc": "carol@example.com", "text": "T" }),
+    );
+    assert_eq!(status, 500);
+    // And its row is then found unreadable.
+    service.objects().with_db_of("alice", |db| {
+        db.exec(
+            "UPDATE jobs SET route = 'not json' WHERE kind = 'send'",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    });
+    service.clock.advance(60_000);
+    service.run_alarms();
+    let id = service.messages(&alice)[0]["id"].as_u64().expect("an id");
+    let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
+    assert_eq!(detail["status"], "sent", "{detail}");
+    assert_eq!(
+        detail["statusReason"],
+        "1 of 2 recipients failed; see recipients."
+    );
+    let reasons: Vec<&str> = detail["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["statusReason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["The send's stored job could not be read, so it was not attempted again."]
+    );
+    service.run_alarms();
+    assert_eq!(sent_events(&service, hook).len(), 1);
+}
