@@ -13,9 +13,11 @@ use crate::service::RawMessage;
 use crate::store;
 use crate::threads;
 use crate::webhook::{self, Webhook};
-use protocol::api::{Me, Message, MessageList, Thread, ThreadList, ThreadMessage};
+use protocol::api::{
+    Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage,
+};
 use protocol::limits::MAX_THREAD_MESSAGES;
-use protocol::wire::ApiCall;
+use protocol::wire::{ApiCall, RoutedRecipient};
 use protocol::{ApiError, Reply, Timestamp};
 use schema::Sql;
 
@@ -63,7 +65,13 @@ pub(crate) fn call(
             )
         }
         ApiCall::GetMessage { id } => match (store::summary(sql, id)?, store::detail(sql, id)?) {
-            (Some(summary), Some(detail)) => Reply::json(200, &Message { summary, detail }),
+            (Some(summary), Some(mut detail)) => {
+                detail.recipients = store::recipients(sql, id)?
+                    .iter()
+                    .map(store::RecipientRow::outcome)
+                    .collect();
+                Reply::json(200, &Message { summary, detail })
+            }
             _ => return Err(no_such_message(id)),
         },
         ApiCall::MarkRead { id, read } => match store::set_read(sql, id, read)? {
@@ -114,14 +122,28 @@ pub(crate) fn call(
             text,
             html,
             route,
+            reply_to,
+            mut recipients,
         } => {
+            if recipients.is_empty() {
+                // From a router that predates recipient lists, or a send to
+                // one recipient: `to`, by `route`.
+                recipients.push(RoutedRecipient {
+                    address: to.clone(),
+                    kind: RecipientKind::To,
+                    route,
+                });
+            }
             let outgoing = Outgoing {
                 from: caller.owner.handle.address(caller.mail_domain),
                 to,
+                recipients,
+                reply_to,
+                in_reply_to: None,
+                references: Vec::new(),
                 subject,
                 text,
                 html,
-                route,
             };
             return send::begin(sql, config, caller.owner, outgoing, now);
         }

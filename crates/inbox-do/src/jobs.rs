@@ -10,8 +10,7 @@
 //! blocks the others. What a job does is in [`crate::webhook`] and
 //! [`crate::send`]; this module only keeps the queue.
 
-use crate::store;
-use protocol::api::{SendStatus, WebhookEventKind};
+use protocol::api::WebhookEventKind;
 use protocol::wire::SendRoute;
 use protocol::{Handle, Timestamp};
 use schema::{Row, Sql, SqlError, Value};
@@ -45,12 +44,16 @@ pub(crate) struct WebhookJob {
     pub(crate) attempts: u32,
 }
 
-/// A claimed send.
+/// A claimed send: the delivery of one message to some of its recipients.
 #[derive(Debug, Clone)]
 pub(crate) struct SendJob {
     pub(crate) id: i64,
     pub(crate) message_id: u64,
     pub(crate) route: SendRoute,
+    /// The `seq`s of the message's `message_recipients` rows this job
+    /// delivers to. Empty for a job written before recipients had rows: its
+    /// one recipient is the message's `to_addr`, and it settles the message.
+    pub(crate) recipients: Vec<u32>,
     pub(crate) fields: SendFields,
     /// Including this one.
     pub(crate) attempts: u32,
@@ -60,7 +63,8 @@ pub(crate) struct SendJob {
 #[derive(Debug, Clone)]
 pub(crate) enum Job {
     Webhook(WebhookJob),
-    Send(SendJob),
+    /// Boxed: a send carries its fields, many times a webhook job's size.
+    Send(Box<SendJob>),
 }
 
 /// A send's fields, kept with its job for relays that take fields rather
@@ -74,12 +78,20 @@ pub(crate) struct SendFields {
     pub(crate) html: Option<String>,
     /// The Message-ID, without brackets.
     pub(crate) message_id: String,
+    /// The Reply-To addresses.
+    pub(crate) reply_to: Vec<String>,
+    /// The Message-ID answered, without brackets.
+    pub(crate) in_reply_to: Option<String>,
+    /// The References ids, without brackets.
+    pub(crate) references: Vec<String>,
 }
 
 /// A send's route as the job's `route` column keeps it: the wire's
 /// [`SendRoute`] JSON, read tolerantly (unknown fields are ignored) and with
 /// the recipient's handle taken as stored, so that neither a wire change nor
-/// a new handle rule makes a queued send unreadable.
+/// a new handle rule makes a queued send unreadable. The column's object also
+/// carries the job's recipients (`"recipients": [seq, ...]`, see
+/// [`SendJob::recipients`]), absent in rows written before there were any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "via", rename_all = "camelCase")]
 pub(crate) enum StoredRoute {
@@ -151,18 +163,42 @@ pub(crate) fn queue_webhook(
     Ok(())
 }
 
-/// Queues a send, already claimed by the caller's first attempt (which runs
-/// at once); if that attempt is cut short, the alarm retries it once the
-/// lease runs out. Call inside the message's transaction.
+/// The `route` column's JSON: the route, and the recipients' `seq`s.
+fn stored_route(route: &SendRoute, recipients: &[u32]) -> Result<String, SqlError> {
+    let mut value = serde_json::to_value(StoredRoute::from(route))
+        .map_err(|e| SqlError::new(format!("serializing a route: {e}")))?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("recipients".to_owned(), serde_json::json!(recipients));
+    }
+    Ok(value.to_string())
+}
+
+/// Reads [`stored_route`]'s JSON, and that of jobs written before it (the
+/// route alone: no recipients).
+fn read_stored_route(text: &str) -> Result<(SendRoute, Vec<u32>), SqlError> {
+    let unreadable = |e: serde_json::Error| SqlError::new(format!("the route is unreadable: {e}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(unreadable)?;
+    let recipients = match value.get("recipients") {
+        Some(list) => serde_json::from_value::<Vec<u32>>(list.clone()).map_err(unreadable)?,
+        None => Vec::new(),
+    };
+    let route = serde_json::from_value::<StoredRoute>(value).map_err(unreadable)?;
+    Ok((route.into(), recipients))
+}
+
+/// Queues a send to the message's recipients `recipients` (their `seq`s),
+/// already claimed by the caller's first attempt (which runs at once); if
+/// that attempt is cut short, the alarm retries it once the lease runs out.
+/// Call inside the message's transaction.
 pub(crate) fn queue_send(
     sql: &dyn Sql,
     message_id: u64,
     route: &SendRoute,
+    recipients: &[u32],
     fields: &SendFields,
     now: Timestamp,
 ) -> Result<i64, SqlError> {
-    let route = serde_json::to_string(&StoredRoute::from(route))
-        .map_err(|e| SqlError::new(format!("serializing a route: {e}")))?;
+    let route = stored_route(route, recipients)?;
     let fields = serde_json::to_string(fields)
         .map_err(|e| SqlError::new(format!("serializing a send: {e}")))?;
     let rows = sql.exec(
@@ -235,11 +271,11 @@ fn set_aside(sql: &dyn Sql, row: &[Value], why: &SqlError, now: Timestamp) -> Re
     if kind == "send"
         && let Ok(message_id) = row.int(2)
     {
-        store::set_send_status(
+        crate::send::abandon(
             sql,
             message_id as u64,
-            SendStatus::Failed,
-            Some("The send's stored job could not be read, so it was not attempted again."),
+            "The send's stored job could not be read, so it was not attempted again.",
+            now,
         )?;
     }
     Ok(())
@@ -260,16 +296,18 @@ fn job_of(row: &[Value]) -> Result<Job, SqlError> {
             body: row.text(5)?.to_owned(),
             attempts,
         })),
-        "send" => Ok(Job::Send(SendJob {
-            id,
-            message_id,
-            route: serde_json::from_str::<StoredRoute>(row.text(6)?)
-                .map_err(|e| SqlError::new(format!("the route is unreadable: {e}")))?
-                .into(),
-            fields: serde_json::from_str(row.text(5)?)
-                .map_err(|e| SqlError::new(format!("the send's fields are unreadable: {e}")))?,
-            attempts,
-        })),
+        "send" => {
+            let (route, recipients) = read_stored_route(row.text(6)?)?;
+            Ok(Job::Send(Box::new(SendJob {
+                id,
+                message_id,
+                route,
+                recipients,
+                fields: serde_json::from_str(row.text(5)?)
+                    .map_err(|e| SqlError::new(format!("the send's fields are unreadable: {e}")))?,
+                attempts,
+            })))
+        }
         _ => Err(SqlError::new("the job kind is unknown")),
     }
     .map_err(|e| e.context("a job row"))
@@ -340,11 +378,31 @@ mod tests {
     }
 
     #[test]
+    fn a_route_column_reads_with_its_recipients_or_without() {
+        let written = stored_route(&SendRoute::Relay, &[1, 3]).expect("serializes");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&written).expect("JSON"),
+            serde_json::json!({ "via": "relay", "recipients": [1, 3] })
+        );
+        assert_eq!(
+            read_stored_route(&written).expect("reads"),
+            (SendRoute::Relay, vec![1, 3])
+        );
+        // A row written before recipients existed: the route alone.
+        let old = r#"{"via":"direct","handle":"bob","objectId":"ab12","tag":null}"#;
+        let (route, recipients) = read_stored_route(old).expect("reads");
+        assert!(matches!(route, SendRoute::Direct { .. }));
+        assert!(recipients.is_empty());
+        assert!(read_stored_route(r#"{"via":"relay","recipients":"x"}"#).is_err());
+    }
+
+    #[test]
     fn send_fields_in_todays_stored_format_still_read() {
         let today = r#"{"subject":"Hi","text":"x","html":null,"message_id":"m@d"}"#;
         let fields: SendFields = serde_json::from_str(today).expect("today's fields");
         assert_eq!(fields.subject.as_deref(), Some("Hi"));
         assert_eq!(fields.message_id, "m@d");
+        assert!(fields.reply_to.is_empty() && fields.references.is_empty());
         let later = r#"{"subject":null,"message_id":"m@d","cc":["a@b"]}"#;
         assert!(serde_json::from_str::<SendFields>(later).is_ok());
     }

@@ -15,11 +15,21 @@ use serde::Serialize;
 /// every hand-over, below the send job's lease.
 pub(crate) const RELAY_TIMEOUT_MILLIS: u64 = crate::jobs::HANDOVER_TIMEOUT_MILLIS;
 
-/// What an outbound message says.
+/// What an outbound message says. There is no Bcc here: blind copies are
+/// never written into the message, only given to the relay as recipients.
 #[derive(Debug, Clone)]
 pub(crate) struct Draft<'a> {
     pub(crate) from: &'a str,
-    pub(crate) to: &'a str,
+    /// The To header (at least one address).
+    pub(crate) to: &'a [String],
+    /// The Cc header, when not empty.
+    pub(crate) cc: &'a [String],
+    /// The Reply-To header, when not empty.
+    pub(crate) reply_to: &'a [String],
+    /// The Message-ID answered (without brackets), for In-Reply-To.
+    pub(crate) in_reply_to: Option<&'a str>,
+    /// The References header's ids (without brackets), oldest first.
+    pub(crate) references: &'a [String],
     pub(crate) subject: Option<&'a str>,
     pub(crate) text: Option<&'a str>,
     pub(crate) html: Option<&'a str>,
@@ -51,7 +61,7 @@ fn build_into(
     out: &mut dyn std::io::Write,
 ) -> Result<String, String> {
     let domain = draft.from.rsplit_once('@').map_or("localhost", |(_, d)| d);
-    let digest = sha256_hex(format!("{}\n{}\n{unique}", draft.from, draft.to).as_bytes());
+    let digest = sha256_hex(format!("{}\n{}\n{unique}", draft.from, draft.to.join(",")).as_bytes());
     let message_id = format!("{}@{domain}", &digest[..32]);
     // A boundary must not occur in the bodies; a collision with this one is
     // astronomically unlikely, but a hostile body could be written to contain
@@ -72,9 +82,21 @@ fn build_into(
 
     let mut message = MessageBuilder::new()
         .from(Address::new_address(None::<&str>, draft.from))
-        .to(Address::new_address(None::<&str>, draft.to))
+        .to(addresses(draft.to))
         .message_id(message_id.as_str())
         .date(Date::new(draft.date.millis().div_euclid(1000)));
+    if !draft.cc.is_empty() {
+        message = message.cc(addresses(draft.cc));
+    }
+    if !draft.reply_to.is_empty() {
+        message = message.reply_to(addresses(draft.reply_to));
+    }
+    if let Some(id) = draft.in_reply_to {
+        message = message.in_reply_to(id);
+    }
+    if !draft.references.is_empty() {
+        message = message.references(draft.references);
+    }
     if let Some(subject) = draft.subject {
         message = message.subject(subject);
     }
@@ -98,11 +120,39 @@ fn build_into(
     Ok(message_id)
 }
 
+/// An address header's value: one address, or a list.
+fn addresses(list: &[String]) -> Address<'_> {
+    match list {
+        [one] => Address::new_address(None::<&str>, one.as_str()),
+        many => Address::new_list(
+            many.iter()
+                .map(|a| Address::new_address(None::<&str>, a.as_str()))
+                .collect(),
+        ),
+    }
+}
+
+/// The recipients the HTTP relay delivers to, by kind. Resend writes its
+/// own To and Cc headers from these, so they name only the recipients it
+/// delivers to (not those of this deployment, delivered directly).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RelayRecipients<'a> {
+    pub(crate) to: Vec<&'a str>,
+    pub(crate) cc: Vec<&'a str>,
+    pub(crate) bcc: Vec<&'a str>,
+}
+
 /// Resend's request body.
 #[derive(Serialize)]
 struct ResendEmail<'a> {
     from: &'a str,
-    to: [&'a str; 1],
+    to: &'a [&'a str],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cc: &'a [&'a str],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    bcc: &'a [&'a str],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    reply_to: &'a [String],
     subject: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
@@ -117,20 +167,42 @@ struct ResendHeaders<'a> {
     message_id: String,
     #[serde(rename = "X-Entity-Ref-ID")]
     entity_ref: &'a str,
+    #[serde(rename = "In-Reply-To", skip_serializing_if = "Option::is_none")]
+    in_reply_to: Option<String>,
+    #[serde(rename = "References", skip_serializing_if = "Option::is_none")]
+    references: Option<String>,
 }
 
-/// The HTTP relay's request for `draft`, as Resend's API takes it: the relay
-/// builds its own MIME, so the fields are sent, with our Message-ID. `Err`
-/// says why the request could not be written (the send then fails).
+/// Message-IDs as a header writes them: each in angle brackets.
+fn bracketed<'i>(ids: impl IntoIterator<Item = &'i str>) -> Option<String> {
+    let joined = ids
+        .into_iter()
+        .map(|id| format!("<{id}>"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// The HTTP relay's request for `draft`, as Resend's API takes it, in one
+/// call for all of `recipients`: the relay builds its own MIME, so the fields
+/// are sent, with our Message-ID (the draft's To and Cc give way to
+/// `recipients`). The relay deduplicates on `idempotency_key` for a day, so a
+/// call repeated after an interruption delivers once. `Err` says why the
+/// request could not be written (the send then fails).
 pub(crate) fn relay_call(
     draft: &Draft<'_>,
+    recipients: &RelayRecipients<'_>,
     message_id: &str,
+    idempotency_key: &str,
     url: &str,
     api_key: &str,
 ) -> Result<HttpCall, String> {
     let body = ResendEmail {
         from: draft.from,
-        to: [draft.to],
+        to: &recipients.to,
+        cc: &recipients.cc,
+        bcc: &recipients.bcc,
+        reply_to: draft.reply_to,
         // Resend requires a subject; an empty one is what we stored.
         subject: draft.subject.unwrap_or(""),
         text: draft.text,
@@ -138,6 +210,8 @@ pub(crate) fn relay_call(
         headers: ResendHeaders {
             message_id: format!("<{message_id}>"),
             entity_ref: message_id,
+            in_reply_to: bracketed(draft.in_reply_to),
+            references: bracketed(draft.references.iter().map(String::as_str)),
         },
     };
     let body = serde_json::to_vec(&body)
@@ -148,9 +222,7 @@ pub(crate) fn relay_call(
             ("content-type".to_owned(), "application/json".to_owned()),
             ("authorization".to_owned(), format!("Bearer {api_key}")),
             ("user-agent".to_owned(), user_agent()),
-            // Resend deduplicates on this for 24 hours: a send retried after an
-            // interruption is not delivered twice.
-            ("idempotency-key".to_owned(), message_id.to_owned()),
+            ("idempotency-key".to_owned(), idempotency_key.to_owned()),
         ],
         body,
         timeout_millis: RELAY_TIMEOUT_MILLIS,
@@ -210,10 +282,18 @@ mod tests {
         assert!(failed.contains("could not be built"), "{failed}");
     }
 
+    const NONE: &[String] = &[];
+
     fn draft<'a>(text: Option<&'a str>, html: Option<&'a str>) -> Draft<'a> {
+        static TO: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["bob@example.com".to_owned()]);
         Draft {
             from: "alice@agents.test",
-            to: "bob@example.com",
+            to: &TO,
+            cc: NONE,
+            reply_to: NONE,
+            in_reply_to: None,
+            references: NONE,
             subject: Some(
                 "Grüße, and a long subject that has to be folded because it goes on and on past the line",
             ),
@@ -265,5 +345,118 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(parsed.body_text(0).as_deref(), Some(hostile.as_str()));
         assert_eq!(parsed.body_html(0).as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn cc_reply_to_and_the_thread_headers_are_written_and_bcc_cannot_be() {
+        let to = vec!["bob@example.com".to_owned(), "carol@example.com".to_owned()];
+        let cc = vec!["dave@example.com".to_owned()];
+        let reply_to = vec!["desk@agents.test".to_owned()];
+        let references = vec![
+            "first-0123456789abcdef0123456789abcdef@example.com".to_owned(),
+            "second-0123456789abcdef0123456789abcdef@example.com".to_owned(),
+        ];
+        let reply = Draft {
+            to: &to,
+            cc: &cc,
+            reply_to: &reply_to,
+            in_reply_to: Some("second-0123456789abcdef0123456789abcdef@example.com"),
+            references: &references,
+            ..draft(Some("x"), None)
+        };
+        let built = make(&reply, "u");
+        let text = String::from_utf8_lossy(&built.raw).into_owned();
+        assert!(
+            text.contains("To: <bob@example.com>, <carol@example.com>\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Cc: <dave@example.com>\r\n"), "{text}");
+        assert!(text.contains("Reply-To: <desk@agents.test>\r\n"), "{text}");
+        assert!(
+            text.contains("In-Reply-To: <second-0123456789abcdef0123456789abcdef@example.com>\r\n"),
+            "{text}"
+        );
+        // Two long ids do not fit one line: folded between them.
+        assert!(
+            text.contains(
+                "References: <first-0123456789abcdef0123456789abcdef@example.com>\r\n \
+                 <second-0123456789abcdef0123456789abcdef@example.com>\r\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.to_ascii_lowercase().contains("bcc"), "{text}");
+        // Read back as a reader would.
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&built.raw)
+            .expect("a message");
+        assert_eq!(
+            parsed.in_reply_to().as_text(),
+            Some("second-0123456789abcdef0123456789abcdef@example.com")
+        );
+        let refs: Vec<&str> = parsed
+            .references()
+            .as_text_list()
+            .unwrap_or_default()
+            .iter()
+            .map(|id| id.as_ref())
+            .collect();
+        assert_eq!(
+            refs,
+            references.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_http_relay_gets_every_recipient_list_and_the_thread_headers() {
+        let reply_to = vec!["desk@agents.test".to_owned()];
+        let references = vec!["a@x".to_owned(), "b@x".to_owned()];
+        let reply = Draft {
+            reply_to: &reply_to,
+            in_reply_to: Some("b@x"),
+            references: &references,
+            ..draft(Some("x"), None)
+        };
+        let recipients = RelayRecipients {
+            to: vec!["bob@example.com"],
+            cc: vec!["carol@example.com"],
+            bcc: vec!["dave@example.com", "erin@example.com"],
+        };
+        let call = relay_call(
+            &reply,
+            &recipients,
+            "m@agents.test",
+            "m@agents.test",
+            "https://r",
+            "k",
+        )
+        .expect("a call");
+        let body: serde_json::Value = serde_json::from_slice(&call.body).expect("JSON");
+        assert_eq!(body["to"], serde_json::json!(["bob@example.com"]));
+        assert_eq!(body["cc"], serde_json::json!(["carol@example.com"]));
+        assert_eq!(
+            body["bcc"],
+            serde_json::json!(["dave@example.com", "erin@example.com"])
+        );
+        assert_eq!(body["reply_to"], serde_json::json!(["desk@agents.test"]));
+        assert_eq!(body["headers"]["In-Reply-To"], "<b@x>");
+        assert_eq!(body["headers"]["References"], "<a@x> <b@x>");
+        // Without them, nothing empty is sent.
+        let plain = relay_call(
+            &draft(Some("x"), None),
+            &RelayRecipients {
+                to: vec!["bob@example.com"],
+                ..RelayRecipients::default()
+            },
+            "m@agents.test",
+            "m@agents.test",
+            "https://r",
+            "k",
+        )
+        .expect("a call");
+        let body: serde_json::Value = serde_json::from_slice(&plain.body).expect("JSON");
+        for absent in ["cc", "bcc", "reply_to"] {
+            assert!(body.get(absent).is_none(), "{body}");
+        }
+        assert!(body["headers"].get("In-Reply-To").is_none(), "{body}");
     }
 }

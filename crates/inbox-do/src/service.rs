@@ -182,16 +182,22 @@ impl InboxService {
                 reply
             }
             Ok(Step::Send(started)) => {
-                // The job is claimed for this attempt; should the attempt be
-                // cut short, the alarm picks the job up when its lease ends.
+                // The jobs are claimed for these attempts; should one be cut
+                // short, the alarm picks its job up when its lease ends.
                 self.set_alarm(sql, platform).await;
-                let message_id = started.job.message_id;
-                let outcome = send::attempt(sql, platform, &self.config, started.job).await;
+                let Started { message_id, jobs } = started;
+                let attempts = jobs
+                    .into_iter()
+                    .map(|job| send::attempt(sql, platform, &self.config, job));
+                let outcome = futures_util::future::join_all(attempts)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<()>, SqlError>>();
                 self.set_alarm(sql, platform).await;
                 answer(
                     outcome
                         .map_err(InboxError::from)
-                        .and_then(|()| send::outcome_reply(sql, message_id)),
+                        .and_then(|_| send::outcome_reply(sql, message_id)),
                 )
             }
         };
@@ -355,7 +361,7 @@ impl InboxService {
     ) -> Result<(), SqlError> {
         match job {
             Job::Webhook(job) => webhook::run(sql, platform, &self.config, job).await,
-            Job::Send(job) => send::attempt(sql, platform, &self.config, job).await,
+            Job::Send(job) => send::attempt(sql, platform, &self.config, *job).await,
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::quoted::{extracted_text, preview};
 use crate::threads::{self, ThreadFacts};
 use protocol::Timestamp;
 use protocol::api::{
-    Attachment, Direction, HeaderField, MessageDetail, MessageSummary, SendStatus,
+    Attachment, Direction, HeaderField, MessageDetail, MessageSummary, RecipientKind,
+    RecipientOutcome, SendStatus,
 };
 use schema::{Row, Rows, Sql, SqlError, Value};
 use serde::{Deserialize, Serialize};
@@ -396,6 +397,153 @@ pub(crate) fn set_send_status(
     Ok(summaries(rows)?.into_iter().next())
 }
 
+/// One row of `message_recipients`: a recipient of an outbound message and
+/// what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecipientRow {
+    pub(crate) seq: u32,
+    pub(crate) address: String,
+    pub(crate) kind: RecipientKind,
+    pub(crate) status: SendStatus,
+    pub(crate) reason: Option<String>,
+}
+
+impl RecipientRow {
+    pub(crate) fn outcome(&self) -> RecipientOutcome {
+        RecipientOutcome {
+            address: self.address.clone(),
+            kind: self.kind,
+            status: self.status,
+            status_reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Records the recipients of outbound message `id`, numbered from 0 in the
+/// order given, all with `status` (and `reason`), at `at`.
+pub(crate) fn insert_recipients(
+    sql: &dyn Sql,
+    id: u64,
+    recipients: &[(&str, RecipientKind)],
+    status: SendStatus,
+    reason: Option<&str>,
+    at: Timestamp,
+) -> Result<(), SqlError> {
+    for (seq, (address, kind)) in recipients.iter().enumerate() {
+        sql.exec(
+            "INSERT INTO message_recipients (message_id, seq, address, kind, status, reason, at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &[
+                Value::Integer(id as i64),
+                Value::Integer(seq as i64),
+                Value::from(*address),
+                Value::from(kind.as_str()),
+                Value::from(status.as_str()),
+                optional_text(reason),
+                Value::Integer(at.millis()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The recipients of message `id`, in order (none for an inbound message,
+/// or for one sent before recipients were recorded). A range search on the
+/// table's primary key.
+pub(crate) fn recipients(sql: &dyn Sql, id: u64) -> Result<Vec<RecipientRow>, SqlError> {
+    let rows = sql.exec(
+        "SELECT seq, address, kind, status, reason FROM message_recipients
+         WHERE message_id = ? ORDER BY seq",
+        &[Value::Integer(id as i64)],
+    )?;
+    rows.rows
+        .iter()
+        .map(|row| {
+            let read = || -> Result<RecipientRow, SqlError> {
+                Ok(RecipientRow {
+                    seq: u32::try_from(row.int(0)?)
+                        .map_err(|_| SqlError::new("seq is out of range"))?,
+                    address: row.text(1)?.to_owned(),
+                    kind: RecipientKind::parse(row.text(2)?)
+                        .ok_or_else(|| SqlError::new("the recipient kind is unknown"))?,
+                    status: SendStatus::parse(row.text(3)?)
+                        .ok_or_else(|| SqlError::new("the recipient status is unknown"))?,
+                    reason: row.opt_text(4)?.map(str::to_owned),
+                })
+            };
+            read().map_err(|e| e.context("a recipient row"))
+        })
+        .collect()
+}
+
+/// Records what became of recipient `seq` of message `id`; `false` when it
+/// is not (or no longer) `queued`, so that of two attempts racing to settle
+/// it, only the first does.
+pub(crate) fn settle_recipient(
+    sql: &dyn Sql,
+    id: u64,
+    seq: u32,
+    status: SendStatus,
+    reason: Option<&str>,
+) -> Result<bool, SqlError> {
+    let rows = sql.exec(
+        "UPDATE message_recipients SET status = ?, reason = ?
+         WHERE message_id = ? AND seq = ? AND status = 'queued' RETURNING seq",
+        &[
+            Value::from(status.as_str()),
+            optional_text(reason),
+            Value::Integer(id as i64),
+            Value::Integer(i64::from(seq)),
+        ],
+    )?;
+    Ok(!rows.rows.is_empty())
+}
+
+/// Fails every recipient of message `id` that is still queued, with `reason`.
+pub(crate) fn fail_queued_recipients(sql: &dyn Sql, id: u64, reason: &str) -> Result<(), SqlError> {
+    sql.exec(
+        "UPDATE message_recipients SET status = 'failed', reason = ?
+         WHERE message_id = ? AND status = 'queued'",
+        &[Value::from(reason), Value::Integer(id as i64)],
+    )?;
+    Ok(())
+}
+
+/// How many recipients were recorded after `after`. A range search on the
+/// `at` index.
+pub(crate) fn recipients_since(sql: &dyn Sql, after: Timestamp) -> Result<u32, SqlError> {
+    let rows = sql.exec(
+        "SELECT count(*) FROM message_recipients WHERE at > ?",
+        &[Value::Integer(after.millis())],
+    )?;
+    let count = match rows.single()? {
+        Some(row) => row.int(0)?,
+        None => 0,
+    };
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// The `at` of the recipient recorded after `after` in position `offset`
+/// (0 is the oldest), if there is one: when the window passes it, that many
+/// and one more have left. A range search on the `at` index.
+pub(crate) fn recipient_at(
+    sql: &dyn Sql,
+    after: Timestamp,
+    offset: u32,
+) -> Result<Option<Timestamp>, SqlError> {
+    let rows = sql.exec(
+        "SELECT at FROM message_recipients WHERE at > ? ORDER BY at LIMIT 1 OFFSET ?",
+        &[
+            Value::Integer(after.millis()),
+            Value::Integer(i64::from(offset)),
+        ],
+    )?;
+    match rows.single()? {
+        Some(row) => Ok(Some(Timestamp::from_millis(row.int(0)?))),
+        None => Ok(None),
+    }
+}
+
 /// Outbound messages created after `after`, and the oldest of their times.
 pub(crate) fn outbound_since(
     sql: &dyn Sql,
@@ -521,6 +669,8 @@ impl From<StoredDetail> for MessageDetail {
             tag: d.tag,
             envelope_from: d.envelope_from,
             warnings: d.warnings,
+            // Not stored with the detail: read from `message_recipients`.
+            recipients: Vec::new(),
         }
     }
 }

@@ -436,6 +436,8 @@ fn a_hand_over_that_never_answers_fails_within_the_lease() {
                 object_id: testkit::object_id("bob"),
                 tag: None,
             },
+            reply_to: Vec::new(),
+            recipients: Vec::new(),
         },
     };
     let header = protocol::wire::encode_request(&send);

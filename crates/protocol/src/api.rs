@@ -194,6 +194,11 @@ pub struct MessageDetail {
     /// What could not be read: the message is still stored whole and its raw
     /// bytes are available at `/api/messages/:id/raw`.
     pub warnings: Vec<String>,
+    /// Outbound messages only: each recipient (Bcc included) and what became
+    /// of its delivery. Absent for mail sent before recipients were recorded
+    /// one by one: its one recipient is `to`, and its outcome `status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<RecipientOutcome>,
 }
 
 /// `GET /api/messages/:id` → 200: the summary and the detail.
@@ -281,7 +286,65 @@ pub struct MarkRead {
     pub read: bool,
 }
 
-/// `POST /api/messages` body: one message to one recipient.
+/// One plain address, or a list of them, as `POST /api/messages` takes
+/// `to`, `cc`, `bcc` and `replyTo`. Each address is `local@domain` (no display
+/// name): a dot-atom local part and a dotted domain name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(untagged, expecting = "an address or a list of addresses")]
+pub enum AddressList {
+    /// One address.
+    One(
+        #[cfg_attr(
+            feature = "openapi",
+            schemars(regex(pattern = ADDRESS_PATTERN), length(max = 254))
+        )]
+        String,
+    ),
+    /// Several (at most 50 recipients in `to`, `cc` and `bcc` together).
+    Many(
+        #[cfg_attr(
+            feature = "openapi",
+            schemars(
+                length(max = crate::limits::MAX_RECIPIENTS),
+                inner(regex(pattern = ADDRESS_PATTERN), length(max = 254))
+            )
+        )]
+        Vec<String>,
+    ),
+}
+
+/// A plain address as the OpenAPI document describes it (the check itself is
+/// [`crate::outbound::parse_address`]).
+#[cfg(feature = "openapi")]
+const ADDRESS_PATTERN: &str = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+impl Default for AddressList {
+    fn default() -> Self {
+        AddressList::Many(Vec::new())
+    }
+}
+
+impl AddressList {
+    /// The addresses, as given.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            AddressList::One(address) => std::slice::from_ref(address),
+            AddressList::Many(addresses) => addresses,
+        }
+    }
+
+    /// The name of item `index` in field `field` for an error: `to` for a
+    /// single address, `to[2]` in a list.
+    pub fn item_name(&self, field: &str, index: usize) -> String {
+        match self {
+            AddressList::One(_) => field.to_owned(),
+            AddressList::Many(_) => format!("{field}[{index}]"),
+        }
+    }
+}
+
+/// `POST /api/messages` body: one message to up to 50 recipients.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(
@@ -293,18 +356,18 @@ pub struct MarkRead {
 )]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// One plain address, `local@domain` (no display name, no list): a
-    /// dot-atom local part and a dotted domain name.
-    #[cfg_attr(
-        feature = "openapi",
-        schemars(
-            regex(
-                pattern = r"^(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-            ),
-            length(max = 254)
-        )
-    )]
-    pub to: String,
+    /// The recipient, or a list of them (at least one). Each is one plain
+    /// address, `local@domain` (no display name).
+    pub to: AddressList,
+    /// Copies, named in the Cc header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc: Option<AddressList>,
+    /// Blind copies: delivered, never named in the message's headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bcc: Option<AddressList>,
+    /// Where replies should go (the Reply-To header).
+    #[serde(rename = "replyTo", default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<AddressList>,
     /// The subject, one line: no control characters but tab.
     #[serde(default)]
     #[cfg_attr(
@@ -321,6 +384,56 @@ pub struct SendRequest {
     /// The HTML body. Both bodies make a multipart/alternative message.
     #[serde(default)]
     pub html: Option<String>,
+}
+
+/// How a recipient was named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientKind {
+    /// In `to` (the To header).
+    To,
+    /// In `cc` (the Cc header).
+    Cc,
+    /// In `bcc`: delivered, never named in the headers.
+    Bcc,
+}
+
+impl RecipientKind {
+    /// The stored (and serialized) spelling, which is also the field's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::To => "to",
+            RecipientKind::Cc => "cc",
+            RecipientKind::Bcc => "bcc",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "to" => Some(RecipientKind::To),
+            "cc" => Some(RecipientKind::Cc),
+            "bcc" => Some(RecipientKind::Bcc),
+            _ => None,
+        }
+    }
+}
+
+/// One recipient of a sent message and what became of its delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientOutcome {
+    /// The address, as delivered to.
+    pub address: String,
+    /// Whether it was named in `to`, `cc` or `bcc`.
+    pub kind: RecipientKind,
+    /// `sent` once the recipient's inbox here or the relay took it.
+    pub status: SendStatus,
+    /// Why its delivery failed (or what the relay said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
 }
 
 /// What became of a send.
@@ -364,11 +477,20 @@ impl SendStatus {
 pub struct SendResponse {
     /// The outbound message's id in the sender's inbox.
     pub id: u64,
-    /// What became of it.
+    /// The conversation the message belongs to, once threads are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<u64>,
+    /// What became of it: `sent` when at least one recipient got it and none
+    /// is still `queued` (then `statusReason` says how many failed, if any),
+    /// `failed` when every recipient failed, `queued` while any is pending.
     pub status: SendStatus,
-    /// Why it failed, when it did.
+    /// Why it failed, or how many of its recipients did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// Each recipient and what became of it, in the order given (to, cc,
+    /// bcc; duplicates listed once).
+    #[serde(default)]
+    pub recipients: Vec<RecipientOutcome>,
 }
 
 /// `PUT /api/webhook` body.

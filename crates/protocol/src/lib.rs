@@ -85,6 +85,11 @@ pub mod limits {
     pub const SENDS_PER_MINUTE: u32 = 10;
     /// Sends allowed per inbox in any rolling hour.
     pub const SENDS_PER_HOUR: u32 = 100;
+    /// Recipients (`to`, `cc` and `bcc` together) of one message, at most.
+    pub const MAX_RECIPIENTS: usize = 50;
+    /// Recipients an inbox may send to in any rolling hour, counted over all
+    /// its messages (each recipient of each message once).
+    pub const RECIPIENTS_PER_HOUR: u32 = 500;
     /// Signups allowed per client address per hour, unless configured.
     pub const SIGNUPS_PER_HOUR: u32 = 20;
     /// The storage cap of one inbox (raw message bytes), unless configured:

@@ -10,7 +10,8 @@ use crate::api::{
     WebhookEvent, WebhookInfo, WebhookRequest,
 };
 use crate::limits::{
-    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_THREAD_MESSAGES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
+    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_RECIPIENTS, MAX_THREAD_MESSAGES,
+    RECIPIENTS_PER_HOUR, SENDS_PER_HOUR, SENDS_PER_MINUTE,
 };
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
@@ -92,6 +93,11 @@ pub fn document() -> Value {
         "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 }
     });
     let bearer = json!([{ "bearerAuth": [] }]);
+    let send_invalid = format!(
+        "The body is invalid: an address in `to`, `cc`, `bcc` or `replyTo` is not one plain address \
+         (or not an inbox here, for our own domain; the message names it, e.g. `cc[2]`), there is no \
+         recipient or more than {MAX_RECIPIENTS}, a header field has CR or LF, or there is no body."
+    );
 
     json!({
         "openapi": "3.1.0",
@@ -137,21 +143,27 @@ pub fn document() -> Value {
                 "operationId": "sendMessage",
                 "summary": "Send a message from this inbox. A recipient that is an inbox of this deployment gets it directly; others go through the configured relay.",
                 "description": format!(
-                    "The message is stored in this inbox as `direction: \"outbound\"` whatever its fate; \
-                     `status` says whether the relay (or the recipient inbox) took it, and `statusReason` why not. \
-                     An inbox may send {SENDS_PER_MINUTE} messages a minute and {SENDS_PER_HOUR} an hour."
+                    "`to` is an address or a list; `cc`, `bcc` and `replyTo` likewise. At most {MAX_RECIPIENTS} recipients \
+                     in `to`, `cc` and `bcc` together, each delivered once (duplicates, compared without case, keep their first \
+                     place). Bcc recipients get the message but no header names them. \
+                     The message is stored in this inbox as `direction: \"outbound\"` whatever its fate, with each recipient's \
+                     outcome in `recipients` (also on `GET /api/messages/{{id}}`; mail sent before recipients were recorded lists none). \
+                     `status` is `queued` while any recipient is, `failed` when every recipient failed, and otherwise `sent`; \
+                     when some recipients failed, `statusReason` says how many (\"2 of 3 recipients failed; see recipients.\"). \
+                     An inbox may send {SENDS_PER_MINUTE} messages a minute and {SENDS_PER_HOUR} an hour, \
+                     to at most {RECIPIENTS_PER_HOUR} recipients an hour in all."
                 ),
                 "security": bearer,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": send_request } } },
                 "responses": with(errors(&[
-                    ("400", "The body is invalid: `to` is not one plain address (or not an inbox here, for our own domain), a header field has CR or LF, or there is no body."),
+                    ("400", send_invalid.as_str()),
                     ("401", "The API key is missing, malformed or unknown."),
                     ("413", "The body is too large."),
                     ("415", "The body is not JSON."),
-                    ("429", "Too many sends; retry after `Retry-After` seconds."),
+                    ("429", "Too many sends (messages a minute or an hour) or recipients an hour; retry after `Retry-After` seconds."),
                     ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
                     ("507", "This inbox has reached its storage cap (`storage_full`)."),
-                ]), "201", ok("The message was stored; `status` is `sent` or `failed` (or `queued` if interrupted).", &send_response))
+                ]), "201", ok("The message was stored; `status` is `sent` or `failed` (or `queued` if interrupted), and each recipient has its own outcome.", &send_response))
             }, "get": {
                 "operationId": "listMessages", "summary": "Messages, newest first.",
                 "security": bearer,

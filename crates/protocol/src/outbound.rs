@@ -1,9 +1,11 @@
-//! Checking a send request before anything is built or stored: one plain
-//! recipient address, a one-line subject, at least one body, and nothing that
-//! could smuggle a header into the message (CR or LF in a header field).
+//! Checking a send request before anything is built or stored: plain
+//! recipient addresses (at most [`MAX_RECIPIENTS`], each delivered once), a
+//! one-line subject, at least one body, and nothing that could smuggle a
+//! header into the message (CR or LF in a header field).
 
 use crate::ApiError;
-use crate::api::SendRequest;
+use crate::api::{AddressList, RecipientKind, SendRequest};
+use crate::limits::MAX_RECIPIENTS;
 
 /// The longest address accepted (RFC 5321's path limit, less the brackets).
 pub const MAX_ADDRESS_LEN: usize = 254;
@@ -15,8 +17,12 @@ pub const MAX_SUBJECT_CHARS: usize = 998;
 /// A send request that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSend {
-    /// The recipient, with its domain lowercased.
-    pub to: String,
+    /// Every recipient, in the order given (`to`, then `cc`, then `bcc`),
+    /// each address once: of duplicates (compared case-insensitively) the
+    /// first is kept. Never empty; the first is a `to` recipient.
+    pub recipients: Vec<ValidRecipient>,
+    /// The Reply-To addresses.
+    pub reply_to: Vec<String>,
     /// The subject, if any.
     pub subject: Option<String>,
     /// The plain-text body, if any.
@@ -25,11 +31,86 @@ pub struct ValidSend {
     pub html: Option<String>,
 }
 
+/// One checked recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRecipient {
+    /// The address, with its domain lowercased.
+    pub address: String,
+    /// How it was named.
+    pub kind: RecipientKind,
+    /// Where it was given, for an error about it: `to`, `cc[2]`.
+    pub field: String,
+}
+
+/// Checks each address of `list` (the field `field`), naming the bad one.
+fn addresses(field: &str, list: &AddressList) -> Result<Vec<(String, String)>, ApiError> {
+    list.as_slice()
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let name = list.item_name(field, index);
+            parse_address(text)
+                .map(|address| (address, name.clone()))
+                .map_err(|why| ApiError::invalid(format!("Invalid `{name}`: {why}.")))
+        })
+        .collect()
+}
+
 impl SendRequest {
     /// Checks the request; the error names the field and what is wrong.
     pub fn validate(self) -> Result<ValidSend, ApiError> {
-        let to = parse_address(&self.to)
-            .map_err(|why| ApiError::invalid(format!("Invalid `to`: {why}.")))?;
+        if self.to.as_slice().is_empty() {
+            return Err(ApiError::invalid(
+                "Invalid `to`: give at least one address.",
+            ));
+        }
+        let given = [&self.cc, &self.bcc]
+            .into_iter()
+            .flatten()
+            .map(|list| list.as_slice().len())
+            .sum::<usize>()
+            + self.to.as_slice().len();
+        if given > MAX_RECIPIENTS {
+            return Err(ApiError::invalid(format!(
+                "Too many recipients: `to`, `cc` and `bcc` name {given} addresses together; \
+                 a message may have at most {MAX_RECIPIENTS}."
+            )));
+        }
+        let mut recipients: Vec<ValidRecipient> = Vec::new();
+        let lists = [
+            (RecipientKind::To, Some(&self.to)),
+            (RecipientKind::Cc, self.cc.as_ref()),
+            (RecipientKind::Bcc, self.bcc.as_ref()),
+        ];
+        for (kind, list) in lists {
+            let Some(list) = list else { continue };
+            for (address, field) in addresses(kind.as_str(), list)? {
+                // Delivered once: the first naming wins (a To and Cc of one
+                // address is a To).
+                if !recipients
+                    .iter()
+                    .any(|r| r.address.eq_ignore_ascii_case(&address))
+                {
+                    recipients.push(ValidRecipient {
+                        address,
+                        kind,
+                        field,
+                    });
+                }
+            }
+        }
+        let reply_to = match &self.reply_to {
+            Some(list) if list.as_slice().len() > MAX_RECIPIENTS => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid `replyTo`: give at most {MAX_RECIPIENTS} addresses."
+                )));
+            }
+            Some(list) => addresses("replyTo", list)?
+                .into_iter()
+                .map(|(address, _)| address)
+                .collect(),
+            None => Vec::new(),
+        };
         if let Some(subject) = &self.subject {
             if subject.contains(['\r', '\n']) {
                 return Err(ApiError::invalid(
@@ -60,7 +141,8 @@ impl SendRequest {
             ));
         }
         Ok(ValidSend {
-            to,
+            recipients,
+            reply_to,
             subject: self.subject,
             text: self.text,
             html: self.html,

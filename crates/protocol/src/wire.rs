@@ -8,6 +8,7 @@
 //! is already the public API's body, so the router forwards it unchanged. The
 //! InboxDO trusts nothing in a request: it re-checks the key hash itself.
 
+use crate::api::RecipientKind;
 use crate::{Handle, KeyHash, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -162,9 +163,16 @@ pub enum ApiCall {
         id: u64,
     },
     /// `POST /api/messages`, already validated by the router.
+    ///
+    /// `to` and `route` keep their first meaning: the first `to` recipient
+    /// and how it leaves. The fields after them came later and default to
+    /// empty, so a request from a router that predates them still reads
+    /// (one recipient, `to`); they are left out when empty, so a send to
+    /// that one recipient also reads in an InboxDO that predates them.
     #[serde(rename_all = "camelCase")]
     Send {
-        /// The recipient, as [`crate::outbound::parse_address`] returns it.
+        /// The first `to` recipient, as [`crate::outbound::parse_address`]
+        /// returns it (the message's summary shows it as `to`).
         to: String,
         /// The subject.
         subject: Option<String>,
@@ -172,8 +180,15 @@ pub enum ApiCall {
         text: Option<String>,
         /// The HTML body.
         html: Option<String>,
-        /// How it leaves.
+        /// How `to` leaves.
         route: SendRoute,
+        /// The Reply-To addresses.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reply_to: Vec<String>,
+        /// Every recipient with its route, `to` first; empty when `to` is
+        /// the only one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<RoutedRecipient>,
     },
     /// `PUT /api/webhook`, with the URL already checked by the router.
     #[serde(rename_all = "camelCase")]
@@ -192,6 +207,19 @@ pub enum ApiCall {
     DeleteWebhook,
     /// `GET /api/webhook/deliveries`.
     ListDeliveries,
+}
+
+/// One recipient of a send and how it leaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoutedRecipient {
+    /// The address, as [`crate::outbound::parse_address`] returns it (for
+    /// an inbox here, lowercased, with its `+tag`).
+    pub address: String,
+    /// Whether it is a To, Cc or Bcc recipient.
+    pub kind: RecipientKind,
+    /// How it leaves.
+    pub route: SendRoute,
 }
 
 /// How an outbound message leaves this deployment.

@@ -5,10 +5,10 @@
 
 use proptest::prelude::*;
 use protocol::api::{
-    Health, Me, SendResponse, SendStatus, SignupRequest, SignupResponse, WebhookEvent,
-    WebhookEventKind,
+    AddressList, Health, Me, RecipientKind, RecipientOutcome, SendRequest, SendResponse,
+    SendStatus, SignupRequest, SignupResponse, WebhookEvent, WebhookEventKind,
 };
-use protocol::wire::{ApiCall, InboxRequest};
+use protocol::wire::{ApiCall, InboxRequest, RoutedRecipient, SendRoute};
 use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Timestamp};
 
 fn hash(seed: u8) -> KeyHash {
@@ -52,8 +52,46 @@ fn public_bodies() {
         "send_response",
         SendResponse {
             id: 7,
+            thread_id: None,
             status: SendStatus::Failed,
             status_reason: Some("The relay answered HTTP 500.".into()),
+            recipients: vec![RecipientOutcome {
+                address: "carol@example.com".into(),
+                kind: RecipientKind::To,
+                status: SendStatus::Failed,
+                status_reason: Some("The relay answered HTTP 500.".into()),
+            }],
+        }
+    );
+    insta::assert_json_snapshot!(
+        "send_response_some_recipients_failed",
+        SendResponse {
+            id: 8,
+            thread_id: Some(3),
+            status: SendStatus::Sent,
+            status_reason: Some("1 of 3 recipients failed; see recipients.".into()),
+            recipients: vec![
+                RecipientOutcome {
+                    address: "bob@agents.test".into(),
+                    kind: RecipientKind::To,
+                    status: SendStatus::Sent,
+                    status_reason: None,
+                },
+                RecipientOutcome {
+                    address: "carol@example.com".into(),
+                    kind: RecipientKind::Cc,
+                    status: SendStatus::Failed,
+                    status_reason: Some(
+                        "The send_email binding refused the message: not verified".into()
+                    ),
+                },
+                RecipientOutcome {
+                    address: "dave@example.com".into(),
+                    kind: RecipientKind::Bcc,
+                    status: SendStatus::Sent,
+                    status_reason: None,
+                },
+            ],
         }
     );
     insta::assert_json_snapshot!(
@@ -94,6 +132,118 @@ fn router_to_inbox_wire() {
         },
     ];
     insta::assert_json_snapshot!("inbox_requests", requests);
+}
+
+#[test]
+fn a_send_travels_to_the_inbox_with_its_recipients() {
+    let handle = Handle::parse("bob").unwrap_or_else(|e| panic!("{e}"));
+    let direct = SendRoute::Direct {
+        handle,
+        object_id: "ab12".into(),
+        tag: Some("news".into()),
+    };
+    let send = |reply_to: Vec<String>, recipients: Vec<RoutedRecipient>| InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::Send {
+            to: "bob+news@agents.test".into(),
+            subject: Some("Plans".into()),
+            text: Some("See you at 5.".into()),
+            html: None,
+            route: direct.clone(),
+            reply_to,
+            recipients,
+        },
+    };
+    let many = send(
+        vec!["desk@agents.test".into()],
+        vec![
+            RoutedRecipient {
+                address: "bob+news@agents.test".into(),
+                kind: RecipientKind::To,
+                route: direct.clone(),
+            },
+            RoutedRecipient {
+                address: "carol@example.com".into(),
+                kind: RecipientKind::Bcc,
+                route: SendRoute::Relay,
+            },
+        ],
+    );
+    // One recipient travels in the first shape, which an InboxDO that
+    // predates recipient lists reads too.
+    insta::assert_json_snapshot!("send_requests", vec![send(Vec::new(), Vec::new()), many]);
+}
+
+#[test]
+fn a_send_from_a_router_that_predates_recipient_lists_still_reads() {
+    // Exactly what the previous router wrote.
+    let old = format!(
+        r#"{{"op":"api","keyHash":"{}","mailDomain":"agents.test","call":{{"call":"send","to":"carol@example.com","subject":"Hi","text":"x","html":null,"route":{{"via":"relay"}}}}}}"#,
+        hash(1).to_hex()
+    );
+    let read: InboxRequest = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}"));
+    let InboxRequest::Api {
+        call:
+            ApiCall::Send {
+                to,
+                route,
+                reply_to,
+                recipients,
+                ..
+            },
+        ..
+    } = read
+    else {
+        panic!("not a send: {read:?}");
+    };
+    assert_eq!(
+        (to.as_str(), route, reply_to, recipients),
+        (
+            "carol@example.com",
+            SendRoute::Relay,
+            Vec::new(),
+            Vec::new()
+        )
+    );
+    // And a one-recipient send of today is byte for byte that shape.
+    let today = InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::Send {
+            to: "carol@example.com".into(),
+            subject: Some("Hi".into()),
+            text: Some("x".into()),
+            html: None,
+            route: SendRoute::Relay,
+            reply_to: Vec::new(),
+            recipients: Vec::new(),
+        },
+    };
+    assert_eq!(serde_json::to_string(&today).ok(), Some(old));
+}
+
+#[test]
+fn send_requests_take_an_address_or_a_list() {
+    let read = |json: &str| serde_json::from_str::<SendRequest>(json).map_err(|e| e.to_string());
+    let one = read(r#"{"to":"a@example.com","text":"x"}"#).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one.to, AddressList::One("a@example.com".into()));
+    let many = read(r#"{"to":["a@example.com"],"cc":"b@example.com","bcc":[],"replyTo":["c@example.com"],"text":"x"}"#)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(many.to, AddressList::Many(vec!["a@example.com".into()]));
+    assert_eq!(many.cc, Some(AddressList::One("b@example.com".into())));
+    assert_eq!(many.bcc, Some(AddressList::Many(Vec::new())));
+    assert_eq!(
+        many.reply_to,
+        Some(AddressList::Many(vec!["c@example.com".into()]))
+    );
+    let wrong = read(r#"{"to":5,"text":"x"}"#).err().unwrap_or_default();
+    assert!(
+        wrong.contains("an address or a list of addresses"),
+        "{wrong}"
+    );
+    assert!(read(r#"{"to":["a@example.com",5],"text":"x"}"#).is_err());
+    assert!(read(r#"{"to":"a@example.com","reply_to":"b@example.com","text":"x"}"#).is_err());
 }
 
 #[test]

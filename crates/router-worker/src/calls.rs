@@ -13,7 +13,7 @@ use protocol::address::{Recipient, RecipientError};
 use protocol::api::{MarkRead, SendRequest, WebhookRequest};
 use protocol::webhook_signature::WebhookSecret;
 use protocol::webhook_url::{UrlPolicy, check_webhook_url};
-use protocol::wire::{ApiCall, SendRoute};
+use protocol::wire::{ApiCall, RoutedRecipient, SendRoute};
 
 impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// The call `route` makes with `method` (one of the route's methods).
@@ -63,38 +63,68 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         })
     }
 
-    /// `POST /api/messages`: validates the message and decides its route. A
-    /// recipient on one of our domains is delivered inbox to inbox, so it must
-    /// be an inbox here; anything else goes through the relay.
+    /// `POST /api/messages`: validates the message and decides each
+    /// recipient's route. A recipient on one of our domains is delivered
+    /// inbox to inbox, so it must be an inbox here; anything else goes
+    /// through the relay.
     async fn send_call(&self, request: &HttpRequest) -> Result<ApiCall, RouterError> {
         let body: SendRequest = json_body(request)?;
         let valid = body.validate()?;
-        let (to, route) = match Recipient::parse(&valid.to, &self.config().mail_domains) {
+        let mut recipients = Vec::with_capacity(valid.recipients.len());
+        for recipient in valid.recipients {
+            let (address, route) = self.route_of(&recipient.address, &recipient.field).await?;
+            recipients.push(RoutedRecipient {
+                address,
+                kind: recipient.kind,
+                route,
+            });
+        }
+        let first = recipients
+            .first()
+            .cloned()
+            .ok_or_else(|| ApiError::invalid("Invalid `to`: give at least one address."))?;
+        // One recipient travels as before, so an InboxDO that predates
+        // recipient lists reads it too.
+        if recipients.len() == 1 {
+            recipients.clear();
+        }
+        Ok(ApiCall::Send {
+            to: first.address,
+            subject: valid.subject,
+            text: valid.text,
+            html: valid.html,
+            route: first.route,
+            reply_to: valid.reply_to,
+            recipients,
+        })
+    }
+
+    /// The address (normalized for an inbox here) and route of a recipient
+    /// given in `field`.
+    async fn route_of(
+        &self,
+        address: &str,
+        field: &str,
+    ) -> Result<(String, SendRoute), RouterError> {
+        match Recipient::parse(address, &self.config().mail_domains) {
             Ok(recipient) => {
                 let object_id = self
                     .directory()
                     .get(&handle_index_key(&recipient.handle))
                     .await?
-                    .ok_or_else(|| no_inbox_here(&recipient.address))?;
+                    .ok_or_else(|| no_inbox_here(field, &recipient.address))?;
                 let route = SendRoute::Direct {
                     handle: recipient.handle,
                     object_id,
                     tag: recipient.tag,
                 };
-                (recipient.address, route)
+                Ok((recipient.address, route))
             }
-            Err(RecipientError::ForeignDomain) => (valid.to, SendRoute::Relay),
+            Err(RecipientError::ForeignDomain) => Ok((address.to_owned(), SendRoute::Relay)),
             Err(RecipientError::NoSuchMailbox | RecipientError::Malformed) => {
-                return Err(no_inbox_here(&valid.to).into());
+                Err(no_inbox_here(field, address).into())
             }
-        };
-        Ok(ApiCall::Send {
-            to,
-            subject: valid.subject,
-            text: valid.text,
-            html: valid.html,
-            route,
-        })
+        }
     }
 
     /// `PUT /api/webhook`: the URL must pass the SSRF guard; the secret is new.
@@ -119,9 +149,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     }
 }
 
-fn no_inbox_here(address: &str) -> ApiError {
+fn no_inbox_here(field: &str, address: &str) -> ApiError {
     ApiError::invalid(format!(
-        "Invalid `to`: there is no inbox {} on this deployment.",
+        "Invalid `{field}`: there is no inbox {} on this deployment.",
         printable(address)
     ))
 }

@@ -119,6 +119,7 @@ pub struct SentEmail {
 pub struct FakeMailer {
     sent: Mutex<Vec<SentEmail>>,
     refusals: Mutex<VecDeque<String>>,
+    refused_addresses: Mutex<BTreeMap<String, String>>,
     holds: Holds,
 }
 
@@ -126,6 +127,12 @@ impl FakeMailer {
     /// The next sends throw these errors, one each.
     pub fn refuse_next(&self, errors: impl IntoIterator<Item = String>) {
         lock(&self.refusals).extend(errors);
+    }
+
+    /// Every send to envelope recipient `to` from now on throws `error`
+    /// (as the binding does for an address the account may not write to).
+    pub fn refuse_address(&self, to: &str, error: &str) {
+        lock(&self.refused_addresses).insert(to.to_owned(), error.to_owned());
     }
 
     /// Everything accepted so far.
@@ -141,7 +148,10 @@ impl FakeMailer {
 
     /// Accepts (or refuses) one message.
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
-        let refusal = lock(&self.refusals).pop_front();
+        let refusal = lock(&self.refused_addresses)
+            .get(to)
+            .cloned()
+            .or_else(|| lock(&self.refusals).pop_front());
         if refusal.is_none() {
             lock(&self.sent).push(SentEmail {
                 from: from.to_owned(),

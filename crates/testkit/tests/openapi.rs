@@ -144,6 +144,33 @@ fn real_answers_match_their_documented_schemas() {
             .body(json!({"read": true}).to_string()),
     );
     check_against("/api/messages/{id}", "patch", status, &body);
+    // A send to several recipients, and the sent message with their outcomes.
+    let bob = service.signup("bob");
+    let (status, sent) = service.call(
+        "POST",
+        "/api/messages",
+        &key,
+        Some(json!({ "to": ["alice@agents.test"], "cc": "bob@agents.test", "bcc": ["ghost@agents.test"], "text": "x" })),
+    );
+    check_against("/api/messages", "post", status, &sent);
+    service
+        .kv()
+        .insert("handle:ghost", &testkit::object_id("ghost"));
+    let (status, sent) = service.call(
+        "POST",
+        "/api/messages",
+        &key,
+        Some(json!({ "to": ["alice@agents.test"], "cc": "bob@agents.test", "bcc": ["ghost@agents.test"], "text": "x" })),
+    );
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["recipients"].as_array().map(Vec::len), Some(3));
+    check_against("/api/messages", "post", status, &sent);
+    let path = format!("/api/messages/{}", sent["id"]);
+    let (status, message) = service.call("GET", &path, &key, None);
+    assert_eq!(message["recipients"], sent["recipients"]);
+    check_against("/api/messages/{id}", "get", status, &message);
+    let (status, _) = service.call("GET", "/api/me", &bob, None);
+    assert_eq!(status, 200);
     let (status, body) = send(&service, HttpRequest::new("GET", "/api/me"));
     check_against("/api/me", "get", status, &body);
 }

@@ -7,8 +7,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use inbox_do::Relay;
 use mail_parser::MimeHeaders as _;
-use protocol::limits::{SENDS_PER_HOUR, SENDS_PER_MINUTE};
+use protocol::limits::{MAX_RECIPIENTS, RECIPIENTS_PER_HOUR, SENDS_PER_HOUR, SENDS_PER_MINUTE};
+use protocol::wire::InboxRequest;
+use router_worker::InboxNamespace as _;
 use router_worker::{HttpRequest, MailVerdict};
+use schema::{Sql as _, Value};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use testkit::{TestService, WebAnswer, object_id};
@@ -123,8 +126,12 @@ fn a_send_request_is_checked_field_by_field() {
         (json!({ "to": "bob@example.com", "subject": "x" }), "text"),
         (json!({ "to": "bob@example.com", "text": 5 }), "text"),
         (
-            json!({ "to": "bob@example.com", "text": "y", "cc": "eve@example.com" }),
+            json!({ "to": "bob@example.com", "text": "y", "cc": 5 }),
             "cc",
+        ),
+        (
+            json!({ "to": "bob@example.com", "text": "y", "bcc": ["eve@example.com", "eve"] }),
+            "bcc[1]",
         ),
     ];
     for (request, field) in cases {
@@ -761,4 +768,583 @@ fn a_send_between_inboxes_tells_both_webhooks() {
         (Some("alice@agents.test"), Some("Ping"))
     );
     assert_ne!(sent["eventId"], received["eventId"]);
+}
+
+fn recipients_of(answer: &Json) -> Vec<(String, String, String)> {
+    answer["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let field = |name: &str| r[name].as_str().unwrap_or_default().to_owned();
+            (field("address"), field("kind"), field("status"))
+        })
+        .collect()
+}
+
+fn triple(address: &str, kind: &str, status: &str) -> (String, String, String) {
+    (address.to_owned(), kind.to_owned(), status.to_owned())
+}
+
+fn sent_events(service: &TestService, hook: &str) -> Vec<Json> {
+    service
+        .objects()
+        .web()
+        .calls_to(hook)
+        .iter()
+        .map(|c| body(&c.body))
+        .filter(|e| e["event"] == "message.sent")
+        .collect()
+}
+
+#[test]
+fn recipients_are_an_address_or_a_list_checked_one_by_one_and_delivered_once() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let many: Vec<String> = (0..=MAX_RECIPIENTS)
+        .map(|i| format!("r{i}@example.com"))
+        .collect();
+    let cases = [
+        (json!({ "to": [], "text": "y" }), "`to`", "at least one"),
+        (
+            json!({ "to": ["bob@example.com", "Bob <b@example.com>"], "text": "y" }),
+            "`to[1]`",
+            "plain address",
+        ),
+        (
+            json!({ "to": "bob@example.com", "cc": ["c@example.com", "d@example.com", "not an address"], "text": "y" }),
+            "`cc[2]`",
+            "name@example.com",
+        ),
+        (
+            json!({ "to": "bob@example.com", "bcc": "x@[127.0.0.1]", "text": "y" }),
+            "`bcc`",
+            "domain",
+        ),
+        (
+            json!({ "to": "bob@example.com", "replyTo": ["ok@example.com", "a\r\nb@example.com"], "text": "y" }),
+            "`replyTo[1]`",
+            "one line",
+        ),
+        (
+            json!({ "to": "bob@example.com", "cc": ["nobody-here@agents.test"], "text": "y" }),
+            "`cc[0]`",
+            "no inbox",
+        ),
+        (
+            json!({ "to": many, "text": "y" }),
+            "recipients",
+            "at most 50",
+        ),
+        (
+            json!({ "to": many[..30].to_vec(), "cc": many[30..40].to_vec(), "bcc": many[40..].to_vec(), "text": "y" }),
+            "recipients",
+            "51 addresses",
+        ),
+        (
+            json!({ "to": 5, "text": "y" }),
+            "`to`",
+            "an address or a list of addresses",
+        ),
+        (
+            json!({ "to": "bob@example.com", "cc": { "a": 1 }, "text": "y" }),
+            "`cc`",
+            "an address or a list of addresses",
+        ),
+        (
+            json!({ "to": "bob@example.com", "reply_to": "desk@example.com", "text": "y" }),
+            "reply_to",
+            "unknown field",
+        ),
+    ];
+    for (request, field, why) in cases {
+        let (status, answer) = send(&service, &key, request.clone());
+        assert_eq!(status, 400, "{request} → {answer}");
+        assert_eq!(answer["code"], "invalid_request");
+        let error = answer["error"].as_str().expect("a string");
+        assert!(
+            error.contains(field) && error.contains(why),
+            "{request}: {answer} should name {field} and say {why}"
+        );
+    }
+    assert!(
+        service.messages(&key).is_empty(),
+        "nothing refused was stored"
+    );
+    assert!(service.objects().mailer().sent().is_empty());
+
+    // A string or a list, cc, bcc and replyTo; each address delivered once
+    // (the first naming wins, compared without case).
+    let (status, answer) = send(
+        &service,
+        &key,
+        json!({
+            "to": ["bob@example.com", "BOB@example.com"],
+            "cc": ["Bob@Example.com", "carol@example.com"],
+            "bcc": "carol@example.com",
+            "replyTo": "desk@example.com",
+            "text": "y"
+        }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        recipients_of(&answer),
+        [
+            triple("bob@example.com", "to", "sent"),
+            triple("carol@example.com", "cc", "sent")
+        ]
+    );
+    let sent = service.objects().mailer().sent();
+    let to: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["bob@example.com", "carol@example.com"]);
+    let text = String::from_utf8_lossy(&sent[0].raw).into_owned();
+    assert!(text.contains("To: <bob@example.com>\r\n"), "{text}");
+    assert!(text.contains("Cc: <carol@example.com>\r\n"), "{text}");
+    assert!(text.contains("Reply-To: <desk@example.com>\r\n"), "{text}");
+    // Exactly the most is fine.
+    let (status, answer) = send(
+        &service,
+        &key,
+        json!({ "to": many[..MAX_RECIPIENTS].to_vec(), "text": "y" }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(recipients_of(&answer).len(), MAX_RECIPIENTS);
+}
+
+#[test]
+fn each_recipient_has_its_own_outcome_in_the_answer_and_on_the_message() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let carol = service.signup("carol");
+    // An inbox KV still names but that holds no mailbox (a stale entry):
+    // routed directly, refused there.
+    service.kv().insert("handle:ghost", &object_id("ghost"));
+    service
+        .objects()
+        .mailer()
+        .refuse_address("dave@example.com", "destination address is not verified");
+    let hook = "https://alice.example.com/hook";
+    service.set_webhook(&alice, hook);
+    let (status, answer) = send(
+        &service,
+        &alice,
+        json!({
+            "to": ["bob@agents.test", "erin@example.com"],
+            "cc": ["ghost@agents.test", "dave@example.com"],
+            "bcc": ["carol@agents.test"],
+            "subject": "Plans",
+            "text": "See you at 5."
+        }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["status"], "sent", "{answer}");
+    assert_eq!(
+        answer["statusReason"],
+        "2 of 5 recipients failed; see recipients."
+    );
+    assert_eq!(
+        recipients_of(&answer),
+        [
+            triple("bob@agents.test", "to", "sent"),
+            triple("erin@example.com", "to", "sent"),
+            triple("ghost@agents.test", "cc", "failed"),
+            triple("dave@example.com", "cc", "failed"),
+            triple("carol@agents.test", "bcc", "sent"),
+        ]
+    );
+    assert_eq!(
+        answer["recipients"][2]["statusReason"],
+        "There is no inbox ghost@agents.test on this deployment."
+    );
+    assert_eq!(
+        answer["recipients"][3]["statusReason"],
+        "The send_email binding refused the message: destination address is not verified"
+    );
+    assert!(answer["recipients"][0].get("statusReason").is_none());
+    // The stored message keeps them.
+    let id = answer["id"].as_u64().expect("an id");
+    let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
+    assert_eq!(detail["recipients"], answer["recipients"]);
+    assert_eq!(detail["status"], "sent");
+    assert_eq!(detail["statusReason"], answer["statusReason"]);
+    assert_eq!(detail["to"], "bob@agents.test", "the first `to` is listed");
+    let listed = service.messages(&alice);
+    assert_eq!(listed[0]["statusReason"], answer["statusReason"]);
+    // Delivered: directly to bob and carol, through the relay to erin.
+    assert_eq!(service.messages(&bob).len(), 1);
+    assert_eq!(service.messages(&carol).len(), 1);
+    let relayed: Vec<String> = service
+        .objects()
+        .mailer()
+        .sent()
+        .into_iter()
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(relayed, ["erin@example.com"]);
+
+    // When every recipient fails, the message has failed.
+    let (status, answer) = send(
+        &service,
+        &alice,
+        json!({ "to": "ghost@agents.test", "cc": "dave@example.com", "text": "x" }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["status"], "failed");
+    assert_eq!(
+        answer["statusReason"],
+        "All 2 recipients failed; see recipients."
+    );
+    // One recipient that fails: its own reason.
+    let (_, answer) = send(
+        &service,
+        &alice,
+        json!({ "to": "dave@example.com", "text": "x" }),
+    );
+    assert_eq!(
+        (answer["status"].as_str(), answer["statusReason"].as_str()),
+        (
+            Some("failed"),
+            Some("The send_email binding refused the message: destination address is not verified")
+        )
+    );
+    // `message.sent` once for the message some got, none for the others.
+    service.run_alarms();
+    let events = sent_events(&service, hook);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["messageId"], id);
+}
+
+#[test]
+fn bcc_recipients_get_the_message_and_no_header_names_them() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let dave = service.signup("dave");
+    let (status, answer) = send(
+        &service,
+        &alice,
+        json!({
+            "to": "bob@agents.test",
+            "cc": "carol@example.com",
+            "bcc": ["dave@agents.test", "erin@example.com"],
+            "replyTo": ["desk@agents.test"],
+            "text": "for all of you"
+        }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["status"], "sent", "{answer}");
+    let id = answer["id"].as_u64().expect("an id");
+    let stored = raw(&service, &alice, id);
+    let text = String::from_utf8_lossy(&stored).to_ascii_lowercase();
+    assert!(!text.contains("bcc"), "{text}");
+    assert!(!text.contains("dave") && !text.contains("erin"), "{text}");
+    assert!(text.contains("to: <bob@agents.test>\r\n"), "{text}");
+    assert!(text.contains("cc: <carol@example.com>\r\n"), "{text}");
+    assert!(text.contains("reply-to: <desk@agents.test>\r\n"), "{text}");
+    // The relay got the same bytes for each of its envelope recipients.
+    let sent = service.objects().mailer().sent();
+    let envelope: Vec<&str> = sent.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(envelope, ["carol@example.com", "erin@example.com"]);
+    assert!(sent.iter().all(|m| m.raw == stored));
+    // So did the inboxes here, the blind copy's included.
+    for (key, delivered_to) in [(&bob, "bob@agents.test"), (&dave, "dave@agents.test")] {
+        let received = service.messages(key);
+        assert_eq!(received.len(), 1);
+        assert_eq!(received[0]["to"], delivered_to);
+        let received_id = received[0]["id"].as_u64().expect("an id");
+        assert_eq!(raw(&service, key, received_id), stored);
+        let (_, detail) = service.call("GET", &format!("/api/messages/{received_id}"), key, None);
+        assert_eq!(detail["cc"], json!(["carol@example.com"]));
+        assert_eq!(detail["replyTo"], json!(["desk@agents.test"]));
+        assert!(detail.get("recipients").is_none(), "inbound: {detail}");
+    }
+}
+
+#[test]
+fn the_http_relay_takes_every_outside_recipient_in_one_call() {
+    let service = TestService::with_relay(Relay::Http {
+        api_key: "re_test_key".into(),
+        url: RELAY_URL.into(),
+    });
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let web = service.objects().web();
+    let (status, answer) = send(
+        &service,
+        &alice,
+        json!({
+            "to": ["bob@agents.test", "xavier@example.com"],
+            "cc": "carol@example.com",
+            "bcc": ["dave@example.com", "erin@example.com"],
+            "replyTo": "desk@example.com",
+            "subject": "S",
+            "text": "T"
+        }),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["status"], "sent");
+    assert!(answer.get("statusReason").is_none(), "{answer}");
+    let calls = web.calls_to(RELAY_URL);
+    assert_eq!(calls.len(), 1, "one call for every outside recipient");
+    let call = body(&calls[0].body);
+    assert_eq!(call["to"], json!(["xavier@example.com"]));
+    assert_eq!(call["cc"], json!(["carol@example.com"]));
+    assert_eq!(call["bcc"], json!(["dave@example.com", "erin@example.com"]));
+    assert_eq!(call["reply_to"], json!(["desk@example.com"]));
+    assert_eq!(service.messages(&bob).len(), 1, "bob's copy went directly");
+
+    // A refusal fails the relay's recipients, not the inbox here.
+    web.script(
+        RELAY_URL,
+        [WebAnswer::Status(
+            422,
+            r#"{"message":"Invalid `to` field."}"#.into(),
+        )],
+    );
+    let (_, answer) = send(
+        &service,
+        &alice,
+        json!({ "to": ["bob@agents.test", "xavier@example.com"], "cc": "carol@example.com", "text": "T" }),
+    );
+    assert_eq!(answer["status"], "sent");
+    assert_eq!(
+        answer["statusReason"],
+        "2 of 3 recipients failed; see recipients."
+    );
+    assert_eq!(
+        recipients_of(&answer),
+        [
+            triple("bob@agents.test", "to", "sent"),
+            triple("xavier@example.com", "to", "failed"),
+            triple("carol@example.com", "cc", "failed"),
+        ]
+    );
+    assert_eq!(
+        answer["recipients"][1]["statusReason"],
+        "The relay refused the message (422): Invalid `to` field."
+    );
+
+    // Only blind copies outside: each gets a call addressed to itself, so
+    // none learns of another.
+    let before = web.calls_to(RELAY_URL).len();
+    let (_, answer) = send(
+        &service,
+        &alice,
+        json!({ "to": "bob@agents.test", "bcc": ["dave@example.com", "erin@example.com"], "text": "T" }),
+    );
+    assert_eq!(answer["status"], "sent", "{answer}");
+    let calls = web.calls_to(RELAY_URL);
+    let blind: Vec<Json> = calls[before..].iter().map(|c| body(&c.body)).collect();
+    let mut addressed: Vec<String> = blind.iter().map(|c| c["to"].to_string()).collect();
+    addressed.sort();
+    assert_eq!(
+        addressed,
+        [r#"["dave@example.com"]"#, r#"["erin@example.com"]"#]
+    );
+    assert!(
+        blind
+            .iter()
+            .all(|c| c.get("bcc").is_none() && c.get("cc").is_none())
+    );
+    let keys: Vec<&str> = calls[before..]
+        .iter()
+        .map(|c| header(c, "idempotency-key"))
+        .collect();
+    assert_ne!(keys[0], keys[1], "each call its own idempotency key");
+}
+
+#[test]
+fn recipients_per_hour_are_limited_across_messages() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    let per_message = u32::try_from(MAX_RECIPIENTS).expect("small");
+    let batch = |n: u32, tag: u32| -> Json {
+        let to: Vec<String> = (0..n).map(|i| format!("r{tag}-{i}@example.com")).collect();
+        json!({ "to": to, "text": "hi" })
+    };
+    let messages = RECIPIENTS_PER_HOUR / per_message;
+    for round in 0..messages {
+        let (status, answer) = send(&service, &alice, batch(per_message, round));
+        assert_eq!(status, 201, "message {round}: {answer}");
+        // Slow enough for the per-minute message limit.
+        service.clock.advance(10_000);
+    }
+    let over = || {
+        service.request(
+            &HttpRequest::new("POST", "/api/messages")
+                .header("authorization", &format!("Bearer {alice}"))
+                .header("content-type", "application/json")
+                .body(batch(1, 999).to_string()),
+        )
+    };
+    let reply = over();
+    assert_eq!(reply.status, 429);
+    let refused = body(&reply.body);
+    assert_eq!(refused["code"], "rate_limited");
+    let error = refused["error"].as_str().expect("a sentence");
+    assert!(error.contains("500 recipients an hour"), "{error}");
+    // The first 50 leave the window an hour after they were sent, 100 s ago.
+    assert_eq!(reply.header("retry-after"), Some("3500"));
+    assert_eq!(
+        service.messages(&alice).len(),
+        messages as usize,
+        "nothing stored"
+    );
+    service.clock.advance(3_499_000);
+    assert_eq!(over().status, 429);
+    service.clock.advance(1_000);
+    assert_eq!(over().status, 201);
+}
+
+/// Rewrites alice's stored sends into the previous build's form: each job's
+/// route without recipients and its fields without the later ones, and no
+/// `message_recipients` rows.
+fn as_the_previous_build_left_them(service: &TestService) {
+    service.objects().with_db_of("alice", |db| {
+        let jobs = db
+            .exec("SELECT id, route, body FROM jobs WHERE kind = 'send'", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!jobs.rows.is_empty());
+        for row in &jobs.rows {
+            let text = |i: usize| row[i].as_str().map(str::to_owned).unwrap_or_default();
+            let mut route: Json = serde_json::from_str(&text(1)).expect("a route");
+            assert!(route["recipients"].is_array(), "{route}");
+            route.as_object_mut().map(|o| o.remove("recipients"));
+            let fields: Json = serde_json::from_str(&text(2)).expect("fields");
+            let old = json!({
+                "subject": fields["subject"],
+                "text": fields["text"],
+                "html": fields["html"],
+                "message_id": fields["message_id"],
+            });
+            db.exec(
+                "UPDATE jobs SET route = ?, body = ? WHERE id = ?",
+                &[
+                    Value::Text(route.to_string()),
+                    Value::Text(old.to_string()),
+                    row[0].clone(),
+                ],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        db.exec("DELETE FROM message_recipients", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+    });
+}
+
+#[test]
+fn a_send_job_left_by_the_previous_build_is_finished_as_before() {
+    let service = TestService::with_relay(Relay::Http {
+        api_key: "re_test_key".into(),
+        url: RELAY_URL.into(),
+    });
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let hook = "https://alice.example.com/hook";
+    service.set_webhook(&alice, hook);
+    // Two sends interrupted after their hand-over, as the previous build
+    // would have left them: one through the relay, one to an inbox here.
+    service.objects().with_db_of("alice", |db| {
+        db.fail_statements("UPDATE messages SET send_status", 0, 2)
+    });
+    for to in ["carol@example.com", "bob@agents.test"] {
+        let (status, _) = send(&service, &alice, json!({ "to": to, "text": "T" }));
+        assert_eq!(status, 500);
+    }
+    as_the_previous_build_left_them(&service);
+    assert_eq!(service.messages(&bob).len(), 1, "handed over once already");
+    service.clock.advance(60_000);
+    assert!(service.run_alarms() >= 1);
+    let listed = service.messages(&alice);
+    let statuses: Vec<&str> = listed.iter().filter_map(|m| m["status"].as_str()).collect();
+    assert_eq!(statuses, ["sent", "sent"]);
+    for message in &listed {
+        let id = message["id"].as_u64().expect("an id");
+        let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
+        assert!(
+            detail.get("recipients").is_none(),
+            "no rows, none listed: {detail}"
+        );
+    }
+    let calls = service.objects().web().calls_to(RELAY_URL);
+    assert_eq!(calls.len(), 2, "the relay's recipient, again");
+    assert_eq!(body(&calls[1].body)["to"], json!(["carol@example.com"]));
+    // Bob's inbox got the same bytes again, and stores them once.
+    assert_eq!(service.messages(&bob).len(), 1);
+    service.run_alarms();
+    assert_eq!(sent_events(&service, hook).len(), 2, "once per message");
+    service.clock.advance(3_600_000);
+    assert_eq!(service.run_alarms(), 0, "nothing is left to do");
+}
+
+#[test]
+fn a_send_from_a_router_that_predates_recipient_lists_is_served() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    let hash = protocol::ApiKey::parse(&alice).expect("a key").hash();
+    // Exactly what the previous router sent.
+    let old = format!(
+        r#"{{"op":"api","keyHash":"{}","mailDomain":"agents.test","call":{{"call":"send","to":"carol@example.com","subject":"Hi","text":"x","html":null,"route":{{"via":"relay"}}}}}}"#,
+        hash.to_hex()
+    );
+    let request: InboxRequest = serde_json::from_str(&old).expect("reads");
+    let reply = pollster::block_on(service.objects().send(&object_id("alice"), &request, None))
+        .expect("the object answers");
+    assert_eq!(reply.status, 201);
+    let answer = body(&reply.body);
+    assert_eq!(answer["status"], "sent");
+    assert_eq!(
+        recipients_of(&answer),
+        [triple("carol@example.com", "to", "sent")]
+    );
+    assert_eq!(service.objects().mailer().sent().len(), 1);
+}
+
+#[test]
+fn a_job_that_cannot_be_read_fails_only_the_recipients_still_queued() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    service.signup("bob");
+    let hook = "https://alice.example.com/hook";
+    service.set_webhook(&alice, hook);
+    // Of the two jobs, the second to finish cannot record its outcome.
+    service.objects().with_db_of("alice", |db| {
+        db.fail_statements("UPDATE messages SET send_status", 0, 1)
+    });
+    let (status, _) = send(
+        &service,
+        &alice,
+        json!({ "to": "bob@agents.test", "cc": "carol@example.com", "text": "T" }),
+    );
+    assert_eq!(status, 500);
+    // And its row is then found unreadable.
+    service.objects().with_db_of("alice", |db| {
+        db.exec(
+            "UPDATE jobs SET route = 'not json' WHERE kind = 'send'",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    });
+    service.clock.advance(60_000);
+    service.run_alarms();
+    let id = service.messages(&alice)[0]["id"].as_u64().expect("an id");
+    let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &alice, None);
+    assert_eq!(detail["status"], "sent", "{detail}");
+    assert_eq!(
+        detail["statusReason"],
+        "1 of 2 recipients failed; see recipients."
+    );
+    let reasons: Vec<&str> = detail["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["statusReason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["The send's stored job could not be read, so it was not attempted again."]
+    );
+    service.run_alarms();
+    assert_eq!(sent_events(&service, hook).len(), 1);
 }
