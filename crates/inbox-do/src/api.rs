@@ -13,9 +13,7 @@ use crate::service::RawMessage;
 use crate::store;
 use crate::threads;
 use crate::webhook::{self, Webhook};
-use protocol::api::{
-    Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage,
-};
+use protocol::api::{Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage};
 use protocol::limits::MAX_THREAD_MESSAGES;
 use protocol::wire::{ApiCall, RoutedRecipient};
 use protocol::{ApiError, Reply, Timestamp};

@@ -243,7 +243,7 @@ pub(crate) fn outcome_reply(sql: &dyn Sql, message_id: u64) -> Result<Reply, Inb
             201,
             &SendResponse {
                 id: message_id,
-                thread_id: None,
+                thread_id: summary.thread_id,
                 status: summary.status.unwrap_or(SendStatus::Queued),
                 status_reason: summary.status_reason,
                 recipients: store::recipients(sql, message_id)?

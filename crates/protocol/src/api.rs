@@ -477,7 +477,8 @@ impl SendStatus {
 pub struct SendResponse {
     /// The outbound message's id in the sender's inbox.
     pub id: u64,
-    /// The conversation the message belongs to, once threads are kept.
+    /// The conversation the message belongs to (a reply joins the thread of
+    /// what it answers; a new message or a forward starts one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_id: Option<u64>,
     /// What became of it: `sent` when at least one recipient got it and none
