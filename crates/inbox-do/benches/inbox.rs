@@ -303,89 +303,95 @@ mod native {
         println!();
     }
 
-    /// Threading mail stored before threads existed: 10,000 messages (chains
-    /// of a message and three replies, a third of them delivered before
-    /// their original) ingested, their threads removed as migration 8 finds
-    /// an old inbox, then alarms run until the backfill is done. Five runs;
-    /// the median is reported.
-    fn report_backfill() {
-        const MESSAGES: u32 = 10_000;
-        let mut runs = Vec::new();
-        let mut alarms = 0;
-        for _ in 0..5 {
-            let (db, service) = inbox();
-            for chain in 0..MESSAGES / 4 {
-                let order: [u32; 4] = if chain % 3 == 0 {
-                    [2, 0, 1, 3]
-                } else {
-                    [0, 1, 2, 3]
-                };
-                for step in order {
-                    let headers = match step {
-                        0 => String::new(),
-                        1 => {
-                            format!("In-Reply-To: <c{chain}-0@x>\r\nReferences: <c{chain}-0@x>\r\n")
-                        }
-                        n => format!(
-                            "In-Reply-To: <c{chain}-{}@x>\r\nReferences: <c{chain}-0@x> <c{chain}-{}@x>\r\n",
-                            n - 1,
-                            n - 1
-                        ),
-                    };
-                    let raw = format!(
-                        "From: s@example.com\r\nTo: bench@agents.test\r\nSubject: chain {chain}\r\n\
-                         Message-ID: <c{chain}-{step}@x>\r\n{headers}\r\nOn the chain, step {step}.\r\n"
-                    );
-                    ingest(&db, &service, raw.as_bytes());
-                }
-            }
-            for statement in [
-                "UPDATE messages SET thread_id = NULL, preview = NULL, message_id_header = NULL",
-                "DELETE FROM message_refs",
-                "DELETE FROM threads",
-            ] {
-                db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
-            }
-            let platform = FixedPlatform::at(NOW);
-            let pending = || {
-                !db.exec(
-                    "SELECT 1 FROM messages WHERE thread_id IS NULL LIMIT 1",
-                    &[],
-                )
-                .unwrap_or_else(|e| panic!("{e}"))
-                .rows
-                .is_empty()
+    /// An inbox of `messages` messages stored before threads existed:
+    /// chains of a message and three replies, a third of them delivered
+    /// before their original, ingested and then stripped of their threads as
+    /// migration 8 finds an old inbox.
+    fn unthreaded(messages: u32) -> (SqliteDb, InboxService) {
+        let (db, service) = inbox();
+        for chain in 0..messages / 4 {
+            let order: [u32; 4] = if chain % 3 == 0 {
+                [2, 0, 1, 3]
+            } else {
+                [0, 1, 2, 3]
             };
-            let started = std::time::Instant::now();
-            alarms = 0;
-            while pending() {
-                pollster::block_on(service.alarm(&db, &platform)).unwrap_or_else(|e| panic!("{e}"));
-                alarms += 1;
+            for step in order {
+                let headers = match step {
+                    0 => String::new(),
+                    1 => format!("In-Reply-To: <c{chain}-0@x>\r\nReferences: <c{chain}-0@x>\r\n"),
+                    n => format!(
+                        "In-Reply-To: <c{chain}-{}@x>\r\nReferences: <c{chain}-0@x> <c{chain}-{}@x>\r\n",
+                        n - 1,
+                        n - 1
+                    ),
+                };
+                let raw = format!(
+                    "From: s@example.com\r\nTo: bench@agents.test\r\nSubject: chain {chain}\r\n\
+                     Message-ID: <c{chain}-{step}@x>\r\n{headers}\r\nOn the chain, step {step}.\r\n"
+                );
+                ingest(&db, &service, raw.as_bytes());
             }
-            runs.push(started.elapsed());
-            let threads = db
-                .exec("SELECT count(*) FROM threads", &[])
-                .unwrap_or_else(|e| panic!("{e}"))
-                .rows[0][0]
-                .as_i64();
-            assert_eq!(threads, Some(i64::from(MESSAGES / 4)));
         }
-        runs.sort();
-        let median = runs[runs.len() / 2];
-        println!(
-            "backfill of {MESSAGES} messages stored before threads: median {:.0} ms over {} runs \
-             ({alarms} alarms of at most {} messages, {:.1} ms each)\n",
-            median.as_secs_f64() * 1000.0,
-            runs.len(),
-            inbox_do::BACKFILL_BATCH,
-            median.as_secs_f64() * 1000.0 / f64::from(alarms),
-        );
+        for statement in [
+            "UPDATE messages SET thread_id = NULL, preview = NULL, message_id_header = NULL",
+            "DELETE FROM message_refs",
+            "DELETE FROM threads",
+        ] {
+            db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        (db, service)
     }
 
-    criterion_group!(benches, bench_ingest, bench_list);
+    /// The backfill of 10,000 such messages: alarms until none is left
+    /// unthreaded (each alarm threads at most `BACKFILL_BATCH`), beside the
+    /// floor of one alarm with nothing to do.
+    fn bench_backfill(c: &mut Criterion) {
+        const MESSAGES: u32 = 10_000;
+        let mut group = c.benchmark_group(format!("backfill of {MESSAGES} messages"));
+        group.sample_size(10);
+        let platform = FixedPlatform::at(NOW);
+        group.bench_function("floor: an alarm with nothing to do", |b| {
+            let (db, service) = inbox();
+            b.iter(|| {
+                pollster::block_on(service.alarm(&db, &platform)).unwrap_or_else(|e| panic!("{e}"))
+            })
+        });
+        group.bench_function("every message threaded", |b| {
+            b.iter_batched(
+                || unthreaded(MESSAGES),
+                |(db, service)| {
+                    let mut alarms = 0;
+                    while !db
+                        .exec(
+                            "SELECT 1 FROM messages WHERE thread_id IS NULL LIMIT 1",
+                            &[],
+                        )
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .rows
+                        .is_empty()
+                    {
+                        pollster::block_on(service.alarm(&db, &platform))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        alarms += 1;
+                    }
+                    assert_eq!(alarms, MESSAGES.div_ceil(inbox_do::BACKFILL_BATCH));
+                    let threads = db
+                        .exec("SELECT count(*) FROM threads", &[])
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .rows[0][0]
+                        .as_i64();
+                    assert_eq!(threads, Some(i64::from(MESSAGES / 4)));
+                    db
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+    }
+
+    criterion_group!(benches, bench_ingest, bench_list, bench_backfill);
 
     pub(crate) fn main() {
-        report_backfill();
         report_peak_memory();
         benches();
         Criterion::default().configure_from_args().final_summary();

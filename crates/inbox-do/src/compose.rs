@@ -5,9 +5,6 @@
 //! up to a mebibyte: every one is linear in its input and none panics, on any
 //! input. The send path builds the message from what they return.
 
-// Wired into the send path by the reply/forward endpoints.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use protocol::Timestamp;
 use protocol::outbound::{MAX_SUBJECT_CHARS, parse_address};
 use std::borrow::Cow;
@@ -512,7 +509,8 @@ pub(crate) fn reply_text(
 
 /// `text` safe inside HTML text and attribute values: `&`, `<`, `>`, `"` and
 /// `'` escaped.
-pub(crate) fn escape_html(text: &str) -> String {
+#[cfg(all(test, not(target_arch = "wasm32")))]
+fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 16);
     escape_into(text, &mut out);
     out

@@ -12,7 +12,7 @@
 //! (the durable queue), `store` (messages in SQL), `mail` and `outbound`
 //! (reading and building mail), `quoted` (a message's new text, without quoted
 //! history or signature),
-//! `compose` (a reply's or a forward's subject, recipients, threading ids
+//! `compose` and `reply` (a reply's or a forward's subject, recipients, threading ids
 //! and quoted bodies, as pure functions), `error` (the one error type, made
 //! a reply in one place) and `ports`.
 
@@ -26,6 +26,7 @@ mod outbound;
 mod owner;
 mod ports;
 mod quoted;
+mod reply;
 mod send;
 mod service;
 mod store;

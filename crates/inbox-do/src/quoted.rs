@@ -98,6 +98,12 @@ pub fn preview(extracted: Option<&str>) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// HTML rendered as plain text, all of it (quotes kept): what a reply quotes
+/// of an original that has no text part.
+pub(crate) fn html_to_text(html: &str) -> String {
+    render_html(html, false)
+}
+
 /// CRLF, and a lone CR, as LF.
 fn normalize_newlines(text: &str) -> String {
     if text.contains('\r') {

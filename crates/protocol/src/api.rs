@@ -494,6 +494,53 @@ pub struct SendResponse {
     pub recipients: Vec<RecipientOutcome>,
 }
 
+/// `POST /api/messages/:id/reply` body. The recipients, subject and
+/// threading headers come from the message answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("anyOf" = [
+        { "properties": { "text": { "type": "string" } }, "required": ["text"] },
+        { "properties": { "html": { "type": "string" } }, "required": ["html"] }
+    ]))
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplyRequest {
+    /// The new plain text; the original is quoted below it. At least one of
+    /// `text` and `html` is required.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The new HTML; the original is quoted below it.
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Also to the original's To and Cc (never to this inbox itself).
+    #[serde(default)]
+    pub reply_all: bool,
+}
+
+/// `POST /api/messages/:id/forward` body: the recipients (as for a send),
+/// and an optional note above the forwarded message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForwardRequest {
+    /// One address or a list; at least one.
+    pub to: AddressList,
+    /// Copy recipients.
+    #[serde(default)]
+    pub cc: Option<AddressList>,
+    /// Blind copy recipients (never written into the message).
+    #[serde(default)]
+    pub bcc: Option<AddressList>,
+    /// A note above the forwarded message, as plain text.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A note above the forwarded message, as HTML.
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
 /// `PUT /api/webhook` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

@@ -5,9 +5,9 @@
 //! file is current.
 
 use crate::api::{
-    Health, MarkRead, Me, Message, MessageList, MessageSummary, SendRequest, SendResponse,
-    SignupRequest, SignupResponse, Thread, ThreadList, WebhookCreated, WebhookDeliveryList,
-    WebhookEvent, WebhookInfo, WebhookRequest,
+    ForwardRequest, Health, MarkRead, Me, Message, MessageList, MessageSummary, ReplyRequest,
+    SendRequest, SendResponse, SignupRequest, SignupResponse, Thread, ThreadList, WebhookCreated,
+    WebhookDeliveryList, WebhookEvent, WebhookInfo, WebhookRequest,
 };
 use crate::limits::{
     DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_RECIPIENTS, MAX_THREAD_MESSAGES,
@@ -34,6 +34,8 @@ pub fn document() -> Value {
     let thread = generator.subschema_for::<Thread>().to_value();
     let send_request = generator.subschema_for::<SendRequest>().to_value();
     let send_response = generator.subschema_for::<SendResponse>().to_value();
+    let reply_request = generator.subschema_for::<ReplyRequest>().to_value();
+    let forward_request = generator.subschema_for::<ForwardRequest>().to_value();
     let webhook_request = generator.subschema_for::<WebhookRequest>().to_value();
     let webhook_created = generator.subschema_for::<WebhookCreated>().to_value();
     let webhook_info = generator.subschema_for::<WebhookInfo>().to_value();
@@ -204,6 +206,42 @@ pub fn document() -> Value {
                     ]), "200", ok("The updated summary.", &summary))
                 }
             },
+            "/api/messages/{id}/reply": { "post": {
+                "operationId": "replyToMessage",
+                "summary": "Reply to a message (or, with `replyAll`, to everyone on it). It joins the message's thread.",
+                "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise.",
+                "security": bearer,
+                "parameters": [id_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": reply_request } } },
+                "responses": with(errors(&[
+                    ("400", "The body or the id is invalid, or the message has nobody to reply to but this inbox."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    ("404", "There is no such message in this inbox."),
+                    ("413", "The body is too large."),
+                    ("415", "The body is not JSON."),
+                    ("429", "Too many sends; retry after `Retry-After` seconds."),
+                    ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
+                    ("507", "This inbox has reached its storage cap (`storage_full`)."),
+                ]), "201", ok("The reply was stored; as for a send.", &send_response))
+            }},
+            "/api/messages/{id}/forward": { "post": {
+                "operationId": "forwardMessage",
+                "summary": "Forward a message to new recipients, with an optional note above it. It starts a new thread.",
+                "description": "Recipients as for a send (`to`, `cc`, `bcc`). The subject is `Fwd: ` and the original's (an existing forward prefix is not doubled); the body is the note, then Gmail's `---------- Forwarded message ---------` block with the original's From, Date, Subject, To and Cc, then its text (and its HTML, when it has one). The original's attachments are not re-attached yet.",
+                "security": bearer,
+                "parameters": [id_param],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": forward_request } } },
+                "responses": with(errors(&[
+                    ("400", send_invalid.as_str()),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    ("404", "There is no such message in this inbox."),
+                    ("413", "The body is too large."),
+                    ("415", "The body is not JSON."),
+                    ("429", "Too many sends; retry after `Retry-After` seconds."),
+                    ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
+                    ("507", "This inbox has reached its storage cap (`storage_full`)."),
+                ]), "201", ok("The forward was stored; as for a send.", &send_response))
+            }},
             "/api/messages/{id}/raw": { "get": {
                 "operationId": "getRawMessage", "summary": "The message exactly as received (RFC 822 bytes).",
                 "security": bearer,

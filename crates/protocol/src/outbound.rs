@@ -56,9 +56,85 @@ fn addresses(field: &str, list: &AddressList) -> Result<Vec<(String, String)>, A
         .collect()
 }
 
+/// Checks the recipients of a send or a forward: at least one `to`, at most
+/// [`MAX_RECIPIENTS`] in all, each a plain address; each address once, in
+/// the order given.
+pub fn recipients(
+    to: &AddressList,
+    cc: Option<&AddressList>,
+    bcc: Option<&AddressList>,
+) -> Result<Vec<ValidRecipient>, ApiError> {
+    SendRequest {
+        to: to.clone(),
+        cc: cc.cloned(),
+        bcc: bcc.cloned(),
+        ..SendRequest::default()
+    }
+    .checked_recipients()
+}
+
+/// Checks the bodies of a reply or forward: no NUL, and with `required`, at
+/// least one of them.
+pub fn bodies(text: Option<&str>, html: Option<&str>, required: bool) -> Result<(), ApiError> {
+    for (name, body) in [("text", text), ("html", html)] {
+        if body.is_some_and(|b| b.contains('\0')) {
+            return Err(ApiError::invalid(format!(
+                "Invalid `{name}`: it must not contain NUL characters."
+            )));
+        }
+    }
+    if required && text.is_none() && html.is_none() {
+        return Err(ApiError::invalid(
+            "A message needs a body: give `text`, `html`, or both.",
+        ));
+    }
+    Ok(())
+}
+
 impl SendRequest {
     /// Checks the request; the error names the field and what is wrong.
     pub fn validate(self) -> Result<ValidSend, ApiError> {
+        let recipients = self.checked_recipients()?;
+        let reply_to = match &self.reply_to {
+            Some(list) if list.as_slice().len() > MAX_RECIPIENTS => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid `replyTo`: give at most {MAX_RECIPIENTS} addresses."
+                )));
+            }
+            Some(list) => addresses("replyTo", list)?
+                .into_iter()
+                .map(|(address, _)| address)
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Some(subject) = &self.subject {
+            if subject.contains(['\r', '\n']) {
+                return Err(ApiError::invalid(
+                    "Invalid `subject`: it must be one line (no CR or LF).",
+                ));
+            }
+            if subject.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(ApiError::invalid(
+                    "Invalid `subject`: it must not contain control characters.",
+                ));
+            }
+            if subject.chars().count() > MAX_SUBJECT_CHARS {
+                return Err(ApiError::invalid(format!(
+                    "Invalid `subject`: it is longer than {MAX_SUBJECT_CHARS} characters."
+                )));
+            }
+        }
+        bodies(self.text.as_deref(), self.html.as_deref(), true)?;
+        Ok(ValidSend {
+            recipients,
+            reply_to,
+            subject: self.subject,
+            text: self.text,
+            html: self.html,
+        })
+    }
+
+    fn checked_recipients(&self) -> Result<Vec<ValidRecipient>, ApiError> {
         if self.to.as_slice().is_empty() {
             return Err(ApiError::invalid(
                 "Invalid `to`: give at least one address.",
@@ -99,54 +175,7 @@ impl SendRequest {
                 }
             }
         }
-        let reply_to = match &self.reply_to {
-            Some(list) if list.as_slice().len() > MAX_RECIPIENTS => {
-                return Err(ApiError::invalid(format!(
-                    "Invalid `replyTo`: give at most {MAX_RECIPIENTS} addresses."
-                )));
-            }
-            Some(list) => addresses("replyTo", list)?
-                .into_iter()
-                .map(|(address, _)| address)
-                .collect(),
-            None => Vec::new(),
-        };
-        if let Some(subject) = &self.subject {
-            if subject.contains(['\r', '\n']) {
-                return Err(ApiError::invalid(
-                    "Invalid `subject`: it must be one line (no CR or LF).",
-                ));
-            }
-            if subject.chars().any(|c| c.is_control() && c != '\t') {
-                return Err(ApiError::invalid(
-                    "Invalid `subject`: it must not contain control characters.",
-                ));
-            }
-            if subject.chars().count() > MAX_SUBJECT_CHARS {
-                return Err(ApiError::invalid(format!(
-                    "Invalid `subject`: it is longer than {MAX_SUBJECT_CHARS} characters."
-                )));
-            }
-        }
-        for (name, body) in [("text", &self.text), ("html", &self.html)] {
-            if body.as_deref().is_some_and(|b| b.contains('\0')) {
-                return Err(ApiError::invalid(format!(
-                    "Invalid `{name}`: it must not contain NUL characters."
-                )));
-            }
-        }
-        if self.text.is_none() && self.html.is_none() {
-            return Err(ApiError::invalid(
-                "A message needs a body: give `text`, `html`, or both.",
-            ));
-        }
-        Ok(ValidSend {
-            recipients,
-            reply_to,
-            subject: self.subject,
-            text: self.text,
-            html: self.html,
-        })
+        Ok(recipients)
     }
 }
 

@@ -190,6 +190,45 @@ pub enum ApiCall {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         recipients: Vec<RoutedRecipient>,
     },
+    /// `POST /api/messages/:id/reply`, step 1: who the reply goes to (the
+    /// router then routes each address, as for a send). 200 with
+    /// [`ReplyPlan`]; 404 when there is no such message; 400 when nobody but
+    /// this inbox is left to reply to.
+    #[serde(rename_all = "camelCase")]
+    ReplyRecipients {
+        /// The message answered.
+        id: u64,
+        /// Also to its To and Cc.
+        reply_all: bool,
+    },
+    /// `POST /api/messages/:id/reply`, step 2: the reply, with every
+    /// recipient of the plan routed. Answered as a send.
+    #[serde(rename_all = "camelCase")]
+    Reply {
+        /// The message answered.
+        id: u64,
+        /// Also to its To and Cc.
+        reply_all: bool,
+        /// The new plain text.
+        text: Option<String>,
+        /// The new HTML.
+        html: Option<String>,
+        /// The plan's recipients, routed, `to` first.
+        recipients: Vec<RoutedRecipient>,
+    },
+    /// `POST /api/messages/:id/forward`, already validated and routed by the
+    /// router. Answered as a send.
+    #[serde(rename_all = "camelCase")]
+    Forward {
+        /// The message forwarded.
+        id: u64,
+        /// A note above it, as plain text.
+        text: Option<String>,
+        /// A note above it, as HTML.
+        html: Option<String>,
+        /// Every recipient with its route, `to` first.
+        recipients: Vec<RoutedRecipient>,
+    },
     /// `PUT /api/webhook`, with the URL already checked by the router.
     #[serde(rename_all = "camelCase")]
     PutWebhook {
@@ -207,6 +246,17 @@ pub enum ApiCall {
     DeleteWebhook,
     /// `GET /api/webhook/deliveries`.
     ListDeliveries,
+}
+
+/// The InboxDO's answer to [`ApiCall::ReplyRecipients`]: the addresses a
+/// reply goes to, each once, never the inbox itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyPlan {
+    /// Its To recipients (never empty).
+    pub to: Vec<String>,
+    /// Its Cc recipients.
+    pub cc: Vec<String>,
 }
 
 /// One recipient of a send and how it leaves.

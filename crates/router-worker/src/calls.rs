@@ -5,15 +5,18 @@
 
 use crate::error::RouterError;
 use crate::extract::{json_body, list_query, printable, thread_list_query};
-use crate::router::handle_index_key;
+use crate::router::{Caller, handle_index_key};
 use crate::routes::{Method, OwnerRoute};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Router};
 use protocol::ApiError;
 use protocol::address::{Recipient, RecipientError};
-use protocol::api::{MarkRead, SendRequest, WebhookRequest};
+use protocol::api::{
+    ForwardRequest, MarkRead, RecipientKind, ReplyRequest, SendRequest, WebhookRequest,
+};
+use protocol::outbound::{self, bodies};
 use protocol::webhook_signature::WebhookSecret;
 use protocol::webhook_url::{UrlPolicy, check_webhook_url};
-use protocol::wire::{ApiCall, RoutedRecipient, SendRoute};
+use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient, SendRoute};
 
 impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// The call `route` makes with `method` (one of the route's methods).
@@ -23,6 +26,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         method: Method,
         request: &HttpRequest,
         entropy: &mut dyn Entropy,
+        caller: &Caller,
     ) -> Result<ApiCall, RouterError> {
         // Each route answers only the methods `Route::methods` lists; the
         // last arm of a method match is never reached, and answers as if.
@@ -47,6 +51,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 _ => return Err(refused()),
             },
             OwnerRoute::MessageRaw(id) => ApiCall::GetRaw { id: id.id()? },
+            OwnerRoute::MessageReply(id) => self.reply_call(id.id()?, request, caller).await?,
+            OwnerRoute::MessageForward(id) => self.forward_call(id.id()?, request).await?,
             OwnerRoute::Threads => thread_list_query(&request.query)?,
             OwnerRoute::Thread(id) => match method {
                 Method::Get => ApiCall::GetThread { id: id.id()? },
@@ -95,6 +101,78 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             html: valid.html,
             route: first.route,
             reply_to: valid.reply_to,
+            recipients,
+        })
+    }
+
+    /// `POST /api/messages/:id/reply`: the inbox says who the reply goes to
+    /// (it holds the original), the router routes each address as for a
+    /// send, and the inbox sends it.
+    async fn reply_call(
+        &self,
+        id: u64,
+        request: &HttpRequest,
+        caller: &Caller,
+    ) -> Result<ApiCall, RouterError> {
+        let body: ReplyRequest = json_body(request)?;
+        bodies(body.text.as_deref(), body.html.as_deref(), true)?;
+        let plan = ApiCall::ReplyRecipients {
+            id,
+            reply_all: body.reply_all,
+        };
+        let answer = self.ask_as(caller, plan).await?;
+        if answer.status != 200 {
+            return Err(RouterError::from_inbox(&answer));
+        }
+        let plan: ReplyPlan = serde_json::from_slice(&answer.body).map_err(|e| {
+            log::error!("the inbox answered a reply plan that does not read: {e}");
+            ApiError::unavailable("The inbox could not be reached. Retry shortly.")
+        })?;
+        let mut recipients = Vec::with_capacity(plan.to.len() + plan.cc.len());
+        let named = plan
+            .to
+            .iter()
+            .map(|a| (RecipientKind::To, a))
+            .chain(plan.cc.iter().map(|a| (RecipientKind::Cc, a)));
+        for (kind, address) in named {
+            // An address of the original that is not one plain address (or
+            // is an inbox here that no longer exists) cannot be answered.
+            let field = format!("the original's {}", kind.as_str());
+            let (address, route) = self.route_of(address, &field).await?;
+            recipients.push(RoutedRecipient {
+                address,
+                kind,
+                route,
+            });
+        }
+        Ok(ApiCall::Reply {
+            id,
+            reply_all: body.reply_all,
+            text: body.text,
+            html: body.html,
+            recipients,
+        })
+    }
+
+    /// `POST /api/messages/:id/forward`: its recipients checked and routed
+    /// as a send's.
+    async fn forward_call(&self, id: u64, request: &HttpRequest) -> Result<ApiCall, RouterError> {
+        let body: ForwardRequest = json_body(request)?;
+        let valid = outbound::recipients(&body.to, body.cc.as_ref(), body.bcc.as_ref())?;
+        bodies(body.text.as_deref(), body.html.as_deref(), false)?;
+        let mut recipients = Vec::with_capacity(valid.len());
+        for recipient in valid {
+            let (address, route) = self.route_of(&recipient.address, &recipient.field).await?;
+            recipients.push(RoutedRecipient {
+                address,
+                kind: recipient.kind,
+                route,
+            });
+        }
+        Ok(ApiCall::Forward {
+            id,
+            text: body.text,
+            html: body.html,
             recipients,
         })
     }

@@ -117,7 +117,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 // Who is asking is settled first, so a request without a
                 // valid key gets 401 whatever else is wrong with it.
                 let caller = self.credentials(request, trace).await?;
-                let call = self.owner_call(&route, method, request, entropy).await?;
+                let call = self
+                    .owner_call(&route, method, request, entropy, &caller)
+                    .await?;
                 return Ok(Outgoing::Inbox(self.call_as(&caller, call).await?));
             }
         };
@@ -194,6 +196,17 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .map_err(unreachable)
     }
 
+    /// A call made on the caller's behalf whose answer the router reads
+    /// itself (the first step of a reply).
+    pub(crate) async fn ask_as(
+        &self,
+        caller: &Caller,
+        call: ApiCall,
+    ) -> Result<Reply, RouterError> {
+        let answer = self.call_as(caller, call).await?;
+        N::read(answer).await.map_err(unreachable)
+    }
+
     /// One of the router's own protocol calls (signup, throttle, probe): its
     /// answer is read whole.
     pub(crate) async fn call(
@@ -219,7 +232,7 @@ fn unreachable(error: crate::PortError) -> RouterError {
 /// Who is calling: the inbox the key routes to, the key's hash, and the mail
 /// domain addresses are given on.
 #[derive(Debug)]
-struct Caller {
+pub(crate) struct Caller {
     id: String,
     hash: KeyHash,
     mail_domain: String,

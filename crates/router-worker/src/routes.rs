@@ -81,6 +81,10 @@ pub enum OwnerRoute {
     Message(MessageRef),
     /// `/api/messages/:id/raw`.
     MessageRaw(MessageRef),
+    /// `/api/messages/:id/reply`.
+    MessageReply(MessageRef),
+    /// `/api/messages/:id/forward`.
+    MessageForward(MessageRef),
     /// `/api/threads`.
     Threads,
     /// `/api/threads/:id`.
@@ -141,6 +145,8 @@ impl Route {
             ["api", "messages"] => owner(OwnerRoute::Messages),
             ["api", "messages", id] => owner(OwnerRoute::Message(message(id))),
             ["api", "messages", id, "raw"] => owner(OwnerRoute::MessageRaw(message(id))),
+            ["api", "messages", id, "reply"] => owner(OwnerRoute::MessageReply(message(id))),
+            ["api", "messages", id, "forward"] => owner(OwnerRoute::MessageForward(message(id))),
             ["api", "threads"] => owner(OwnerRoute::Threads),
             ["api", "threads", id] => owner(OwnerRoute::Thread(ThreadRef((*id).to_owned()))),
             ["api", "webhook"] => owner(OwnerRoute::Webhook),
@@ -175,9 +181,12 @@ impl Route {
     /// The path this route was parsed from: its template with the id as sent.
     pub fn path(&self) -> String {
         match self {
-            Route::Owner(OwnerRoute::Message(id) | OwnerRoute::MessageRaw(id)) => {
-                self.template().replace(":id", id.as_str())
-            }
+            Route::Owner(
+                OwnerRoute::Message(id)
+                | OwnerRoute::MessageRaw(id)
+                | OwnerRoute::MessageReply(id)
+                | OwnerRoute::MessageForward(id),
+            ) => self.template().replace(":id", id.as_str()),
             Route::Owner(OwnerRoute::Thread(id)) => self.template().replace(":id", id.as_str()),
             route => route.template().to_owned(),
         }
@@ -192,6 +201,8 @@ impl OwnerRoute {
             OwnerRoute::Messages => "/api/messages",
             OwnerRoute::Message(_) => "/api/messages/:id",
             OwnerRoute::MessageRaw(_) => "/api/messages/:id/raw",
+            OwnerRoute::MessageReply(_) => "/api/messages/:id/reply",
+            OwnerRoute::MessageForward(_) => "/api/messages/:id/forward",
             OwnerRoute::Threads => "/api/threads",
             OwnerRoute::Thread(_) => "/api/threads/:id",
             OwnerRoute::Webhook => "/api/webhook",
@@ -208,6 +219,7 @@ impl OwnerRoute {
             | OwnerRoute::Threads
             | OwnerRoute::WebhookDeliveries => &[Get],
             OwnerRoute::Thread(_) => &[Get, Delete],
+            OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_) => &[Post],
             OwnerRoute::Messages => &[Get, Post],
             OwnerRoute::Message(_) => &[Get, Patch],
             OwnerRoute::Webhook => &[Get, Put, Delete],
@@ -233,6 +245,8 @@ mod tests {
             Route::Owner(OwnerRoute::Messages),
             Route::Owner(OwnerRoute::Message(id.clone())),
             Route::Owner(OwnerRoute::MessageRaw(id.clone())),
+            Route::Owner(OwnerRoute::MessageReply(id.clone())),
+            Route::Owner(OwnerRoute::MessageForward(id.clone())),
             Route::Owner(OwnerRoute::Threads),
             Route::Owner(OwnerRoute::Thread(ThreadRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Webhook),
@@ -255,10 +269,12 @@ mod tests {
                 OwnerRoute::Messages => 6,
                 OwnerRoute::Message(_) => 7,
                 OwnerRoute::MessageRaw(_) => 8,
-                OwnerRoute::Threads => 9,
-                OwnerRoute::Thread(_) => 10,
-                OwnerRoute::Webhook => 11,
-                OwnerRoute::WebhookDeliveries => 12,
+                OwnerRoute::MessageReply(_) => 9,
+                OwnerRoute::MessageForward(_) => 10,
+                OwnerRoute::Threads => 11,
+                OwnerRoute::Thread(_) => 12,
+                OwnerRoute::Webhook => 13,
+                OwnerRoute::WebhookDeliveries => 14,
             },
         }
     }
@@ -266,7 +282,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=12).collect::<Vec<_>>());
+        assert_eq!(places, (0..=14).collect::<Vec<_>>());
     }
 
     #[test]
@@ -286,6 +302,8 @@ mod tests {
             ("/api/messages", &[Get, Post]),
             ("/api/messages/:id", &[Get, Patch]),
             ("/api/messages/:id/raw", &[Get]),
+            ("/api/messages/:id/reply", &[Post]),
+            ("/api/messages/:id/forward", &[Post]),
             ("/api/threads", &[Get]),
             ("/api/threads/:id", &[Get, Delete]),
             ("/api/webhook", &[Get, Put, Delete]),
@@ -366,6 +384,8 @@ mod properties {
             Just("webhook".to_owned()),
             Just("health".to_owned()),
             Just("raw".to_owned()),
+            Just("reply".to_owned()),
+            Just("forward".to_owned()),
             Just("threads".to_owned()),
             Just(String::new()),
             "[0-9]{1,17}",

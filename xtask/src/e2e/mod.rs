@@ -195,6 +195,14 @@ const CHECKS: &[(&str, Check)] = &[
         "replies before their original end in one thread; marks, the unread filter and deleting a thread work",
         threads::threads_form_and_go,
     ),
+    (
+        "A writes to B with C on Cc, B and A reply to all: all three see one thread, read back through the API",
+        threads::reply_all_across_three_inboxes,
+    ),
+    (
+        "a reply to outside mail goes through the send_email binding with Re:, In-Reply-To and References",
+        threads::reply_to_outside_mail,
+    ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
     (

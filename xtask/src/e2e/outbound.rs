@@ -85,26 +85,7 @@ pub(super) fn send_email_binding(suite: &mut Suite) -> Result<()> {
         &format!("/api/messages/{id}/raw"),
         None,
     )?;
-    let log = suite.log()?;
-    let started = Instant::now();
-    let path = loop {
-        let text =
-            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
-        let announced = text.contains("send_email binding called with the following message");
-        let path = text
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("Email: "))
-            .map(str::to_owned);
-        match path {
-            Some(path) if announced => break path,
-            _ if started.elapsed() > WAIT => {
-                return Err("wrangler did not report the send_email message".into());
-            }
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
-    let written = std::fs::read(&path).map_err(|e| format!("reading {path}: {e}"))?;
+    let (path, written) = written_file(suite, "Sent through the send_email binding.")?;
     // Wrangler gives the message a Message-ID of its own; all else is ours.
     let without_id = |raw: &[u8]| -> Vec<String> {
         String::from_utf8_lossy(raw)
@@ -122,6 +103,42 @@ pub(super) fn send_email_binding(suite: &mut Suite) -> Result<()> {
     })?;
     println!("        (wrangler wrote the message to {path})");
     Ok(())
+}
+
+/// The newest message wrangler's `send_email` simulation wrote (it prints
+/// each file's path) that contains `marker`: its path and bytes.
+fn written_file(suite: &Suite, marker: &str) -> Result<(String, Vec<u8>)> {
+    let log = suite.log()?;
+    let started = Instant::now();
+    loop {
+        let text =
+            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+        let announced = text.contains("send_email binding called with the following message");
+        let paths: Vec<&str> = text
+            .lines()
+            .rev()
+            .filter_map(|l| l.trim().strip_prefix("Email: "))
+            .collect();
+        if announced {
+            for path in paths {
+                let written = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
+                if String::from_utf8_lossy(&written).contains(marker) {
+                    return Ok((path.to_owned(), written));
+                }
+            }
+        }
+        if started.elapsed() > WAIT {
+            return Err(format!(
+                "wrangler did not report a send_email message containing {marker:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The bytes of the newest `send_email` message containing `marker`.
+pub(super) fn written_by_send_email(suite: &Suite, marker: &str) -> Result<Vec<u8>> {
+    written_file(suite, marker).map(|(_, bytes)| bytes)
 }
 
 /// A sends to B on the same deployment; both webhooks are told, signed.
