@@ -328,3 +328,92 @@ fn replies_and_forwards_refuse_what_they_cannot_do() {
     );
     assert_eq!(status, 405);
 }
+
+/// The second step of a reply, sent to the inbox as a router would.
+fn reply_step(
+    service: &TestService,
+    key: &str,
+    id: u64,
+    recipients: Vec<protocol::wire::RoutedRecipient>,
+) -> (u16, Json) {
+    let hash = protocol::ApiKey::parse(key).expect("a key").hash();
+    let request = protocol::wire::InboxRequest::Api {
+        key_hash: hash,
+        mail_domain: "agents.test".into(),
+        call: protocol::wire::ApiCall::Reply {
+            id,
+            reply_all: false,
+            text: Some("x".into()),
+            html: None,
+            recipients,
+        },
+    };
+    let reply = pollster::block_on(router_worker::InboxNamespace::send(
+        service.objects(),
+        &testkit::object_id("alice"),
+        &request,
+        None,
+    ))
+    .expect("the object answers");
+    let body = serde_json::from_slice(&reply.body).expect("a JSON answer");
+    (reply.status, body)
+}
+
+#[test]
+fn the_inbox_sends_a_reply_only_to_the_recipients_it_named() {
+    use protocol::api::RecipientKind;
+    use protocol::wire::{RoutedRecipient, SendRoute};
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let original = deliver(&service, ALICE, FROM_DANA);
+    let routed = |address: &str, kind| RoutedRecipient {
+        address: address.to_owned(),
+        kind,
+        route: SendRoute::Relay,
+    };
+    // A router (or a race) that routed other recipients than the inbox
+    // named: an added one, a changed kind, a missing one.
+    for recipients in [
+        vec![
+            routed("dana@example.com", RecipientKind::To),
+            routed("eve@example.com", RecipientKind::Cc),
+        ],
+        vec![routed("dana@example.com", RecipientKind::Cc)],
+        vec![],
+        vec![routed("eve@example.com", RecipientKind::To)],
+    ] {
+        let (status, answer) = reply_step(&service, &key, original, recipients);
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (409, Some("conflict")),
+            "{answer}"
+        );
+    }
+    assert!(service.objects().mailer().sent().is_empty());
+    // The message deleted between the two steps: 404, nothing sent.
+    let thread = thread_of(&service, &key, original);
+    let (status, _) = service.call("DELETE", &format!("/api/threads/{thread}"), &key, None);
+    assert_eq!(status, 204);
+    let (status, answer) = reply_step(
+        &service,
+        &key,
+        original,
+        vec![routed("dana@example.com", RecipientKind::To)],
+    );
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (404, Some("not_found")),
+        "{answer}"
+    );
+    assert!(service.objects().mailer().sent().is_empty());
+    // The address compares without case, as the router may normalize it.
+    let again = deliver(&service, ALICE, &FROM_DANA.replace("inv7-2@", "inv7-3@"));
+    let (status, answer) = reply_step(
+        &service,
+        &key,
+        again,
+        vec![routed("Dana@Example.com", RecipientKind::To)],
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(service.objects().mailer().sent().len(), 1);
+}
