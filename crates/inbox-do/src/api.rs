@@ -15,7 +15,7 @@ use crate::store;
 use crate::threads;
 use crate::webhook::{self, Webhook};
 use protocol::api::{Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage};
-use protocol::limits::MAX_THREAD_MESSAGES;
+use protocol::limits::{MAX_THREAD_MESSAGES, MAX_THREAD_TEXT_BYTES};
 use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient};
 use protocol::{ApiError, ErrorCode, Reply, Timestamp};
 use schema::Sql;
@@ -255,7 +255,9 @@ fn me(caller: Caller<'_>) -> Reply {
 }
 
 /// `GET /api/threads/:id`: the thread and its latest messages, oldest
-/// first, each with its new text.
+/// first, each with its new text, cut at `MAX_THREAD_TEXT_BYTES` so that
+/// the answer stays bounded (200 messages of 64 KiB at most). Details are
+/// read one at a time.
 fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
     let Some(summary) = threads::summary(sql, id)? else {
         return Err(no_such_thread(id));
@@ -263,10 +265,22 @@ fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
     let mut messages = Vec::new();
     for message in threads::message_ids(sql, id, MAX_THREAD_MESSAGES)? {
         if let Some(summary) = store::summary(sql, message)? {
-            let extracted_text = store::detail(sql, message)?.and_then(|d| d.extracted_text);
+            let mut extracted_text = store::detail(sql, message)?.and_then(|d| d.extracted_text);
+            let mut extracted_text_truncated = false;
+            if let Some(text) = &mut extracted_text
+                && text.len() > MAX_THREAD_TEXT_BYTES
+            {
+                let mut cut = MAX_THREAD_TEXT_BYTES;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                text.truncate(cut);
+                extracted_text_truncated = true;
+            }
             messages.push(ThreadMessage {
                 summary,
                 extracted_text,
+                extracted_text_truncated,
             });
         }
     }

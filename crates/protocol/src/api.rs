@@ -260,8 +260,14 @@ pub struct ThreadMessage {
     /// The listing fields.
     #[serde(flatten)]
     pub summary: MessageSummary,
-    /// As in the message's detail. Untrusted: written by the sender.
+    /// As in the message's detail, cut at
+    /// [`crate::limits::MAX_THREAD_TEXT_BYTES`] bytes here (on a character
+    /// boundary; `GET /api/messages/:id` has all of it). Untrusted: written
+    /// by the sender.
     pub extracted_text: Option<String>,
+    /// Present and true when `extractedText` was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extracted_text_truncated: bool,
 }
 
 /// `GET /api/threads/:id` → 200.

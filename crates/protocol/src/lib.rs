@@ -97,6 +97,9 @@ pub mod limits {
     pub const MAX_INBOX_BYTES: u64 = 1024 * 1024 * 1024;
     /// The most messages `GET /api/threads/:id` returns (the latest ones).
     pub const MAX_THREAD_MESSAGES: u32 = 200;
+    /// The most bytes of a message's `extractedText` that `GET
+    /// /api/threads/:id` gives (64 KiB), so a thread's answer stays bounded.
+    pub const MAX_THREAD_TEXT_BYTES: usize = 64 * 1024;
     /// The most addresses a thread lists as its participants.
     pub const MAX_PARTICIPANTS: usize = 50;
     /// Webhook delivery attempts kept per inbox (older ones are dropped).

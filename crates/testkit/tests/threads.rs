@@ -576,3 +576,31 @@ fn mail_stored_before_threads_is_threaded_by_the_backfill_in_bounded_batches() {
     // Nothing is left to do: no further alarm.
     assert_eq!(service.run_alarms(), 0);
 }
+
+#[test]
+fn a_thread_answer_stays_bounded_and_says_what_it_cut() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    // 100,000 characters of new text, two bytes each in UTF-8.
+    let long = "é".repeat(100_000);
+    let raw = format!(
+        "From: b@example.com\r\nTo: {INBOX}\r\nSubject: long\r\nMessage-ID: <long@x>\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{long}\r\n"
+    );
+    let id = deliver(&service, raw.as_bytes());
+    let short = deliver(&service, &mail("b@example.com", "s@x", "<long@x>", "", "Re: long"));
+    let t = thread_of(&service, &key, id);
+    let body = thread(&service, &key, t);
+    let first = &body["messages"][0];
+    let text = first["extractedText"].as_str().expect("an extractedText");
+    assert!(text.len() <= protocol::limits::MAX_THREAD_TEXT_BYTES);
+    assert!(text.len() > protocol::limits::MAX_THREAD_TEXT_BYTES - 4);
+    assert!(long.starts_with(text));
+    assert_eq!(first["extractedTextTruncated"], true);
+    // The short one is whole, and says nothing.
+    assert_eq!(body["messages"][1]["id"].as_u64(), Some(short));
+    assert!(body["messages"][1].get("extractedTextTruncated").is_none());
+    // The message itself has all of it.
+    let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &key, None);
+    assert_eq!(detail["extractedText"].as_str(), Some(long.as_str()));
+}
