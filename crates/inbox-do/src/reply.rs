@@ -10,9 +10,9 @@ use crate::error::InboxError;
 use crate::quoted::html_to_text;
 use crate::send::Outgoing;
 use crate::store;
-use protocol::ApiError;
 use protocol::api::{MessageDetail, MessageSummary, RecipientKind};
 use protocol::wire::RoutedRecipient;
+use protocol::{ApiError, ErrorCode};
 use schema::Sql;
 
 /// A stored message being answered or forwarded.
@@ -54,7 +54,7 @@ impl Original {
 
 /// Who a reply to `original` goes to, from the inbox at `own`: its Reply-To
 /// or From (and, for reply-all, its To and Cc), never the inbox itself and
-/// never twice. 400 when nobody is left (a message from oneself to oneself).
+/// never twice. 409 `conflict` when nobody is left (a message from oneself to oneself).
 pub(crate) fn recipients(
     original: &Original,
     own: &str,
@@ -69,10 +69,13 @@ pub(crate) fn recipients(
     };
     let recipients = compose::reply_recipients(own, &addrs, reply_all);
     if recipients.is_empty() {
-        return Err(ApiError::invalid(format!(
-            "Message {} has nobody to reply to but this inbox itself.",
-            original.summary.id
-        ))
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "Message {} has nobody to reply to but this inbox itself.",
+                original.summary.id
+            ),
+        )
         .into());
     }
     Ok(recipients)

@@ -320,6 +320,25 @@ pub enum AddressList {
     ),
 }
 
+/// What the OpenAPI document says of a `to`: as [`AddressList`], with at
+/// least one address.
+#[cfg(feature = "openapi")]
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[expect(dead_code, reason = "a schema only: never built")]
+enum ToAddressList {
+    /// One address.
+    One(#[schemars(regex(pattern = ADDRESS_PATTERN), length(max = 254))] String),
+    /// Several (at most 50 recipients in `to`, `cc` and `bcc` together).
+    Many(
+        #[schemars(
+            length(min = 1, max = crate::limits::MAX_RECIPIENTS),
+            inner(regex(pattern = ADDRESS_PATTERN), length(max = 254))
+        )]
+        Vec<String>,
+    ),
+}
+
 /// A plain address as the OpenAPI document describes it (the check itself is
 /// [`crate::outbound::parse_address`]).
 #[cfg(feature = "openapi")]
@@ -364,6 +383,7 @@ impl AddressList {
 pub struct SendRequest {
     /// The recipient, or a list of them (at least one). Each is one plain
     /// address, `local@domain` (no display name).
+    #[cfg_attr(feature = "openapi", schemars(with = "ToAddressList"))]
     pub to: AddressList,
     /// Copies, named in the Cc header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,9 +406,11 @@ pub struct SendRequest {
     pub subject: Option<String>,
     /// The plain-text body. At least one of `text` and `html` is required.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub text: Option<String>,
     /// The HTML body. Both bodies make a multipart/alternative message.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub html: Option<String>,
 }
 
@@ -516,9 +538,11 @@ pub struct ReplyRequest {
     /// The new plain text; the original is quoted below it. At least one of
     /// `text` and `html` is required.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub text: Option<String>,
     /// The new HTML; the original is quoted below it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub html: Option<String>,
     /// Also to the original's To and Cc (never to this inbox itself).
     #[serde(default)]
@@ -532,6 +556,7 @@ pub struct ReplyRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForwardRequest {
     /// One address or a list; at least one.
+    #[cfg_attr(feature = "openapi", schemars(with = "ToAddressList"))]
     pub to: AddressList,
     /// Copy recipients.
     #[serde(default)]
@@ -541,9 +566,11 @@ pub struct ForwardRequest {
     pub bcc: Option<AddressList>,
     /// A note above the forwarded message, as plain text.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub text: Option<String>,
     /// A note above the forwarded message, as HTML.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub html: Option<String>,
 }
 

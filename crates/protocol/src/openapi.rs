@@ -173,7 +173,7 @@ pub fn document() -> Value {
                     { "name": "limit", "in": "query", "description": "Page size.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
                     { "name": "cursor", "in": "query", "description": "Only ids below this (the previous page's nextCursor).",
-                      "schema": { "type": "integer", "minimum": 1 } },
+                      "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 } },
                     { "name": "since", "in": "query", "description": "Only messages received after this time (RFC 3339).",
                       "schema": { "type": "string", "format": "date-time" } },
                     { "name": "unread", "in": "query", "description": "When true, only unread messages.",
@@ -214,7 +214,8 @@ pub fn document() -> Value {
                 "parameters": [id_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": reply_request } } },
                 "responses": with(errors(&[
-                    ("400", "The body or the id is invalid, or the message has nobody to reply to but this inbox."),
+                    ("400", "The body or the id is invalid."),
+                    ("409", "The message has nobody to reply to but this inbox itself (`conflict`)."),
                     ("401", "The API key is missing, malformed or unknown."),
                     ("404", "There is no such message in this inbox."),
                     ("413", "The body is too large."),
@@ -259,7 +260,7 @@ pub fn document() -> Value {
                     { "name": "limit", "in": "query", "description": "Page size.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
                     { "name": "cursor", "in": "query", "description": "Only threads whose latest message id is below this (the previous page's nextCursor).",
-                      "schema": { "type": "integer", "minimum": 1 } },
+                      "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 } },
                     { "name": "unread", "in": "query", "description": "When true, only threads with unread messages.",
                       "schema": { "type": "boolean", "default": false } }
                 ],

@@ -192,7 +192,7 @@ pub enum ApiCall {
     },
     /// `POST /api/messages/:id/reply`, step 1: who the reply goes to (the
     /// router then routes each address, as for a send). 200 with
-    /// [`ReplyPlan`]; 404 when there is no such message; 400 when nobody but
+    /// [`ReplyPlan`]; 404 when there is no such message; 409 when nobody but
     /// this inbox is left to reply to.
     #[serde(rename_all = "camelCase")]
     ReplyRecipients {

@@ -588,7 +588,10 @@ fn a_thread_answer_stays_bounded_and_says_what_it_cut() {
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{long}\r\n"
     );
     let id = deliver(&service, raw.as_bytes());
-    let short = deliver(&service, &mail("b@example.com", "s@x", "<long@x>", "", "Re: long"));
+    let short = deliver(
+        &service,
+        &mail("b@example.com", "s@x", "<long@x>", "", "Re: long"),
+    );
     let t = thread_of(&service, &key, id);
     let body = thread(&service, &key, t);
     let first = &body["messages"][0];
