@@ -162,7 +162,7 @@ fn is_condensed(body: &Json) -> bool {
 
 /// The fields of a message detail compared between workerd and the golden
 /// files (not the id, the envelope or the times, which differ by run).
-const COMPARED: [&str; 14] = [
+const COMPARED: [&str; 15] = [
     "from",
     "fromName",
     "subject",
@@ -177,7 +177,11 @@ const COMPARED: [&str; 14] = [
     "hasAttachments",
     "warnings",
     "size",
+    "preview",
 ];
+
+/// The long text fields, compared condensed (`{chars, sha256, head}`).
+const BODIES: [&str; 3] = ["text", "html", "extractedText"];
 
 /// The compared view of workerd's answer, its bodies condensed.
 fn served_view(message: &Json) -> Json {
@@ -185,7 +189,7 @@ fn served_view(message: &Json) -> Json {
     for field in COMPARED {
         view.insert(field.to_owned(), message[field].clone());
     }
-    for field in ["text", "html"] {
+    for field in BODIES {
         let body = match &message[field] {
             Json::String(text) => condensed(text),
             other => other.clone(),
@@ -202,7 +206,7 @@ fn golden_view(golden: &Json, name: &str) -> Result<Json> {
     for field in COMPARED {
         view.insert(field.to_owned(), golden[field].clone());
     }
-    for field in ["text", "html"] {
+    for field in BODIES {
         let body = &golden[field];
         expect(is_condensed(body), || {
             format!("{name}: the golden {field} is not {{chars, sha256, head}}: {body}")
