@@ -70,7 +70,18 @@ pub(crate) fn run_against_dev(tools: &Tools) -> Result<()> {
     // cannot be written as a JSON Schema: for PUT /api/webhook, URLs that
     // match the documented pattern may still be refused with a 400, so that
     // one operation skips the "schema-valid data is accepted" check.
-    let others = schemathesis_run(&["--exclude-operation-id", "setWebhook"])?;
+    //
+    // For POST /api/messages/{id}/forward, whose body holds three address
+    // lists under the address pattern, the generator's own health check
+    // finds too few of its random bodies valid ("filter_too_much"): a limit
+    // of the generator, not a finding. That health check is suppressed (no
+    // check is: every body it does generate is still sent and checked).
+    let others = schemathesis_run(&[
+        "--exclude-operation-id",
+        "setWebhook",
+        "--suppress-health-check",
+        "filter_too_much",
+    ])?;
     let webhook = schemathesis_run(&[
         "--include-operation-id",
         "setWebhook",
