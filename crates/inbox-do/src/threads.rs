@@ -146,9 +146,22 @@ pub(crate) fn thread_message(
             push_new(&mut naming, row.int(0)? as u64);
         }
     }
-    let target = match latest(sql, &named)?.or(latest(sql, &naming)?) {
+    let target = match latest(sql, &named)? {
         Some(thread) => thread,
-        None => create(sql, facts.subject.as_deref(), id, now)?,
+        None => match latest(sql, &naming)? {
+            // An original arriving after its replies: the conversation
+            // takes its subject, not the first reply's "Re: …".
+            Some(thread) => {
+                if let Some(subject) = &facts.subject {
+                    sql.exec(
+                        "UPDATE threads SET subject = ? WHERE id = ?",
+                        &[Value::from(subject.as_str()), Value::Integer(thread as i64)],
+                    )?;
+                }
+                thread
+            }
+            None => create(sql, facts.subject.as_deref(), id, now)?,
+        },
     };
     sql.exec(
         "UPDATE messages SET thread_id = ? WHERE id = ?",

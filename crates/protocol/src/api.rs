@@ -221,7 +221,8 @@ pub struct ThreadSummary {
     /// Per-inbox id. When two threads turn out to be one (an original
     /// arrived after its reply), one id stays and the other is gone.
     pub id: u64,
-    /// The subject of its first stored message.
+    /// The subject of its first message: of the original, even when replies
+    /// to it were stored before it.
     pub subject: Option<String>,
     /// Every address seen in its From, To and Cc (lowercased, first seen
     /// first; at most 50).

@@ -164,6 +164,8 @@ fn replies_that_arrive_before_their_original_end_in_one_thread() {
     );
     let body = thread(&service, &key, t);
     assert_eq!(body["messageCount"], 4);
+    // The conversation is named by its original, not by the first reply.
+    assert_eq!(body["subject"], "Q");
     assert_eq!(body["lastMessageId"].as_u64(), Some(original));
     let participants = body["participants"].as_array().expect("participants");
     for address in [
