@@ -143,6 +143,7 @@ pub(crate) fn call(
                 subject,
                 text,
                 html,
+                thread: None,
             };
             return send::begin(sql, config, caller.owner, outgoing, now);
         }
@@ -265,7 +266,15 @@ fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
     let mut messages = Vec::new();
     for message in threads::message_ids(sql, id, MAX_THREAD_MESSAGES)? {
         if let Some(summary) = store::summary(sql, message)? {
-            let mut extracted_text = store::detail(sql, message)?.and_then(|d| d.extracted_text);
+            // A detail that cannot be read (the message is still listed
+            // and its raw bytes readable) gives no text, not a failed thread.
+            let mut extracted_text = match store::detail(sql, message) {
+                Ok(detail) => detail.and_then(|d| d.extracted_text),
+                Err(error) => {
+                    log::error!("a message detail in a thread is unreadable: {error}");
+                    None
+                }
+            };
             let mut extracted_text_truncated = false;
             if let Some(text) = &mut extracted_text
                 && text.len() > MAX_THREAD_TEXT_BYTES

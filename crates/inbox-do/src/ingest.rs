@@ -78,6 +78,7 @@ pub(crate) fn ingest(
         raw_sha256: Some(raw_sha256),
         send_status: None,
         parsed,
+        thread: None,
     };
     let id = store::insert(sql, &message, &mut |id, at| {
         queued = webhook::queue_event(

@@ -11,6 +11,7 @@ use crate::quoted::html_to_text;
 use crate::send::Outgoing;
 use crate::store;
 use protocol::api::{MessageDetail, MessageSummary, RecipientKind};
+use protocol::limits::MAX_RECIPIENTS;
 use protocol::wire::RoutedRecipient;
 use protocol::{ApiError, ErrorCode};
 use schema::Sql;
@@ -32,13 +33,27 @@ impl Original {
         }
     }
 
-    /// Its text, or its HTML as text when it has no text part.
+    /// Its text, or its HTML as text when it has no text part; at most
+    /// [`MAX_QUOTED_BYTES`] of it, with a line saying so when cut.
     fn text(&self) -> Option<String> {
-        match (&self.detail.text, &self.detail.html) {
-            (Some(text), _) => Some(text.clone()),
-            (None, Some(html)) => Some(html_to_text(html)),
-            (None, None) => None,
-        }
+        let text = match (&self.detail.text, &self.detail.html) {
+            (Some(text), _) => text.clone(),
+            (None, Some(html)) => html_to_text(html),
+            (None, None) => return None,
+        };
+        Some(match cut(&text) {
+            Some(head) => format!(
+                "{head}\n[The rest of this message, past {} KiB, is not repeated here.]",
+                MAX_QUOTED_BYTES / 1024
+            ),
+            None => text,
+        })
+    }
+
+    /// Its HTML, at most [`MAX_QUOTED_BYTES`] of it.
+    fn html(&self) -> Option<&str> {
+        let html = self.detail.html.as_deref()?;
+        Some(cut(html).unwrap_or(html))
     }
 
     /// The To addresses it was sent to: its To header, or (a message without
@@ -52,9 +67,27 @@ impl Original {
     }
 }
 
+/// The most bytes of the original's text, and of its HTML, that a reply
+/// quotes or a forward repeats: a stored body may be 1 MiB, and a send's
+/// fields are kept in its job row (DO SQLite rows are at most 2 MB).
+pub(crate) const MAX_QUOTED_BYTES: usize = 128 * 1024;
+
+/// `text` cut to [`MAX_QUOTED_BYTES`] on a character boundary, when longer.
+fn cut(text: &str) -> Option<&str> {
+    if text.len() <= MAX_QUOTED_BYTES {
+        return None;
+    }
+    let mut end = MAX_QUOTED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(&text[..end])
+}
+
 /// Who a reply to `original` goes to, from the inbox at `own`: its Reply-To
 /// or From (and, for reply-all, its To and Cc), never the inbox itself and
-/// never twice. 409 `conflict` when nobody is left (a message from oneself to oneself).
+/// never twice (a plan with no To gets its Cc as To), at most
+/// `MAX_RECIPIENTS`. 409 `conflict` when nobody is left, or too many (a message from oneself to oneself).
 pub(crate) fn recipients(
     original: &Original,
     own: &str,
@@ -67,7 +100,24 @@ pub(crate) fn recipients(
         to: &to,
         cc: &original.detail.cc,
     };
-    let recipients = compose::reply_recipients(own, &addrs, reply_all);
+    let mut recipients = compose::reply_recipients(own, &addrs, reply_all);
+    // A reply-all to our own message sent only to ourselves and a Cc: the
+    // Cc become its To, so that it has one.
+    if recipients.to.is_empty() {
+        recipients.to = std::mem::take(&mut recipients.cc);
+    }
+    let count = recipients.to.len() + recipients.cc.len();
+    if count > MAX_RECIPIENTS {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "A reply to message {} would go to {count} addresses; a message may have at \
+                 most {MAX_RECIPIENTS}. Reply without `replyAll`, or send to the ones you choose.",
+                original.summary.id
+            ),
+        )
+        .into());
+    }
     if recipients.is_empty() {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -90,6 +140,8 @@ pub(crate) struct Composed {
     pub(crate) html: Option<String>,
     pub(crate) in_reply_to: Option<String>,
     pub(crate) references: Vec<String>,
+    /// The thread it joins: a reply's original's; none for a forward.
+    pub(crate) thread: Option<u64>,
 }
 
 impl Composed {
@@ -112,6 +164,7 @@ impl Composed {
             subject: Some(self.subject),
             text: self.text,
             html: self.html,
+            thread: self.thread,
         }
     }
 }
@@ -136,17 +189,14 @@ pub(crate) fn reply(original: &Original, text: Option<&str>, html: Option<&str>)
             from_name,
             &summary.from,
         )),
-        html: compose::reply_html(
-            html,
-            text,
-            detail.html.as_deref(),
-            original_text.as_deref(),
-            &line,
-        ),
+        html: compose::reply_html(html, text, original.html(), original_text.as_deref(), &line),
         in_reply_to: compose::references_for_reply(&[], detail.message_id.as_deref())
             .into_iter()
             .next(),
         references: compose::references_for_reply(&detail.references, detail.message_id.as_deref()),
+        // Joined explicitly: an original without a usable Message-ID still
+        // has its reply in its thread.
+        thread: summary.thread_id,
     }
 }
 
@@ -166,7 +216,7 @@ pub(crate) fn forward(original: &Original, text: Option<&str>, html: Option<&str
         to: &to,
         cc: &detail.cc,
         text: original_text.as_deref(),
-        html: detail.html.as_deref(),
+        html: original.html(),
     };
     Composed {
         subject: forward_subject(summary.subject.as_deref()),
@@ -174,5 +224,6 @@ pub(crate) fn forward(original: &Original, text: Option<&str>, html: Option<&str
         html: compose::forward_html(html, text, &facts),
         in_reply_to: None,
         references: Vec::new(),
+        thread: None,
     }
 }

@@ -59,6 +59,9 @@ pub(crate) struct Outgoing {
     pub(crate) subject: Option<String>,
     pub(crate) text: Option<String>,
     pub(crate) html: Option<String>,
+    /// The thread it must join (a reply's: its original's), whatever its
+    /// headers say.
+    pub(crate) thread: Option<u64>,
 }
 
 /// A send stored with its jobs claimed for their first attempts, which the
@@ -123,6 +126,7 @@ pub(crate) fn begin(
         subject,
         text,
         html,
+        thread,
     } = outgoing;
     let named = |kind: RecipientKind| -> Vec<String> {
         recipients
@@ -181,6 +185,7 @@ pub(crate) fn begin(
             SendStatus::Queued
         }),
         parsed,
+        thread,
     };
     let listed: Vec<(&str, RecipientKind)> = recipients
         .iter()

@@ -39,6 +39,8 @@ pub(crate) struct NewMessage<'a> {
     /// Outbound only.
     pub(crate) send_status: Option<SendStatus>,
     pub(crate) parsed: ParsedMail,
+    /// The thread it must join (a reply we send), if any.
+    pub(crate) thread: Option<u64>,
 }
 
 /// The id of the stored message with these raw bytes, if any.
@@ -101,7 +103,8 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
-        let facts = thread_facts(&message.parsed.detail, &message.parsed);
+        let mut facts = thread_facts(&message.parsed.detail, &message.parsed);
+        facts.thread = message.thread;
         threads::thread_message(sql, new_id as u64, &facts, message.received_at)?;
         sql.exec(
             // (message_count is kept by a trigger.)
@@ -316,14 +319,26 @@ pub(crate) fn set_read(
 ) -> Result<Option<MessageSummary>, SqlError> {
     let mut updated = None;
     sql.transaction(&mut || {
+        // Only a change moves the thread's unread count, by one.
         let rows = sql.exec(
-            &format!("UPDATE messages SET read = ? WHERE id = ? RETURNING {SUMMARY_COLUMNS}"),
-            &[Value::Integer(i64::from(read)), Value::Integer(id as i64)],
+            &format!(
+                "UPDATE messages SET read = ? WHERE id = ? AND read != ? RETURNING {SUMMARY_COLUMNS}"
+            ),
+            &[
+                Value::Integer(i64::from(read)),
+                Value::Integer(id as i64),
+                Value::Integer(i64::from(read)),
+            ],
         )?;
         updated = summaries(rows)?.into_iter().next();
-        // The thread's unread count moves with it.
-        if let Some(thread) = updated.as_ref().and_then(|s| s.thread_id) {
-            threads::refresh(sql, thread)?;
+        match updated.as_ref() {
+            Some(changed) => {
+                if let Some(thread) = changed.thread_id {
+                    threads::count_read(sql, thread, read)?;
+                }
+            }
+            // Unchanged (or no such message): as it is.
+            None => updated = summary(sql, id)?,
         }
         Ok(())
     })?;

@@ -50,6 +50,9 @@ pub(crate) struct ThreadFacts {
     pub(crate) participants: Vec<String>,
     /// The start of its new text.
     pub(crate) preview: Option<String>,
+    /// The thread it must join, when it still exists (a reply we send joins
+    /// its original's, whatever ids the original had).
+    pub(crate) thread: Option<u64>,
 }
 
 impl ThreadFacts {
@@ -146,7 +149,19 @@ pub(crate) fn thread_message(
             push_new(&mut naming, row.int(0)? as u64);
         }
     }
-    let target = match latest(sql, &named)? {
+    let hinted = match facts.thread {
+        Some(thread) => sql
+            .exec(
+                "SELECT id FROM threads WHERE id = ?",
+                &[Value::Integer(thread as i64)],
+            )?
+            .single()?
+            .map(|row| row.int(0))
+            .transpose()?
+            .map(|t| t as u64),
+        None => None,
+    };
+    let target = match hinted.or(latest(sql, &named)?) {
         Some(thread) => thread,
         None => match latest(sql, &naming)? {
             // An original arriving after its replies: the conversation
@@ -160,7 +175,7 @@ pub(crate) fn thread_message(
                 }
                 thread
             }
-            None => create(sql, facts.subject.as_deref(), id, now)?,
+            None => create(sql, facts.subject.as_deref(), now)?,
         },
     };
     sql.exec(
@@ -168,9 +183,13 @@ pub(crate) fn thread_message(
         &[Value::Integer(target as i64), message],
     )?;
     let mut participants = participants_of(sql, target)?;
+    let mut merged = false;
     for other in naming.into_iter().filter(|&t| t != target) {
-        for address in participants_of(sql, other)? {
-            push_new(&mut participants, address);
+        // Bounded: once the list is full, no other thread's is read.
+        if participants.len() < MAX_PARTICIPANTS {
+            for address in participants_of(sql, other)? {
+                push_participant(&mut participants, address);
+            }
         }
         sql.exec(
             "UPDATE messages SET thread_id = ? WHERE thread_id = ?",
@@ -180,11 +199,11 @@ pub(crate) fn thread_message(
             "DELETE FROM threads WHERE id = ?",
             &[Value::Integer(other as i64)],
         )?;
+        merged = true;
     }
     for address in &facts.participants {
-        push_new(&mut participants, address.to_lowercase());
+        push_participant(&mut participants, address.to_lowercase());
     }
-    participants.truncate(MAX_PARTICIPANTS);
     let participants = serde_json::to_string(&participants)
         .map_err(|e| SqlError::new(format!("serializing participants: {e}")))?;
     sql.exec(
@@ -194,8 +213,58 @@ pub(crate) fn thread_message(
             Value::Integer(target as i64),
         ],
     )?;
-    refresh(sql, target)?;
+    if merged {
+        // Rare (an original after its replies): recount from the messages.
+        refresh(sql, target)?;
+    } else {
+        // The common case costs the same in a thread of any size.
+        count_in(sql, target, id)?;
+    }
     Ok(target)
+}
+
+/// Adds `address` to a thread's participants, unless it is there or the
+/// list is full.
+fn push_participant(list: &mut Vec<String>, address: String) {
+    if list.len() < MAX_PARTICIPANTS && !list.contains(&address) {
+        list.push(address);
+    }
+}
+
+/// Counts message `message`, just put in thread `thread`, into the thread's
+/// row (its counts, latest message, preview and attachments flag), from the
+/// row's old values: no walk of the thread.
+fn count_in(sql: &dyn Sql, thread: u64, message: u64) -> Result<(), SqlError> {
+    sql.exec(
+        "UPDATE threads SET
+            message_count = message_count + 1,
+            unread_count = unread_count + (SELECT read = 0 FROM messages WHERE id = ?2),
+            has_attachments = max(has_attachments,
+                (SELECT has_attachments FROM messages WHERE id = ?2)),
+            last_message_at = max(last_message_at,
+                (SELECT received_at FROM messages WHERE id = ?2)),
+            preview = CASE WHEN ?2 > last_message_id
+                THEN (SELECT preview FROM messages WHERE id = ?2) ELSE preview END,
+            last_message_id = max(last_message_id, ?2)
+         WHERE id = ?1",
+        &[
+            Value::Integer(thread as i64),
+            Value::Integer(message as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A message of thread `thread` was marked `read` (it was not before).
+pub(crate) fn count_read(sql: &dyn Sql, thread: u64, read: bool) -> Result<(), SqlError> {
+    sql.exec(
+        "UPDATE threads SET unread_count = max(unread_count + ?, 0) WHERE id = ?",
+        &[
+            Value::Integer(if read { -1 } else { 1 }),
+            Value::Integer(thread as i64),
+        ],
+    )?;
+    Ok(())
 }
 
 fn push_new<T: PartialEq>(list: &mut Vec<T>, item: T) {
@@ -222,20 +291,12 @@ fn latest(sql: &dyn Sql, threads: &[u64]) -> Result<Option<u64>, SqlError> {
     Ok(best.map(|(_, thread)| thread))
 }
 
-fn create(
-    sql: &dyn Sql,
-    subject: Option<&str>,
-    first: u64,
-    now: Timestamp,
-) -> Result<u64, SqlError> {
+/// A new, empty thread (its first message is counted in by the caller).
+fn create(sql: &dyn Sql, subject: Option<&str>, now: Timestamp) -> Result<u64, SqlError> {
     let rows = sql.exec(
         "INSERT INTO threads (subject, last_message_id, last_message_at, created_at)
-         VALUES (?, ?, 0, ?) RETURNING id",
-        &[
-            text_or_null(subject),
-            Value::Integer(first as i64),
-            Value::Integer(now.millis()),
-        ],
+         VALUES (?, 0, 0, ?) RETURNING id",
+        &[text_or_null(subject), Value::Integer(now.millis())],
     )?;
     match rows.single()? {
         Some(row) => Ok(row.int(0)? as u64),
@@ -257,7 +318,8 @@ fn participants_of(sql: &dyn Sql, thread: u64) -> Result<Vec<String>, SqlError> 
 }
 
 /// Recomputes thread `id`'s counts and latest message from its messages (a
-/// walk of `messages_by_thread`), and deletes it when it has none left.
+/// walk of `messages_by_thread`: after a merge only), and deletes it when it
+/// has none left.
 pub(crate) fn refresh(sql: &dyn Sql, id: u64) -> Result<(), SqlError> {
     let thread = Value::Integer(id as i64);
     let rows = sql.exec(

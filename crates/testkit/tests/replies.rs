@@ -420,3 +420,104 @@ fn the_inbox_sends_a_reply_only_to_the_recipients_it_named() {
     assert_eq!(status, 201, "{answer}");
     assert_eq!(service.objects().mailer().sent().len(), 1);
 }
+
+#[test]
+fn a_reply_all_past_the_recipient_limit_is_refused_and_a_plain_reply_is_not() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let cc: Vec<String> = (0..60).map(|n| format!("person{n}@example.com")).collect();
+    let raw = format!(
+        "From: dana@example.com\r\nTo: {ALICE}\r\nCc: {}\r\nSubject: all hands\r\nMessage-ID: <many@x>\r\n\r\nHello all.\r\n",
+        cc.join(", ")
+    );
+    let original = deliver(&service, ALICE, &raw);
+    let (status, answer) = reply(
+        &service,
+        &key,
+        original,
+        json!({"text": "x", "replyAll": true}),
+    );
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("conflict")),
+        "{answer}"
+    );
+    assert!(service.objects().mailer().sent().is_empty());
+    let (status, answer) = reply(&service, &key, original, json!({"text": "Only to you."}));
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(service.objects().mailer().sent().len(), 1);
+}
+
+#[test]
+fn a_reply_all_to_a_note_to_self_with_a_cc_goes_to_the_cc_as_to() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let (status, sent) = service.call(
+        "POST",
+        "/api/messages",
+        &key,
+        Some(json!({"to": ALICE, "cc": ["bob@example.com"], "text": "note"})),
+    );
+    assert_eq!(status, 201, "{sent}");
+    let id = sent["id"].as_u64().expect("an id");
+    let (status, answer) = reply(&service, &key, id, json!({"text": "x", "replyAll": true}));
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        answer["recipients"],
+        json!([{"address": "bob@example.com", "kind": "to", "status": "sent"}])
+    );
+    // Bob got the note (as Cc) and then the reply (as To).
+    let sent = service.objects().mailer().sent();
+    let last = sent.last().expect("the reply was relayed");
+    assert_eq!(last.to, "bob@example.com");
+    let mime = String::from_utf8_lossy(&last.raw);
+    assert!(mime.contains("\r\nTo: <bob@example.com>\r\n"), "{mime}");
+    assert!(mime.contains("\r\nSubject: Re:\r\n"), "{mime}");
+}
+
+#[test]
+fn a_reply_joins_its_originals_thread_even_without_a_message_id() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let long_id = format!("{}@x", "i".repeat(400));
+    for raw in [
+        "From: bot@example.com\r\nTo: alice@agents.test\r\nSubject: alert\r\n\r\nDisk full.\r\n"
+            .to_owned(),
+        format!(
+            "From: bot@example.com\r\nTo: alice@agents.test\r\nSubject: alert 2\r\nMessage-ID: <{long_id}>\r\n\r\nDisk full.\r\n"
+        ),
+    ] {
+        let original = deliver(&service, ALICE, &raw);
+        let (status, answer) = reply(&service, &key, original, json!({"text": "On it."}));
+        assert_eq!(status, 201, "{answer}");
+        let t = thread_of(&service, &key, original);
+        assert_eq!(answer["threadId"].as_u64(), Some(t));
+        assert_eq!(
+            thread_of(&service, &key, answer["id"].as_u64().expect("an id")),
+            t
+        );
+    }
+}
+
+#[test]
+fn a_reply_quotes_at_most_128_kib_of_a_long_original_and_says_so() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let body = "line of a long message\r\n".repeat(20_000);
+    let raw = format!(
+        "From: dana@example.com\r\nTo: {ALICE}\r\nSubject: long\r\nMessage-ID: <long@x>\r\n\r\n{body}"
+    );
+    let original = deliver(&service, ALICE, &raw);
+    let (status, answer) = reply(&service, &key, original, json!({"text": "Read it."}));
+    assert_eq!(status, 201, "{answer}");
+    let id = answer["id"].as_u64().expect("an id");
+    let (_, stored) = service.call("GET", &format!("/api/messages/{id}"), &key, None);
+    let text = stored["text"].as_str().expect("a text");
+    assert!(text.len() < 200 * 1024, "{} bytes", text.len());
+    assert!(
+        text.contains("is not repeated here."),
+        "{}",
+        &text[text.len() - 200..]
+    );
+    assert!(text.starts_with("Read it."));
+}

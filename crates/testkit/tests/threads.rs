@@ -609,3 +609,92 @@ fn a_thread_answer_stays_bounded_and_says_what_it_cut() {
     let (_, detail) = service.call("GET", &format!("/api/messages/{id}"), &key, None);
     assert_eq!(detail["extractedText"].as_str(), Some(long.as_str()));
 }
+
+/// Every thread's counters, as listed, against a recount of its messages
+/// read through the API.
+fn assert_counters_match_messages(service: &TestService, key: &str) {
+    let list = threads(service, key, "?limit=100");
+    for t in list["threads"].as_array().expect("a thread list") {
+        let id = t["id"].as_u64().expect("a thread id");
+        let messages: Vec<Json> = thread(service, key, id)["messages"]
+            .as_array()
+            .expect("messages")
+            .clone();
+        let unread = messages.iter().filter(|m| m["read"] == false).count();
+        let last = messages.iter().filter_map(|m| m["id"].as_u64()).max();
+        assert_eq!(
+            t["messageCount"].as_u64(),
+            Some(messages.len() as u64),
+            "{t}"
+        );
+        assert_eq!(t["unreadCount"].as_u64(), Some(unread as u64), "{t}");
+        assert_eq!(t["lastMessageId"].as_u64(), last, "{t}");
+        let newest = messages
+            .iter()
+            .find(|m| m["id"].as_u64() == last)
+            .expect("newest");
+        assert_eq!(t["preview"], newest["preview"], "{t}");
+    }
+}
+
+#[test]
+fn thread_counters_kept_by_increments_always_equal_a_recount() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let mut ids = Vec::new();
+    // Interleaved conversations, replies before originals, marks back and
+    // forth (twice the same, too), checked after every step.
+    let script: Vec<(&str, &str, &str)> = vec![
+        ("a1@x", "", ""),
+        ("b2@x", "<b1@x>", "<b1@x>"),
+        ("a2@x", "<a1@x>", "<a1@x>"),
+        ("b3@x", "<b2@x>", "<b1@x> <b2@x>"),
+        ("c1@x", "", ""),
+        ("b1@x", "", ""),
+        ("a3@x", "<a2@x>", "<a1@x> <a2@x>"),
+        ("c2@x", "<c1@x>", ""),
+    ];
+    for (n, (id, parent, references)) in script.into_iter().enumerate() {
+        ids.push(deliver(
+            &service,
+            &mail("p@example.com", id, parent, references, "S"),
+        ));
+        let target = ids[n * 7 % ids.len()];
+        for read in [true, true, false, true] {
+            if (n + usize::from(read)) % 3 == 0 {
+                let (status, _) = service.call(
+                    "PATCH",
+                    &format!("/api/messages/{target}"),
+                    &key,
+                    Some(json!({"read": read})),
+                );
+                assert_eq!(status, 200);
+            }
+        }
+        assert_counters_match_messages(&service, &key);
+    }
+    assert_eq!(groups(&service, &key).len(), 3);
+}
+
+#[test]
+fn a_thread_with_an_unreadable_detail_still_answers() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let a = deliver(&service, &mail("b@example.com", "a@x", "", "", "A"));
+    let b = deliver(
+        &service,
+        &mail("b@example.com", "b@x", "<a@x>", "", "Re: A"),
+    );
+    service.objects().with_db_of("alice", |db| {
+        db.exec(
+            "UPDATE message_parts SET data = x'7b6e6f' WHERE message_id = ? AND kind = 'detail'",
+            &[Value::Integer(a as i64)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    });
+    let t = thread_of(&service, &key, b);
+    let body = thread(&service, &key, t);
+    assert_eq!(body["messages"][0]["id"].as_u64(), Some(a));
+    assert_eq!(body["messages"][0]["extractedText"], Json::Null);
+    assert_eq!(body["messages"][1]["extractedText"], "This is b@x.");
+}
