@@ -209,13 +209,13 @@ pub fn document() -> Value {
             "/api/messages/{id}/reply": { "post": {
                 "operationId": "replyToMessage",
                 "summary": "Reply to a message (or, with `replyAll`, to everyone on it). It joins the message's thread.",
-                "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise.",
+                "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote); at most 128 KiB of its text and of its HTML. A reply-all that would reach more than 50 addresses is refused (409). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise.",
                 "security": bearer,
                 "parameters": [id_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": reply_request } } },
                 "responses": with(errors(&[
                     ("400", "The body or the id is invalid."),
-                    ("409", "The message has nobody to reply to but this inbox itself (`conflict`)."),
+                    ("409", "The message has nobody to reply to but this inbox itself, or a reply-all would reach more than 50 addresses (`conflict`)."),
                     ("401", "The API key is missing, malformed or unknown."),
                     ("404", "There is no such message in this inbox."),
                     ("413", "The body is too large."),
