@@ -417,7 +417,7 @@ pub(crate) fn message_ids(sql: &dyn Sql, id: u64, limit: u32) -> Result<Vec<u64>
 }
 
 /// Deletes thread `id` and every message of it (their parts, references,
-/// recipients and pending jobs go with them), atomically. `false` when
+/// recipients and pending jobs, each deleted by name), atomically. `false` when
 /// there is no such thread.
 pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
     let thread = Value::Integer(id as i64);
@@ -437,6 +437,24 @@ pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
              WHERE id = 1",
             std::slice::from_ref(&thread),
         )?;
+        // What refers to the messages goes first, by name, rather than by
+        // `ON DELETE CASCADE`: the deletion must not depend on the
+        // database enforcing foreign keys (a raw chunk left behind would
+        // still be served).
+        for table in [
+            "message_parts",
+            "message_refs",
+            "message_recipients",
+            "jobs",
+        ] {
+            sql.exec(
+                &format!(
+                    "DELETE FROM {table} WHERE message_id IN
+                        (SELECT id FROM messages WHERE thread_id = ?)"
+                ),
+                std::slice::from_ref(&thread),
+            )?;
+        }
         sql.exec(
             "DELETE FROM messages WHERE thread_id = ?",
             std::slice::from_ref(&thread),

@@ -125,14 +125,14 @@ pub(super) fn threads_form_and_go(suite: &mut Suite) -> Result<()> {
         )
     })?;
     for message in [1, 2, 4] {
-        let gone = call(
-            &client,
-            &key,
-            "GET",
-            &format!("/api/messages/{message}"),
-            None,
-        )?;
-        expect_error(&gone, 404, "not_found")?;
+        // The raw bytes too: their chunks are gone with the message.
+        for path in [
+            format!("/api/messages/{message}"),
+            format!("/api/messages/{message}/raw"),
+        ] {
+            let gone = call(&client, &key, "GET", &path, None)?;
+            expect_error(&gone, 404, "not_found")?;
+        }
     }
     let again = call(
         &client,
