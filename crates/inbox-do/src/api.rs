@@ -17,7 +17,7 @@ use crate::webhook::{self, Webhook};
 use protocol::api::{Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage};
 use protocol::limits::{MAX_THREAD_MESSAGES, MAX_THREAD_TEXT_BYTES};
 use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient};
-use protocol::{ApiError, ErrorCode, Reply, Timestamp};
+use protocol::{ApiError, Reply, Timestamp};
 use schema::Sql;
 
 /// What an API call needs after its synchronous step.
@@ -168,32 +168,9 @@ pub(crate) fn call(
         } => {
             let original = Original::load(sql, id)?;
             let own = caller.owner.handle.address(caller.mail_domain);
-            // The router routed the plan of step 1; the message may not
-            // have changed since (nothing about it that matters can), but a
-            // router that answered another plan must not send elsewhere.
-            let planned = reply::recipients(&original, &own, reply_all)?;
-            let expected: Vec<(RecipientKind, &str)> = planned
-                .to
-                .iter()
-                .map(|a| (RecipientKind::To, a.as_str()))
-                .chain(planned.cc.iter().map(|a| (RecipientKind::Cc, a.as_str())))
-                .collect();
-            let routed: Vec<(RecipientKind, &str)> = recipients
-                .iter()
-                .map(|r| (r.kind, r.address.as_str()))
-                .collect();
-            let same = expected.len() == routed.len()
-                && expected
-                    .iter()
-                    .zip(&routed)
-                    .all(|(e, r)| e.0 == r.0 && e.1.eq_ignore_ascii_case(r.1));
-            if !same {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("The recipients of a reply to message {id} changed; try again."),
-                )
-                .into());
-            }
+            // The router routed the plan of step 1; a router that answered
+            // another plan must not send elsewhere.
+            reply::recipients(&original, &own, reply_all)?.check_routed(id, &recipients)?;
             let composed = reply::reply(&original, text.as_deref(), html.as_deref());
             return send::begin(
                 sql,

@@ -131,6 +131,35 @@ pub(crate) fn recipients(
     Ok(recipients)
 }
 
+impl Recipients {
+    /// That the router routed exactly these recipients (in order, each as To
+    /// or Cc as here; addresses compared without case, as the router may
+    /// normalize them): 409 `conflict` otherwise, for reply `id`.
+    pub(crate) fn check_routed(
+        &self,
+        id: u64,
+        routed: &[RoutedRecipient],
+    ) -> Result<(), InboxError> {
+        let expected = self
+            .to
+            .iter()
+            .map(|a| (RecipientKind::To, a))
+            .chain(self.cc.iter().map(|a| (RecipientKind::Cc, a)));
+        let same = self.to.len() + self.cc.len() == routed.len()
+            && expected.zip(routed).all(|((kind, address), r)| {
+                kind == r.kind && address.eq_ignore_ascii_case(&r.address)
+            });
+        if same {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("The recipients of a reply to message {id} changed; try again."),
+        )
+        .into())
+    }
+}
+
 /// A reply or a forward, composed: what the send path needs besides its
 /// recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]

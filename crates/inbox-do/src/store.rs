@@ -103,7 +103,8 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
-        let mut facts = thread_facts(&message.parsed.detail, &message.parsed);
+        let parsed = &message.parsed;
+        let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
         facts.thread = message.thread;
         threads::thread_message(sql, new_id as u64, &facts, message.received_at)?;
         sql.exec(
@@ -156,47 +157,40 @@ fn get_chunks(sql: &dyn Sql, id: u64, kind: &str) -> Result<Option<Vec<u8>>, Sql
     Ok(Some(out))
 }
 
-/// What threading needs from a parsed message.
-fn thread_facts(detail: &MessageDetail, parsed: &ParsedMail) -> ThreadFacts {
+/// What threading needs from a message: its sender, subject and detail.
+fn thread_facts(from: &str, subject: Option<&str>, detail: &MessageDetail) -> ThreadFacts {
     let mut facts = ThreadFacts::new(
         detail.message_id.as_deref(),
         detail.in_reply_to.as_deref(),
         &detail.references,
     );
-    facts.subject = parsed.subject.clone();
-    facts.participants = std::iter::once(&parsed.from)
-        .chain(&detail.to_addresses)
-        .chain(&detail.cc)
-        .cloned()
+    facts.subject = subject.map(str::to_owned);
+    facts.participants = std::iter::once(from)
+        .chain(detail.to_addresses.iter().map(String::as_str))
+        .chain(detail.cc.iter().map(String::as_str))
+        .map(str::to_owned)
         .collect();
     facts.preview =
         preview(extracted_text(detail.text.as_deref(), detail.html.as_deref()).as_deref());
     facts
 }
 
-/// What threading needs from a stored message (its detail read back), and
-/// how many detail bytes were read. A detail that cannot be read threads the
-/// message on its own rather than stopping the backfill.
+/// What threading needs from a stored message (its detail read back, with
+/// the `from` and `subject` of its row), and how many detail bytes were
+/// read; `None` when its detail cannot be read.
 pub(crate) fn thread_facts_of_stored(
     sql: &dyn Sql,
     id: u64,
-) -> Result<(ThreadFacts, usize), SqlError> {
+    from: &str,
+    subject: Option<&str>,
+) -> Result<(Option<ThreadFacts>, usize), SqlError> {
     let Some(bytes) = get_chunks(sql, id, "detail")? else {
-        return Ok((ThreadFacts::default(), 0));
+        return Ok((None, 0));
     };
-    let Ok(stored) = serde_json::from_slice::<StoredDetail>(&bytes) else {
-        return Ok((ThreadFacts::default(), bytes.len()));
-    };
-    let detail = MessageDetail::from(stored);
-    let summary = summary(sql, id)?;
-    let parsed = ParsedMail {
-        from: summary.as_ref().map(|s| s.from.clone()).unwrap_or_default(),
-        from_name: None,
-        subject: summary.and_then(|s| s.subject),
-        has_attachments: false,
-        detail,
-    };
-    Ok((thread_facts(&parsed.detail, &parsed), bytes.len()))
+    let facts = serde_json::from_slice::<StoredDetail>(&bytes)
+        .ok()
+        .map(|stored| thread_facts(from, subject, &MessageDetail::from(stored)));
+    Ok((facts, bytes.len()))
 }
 
 /// A page of summaries, newest first: ids below `cursor`, received after

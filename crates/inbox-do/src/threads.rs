@@ -516,14 +516,18 @@ pub(crate) fn backfill(sql: &dyn Sql, now: Timestamp) -> Result<u32, SqlError> {
         let mut bytes = 0usize;
         for row in &rows.rows {
             let id = row.int(0)? as u64;
-            let (facts, read) = store::thread_facts_of_stored(sql, id)?;
-            let mut facts = facts;
-            if facts.subject.is_none() {
-                facts.subject = row.opt_text(1)?.map(str::to_owned);
-            }
-            if facts.participants.is_empty() {
-                facts.participants = vec![row.text(2)?.to_owned(), row.text(3)?.to_owned()];
-            }
+            let (subject, from) = (row.opt_text(1)?, row.text(2)?);
+            let (facts, read) = store::thread_facts_of_stored(sql, id, from, subject)?;
+            // A detail that cannot be read threads the message on its own,
+            // by what its row says, rather than stopping the backfill.
+            let facts = match facts {
+                Some(facts) => facts,
+                None => ThreadFacts {
+                    subject: subject.map(str::to_owned),
+                    participants: vec![from.to_owned(), row.text(3)?.to_owned()],
+                    ..ThreadFacts::default()
+                },
+            };
             thread_message(sql, id, &facts, now)?;
             done += 1;
             bytes += read;

@@ -13,7 +13,7 @@ use protocol::address::{Recipient, RecipientError};
 use protocol::api::{
     ForwardRequest, MarkRead, RecipientKind, ReplyRequest, SendRequest, WebhookRequest,
 };
-use protocol::outbound::{self, bodies};
+use protocol::outbound::{self, ValidRecipient, bodies};
 use protocol::webhook_signature::WebhookSecret;
 use protocol::webhook_url::{UrlPolicy, check_webhook_url};
 use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient, SendRoute};
@@ -76,15 +76,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     async fn send_call(&self, request: &HttpRequest) -> Result<ApiCall, RouterError> {
         let body: SendRequest = json_body(request)?;
         let valid = body.validate()?;
-        let mut recipients = Vec::with_capacity(valid.recipients.len());
-        for recipient in valid.recipients {
-            let (address, route) = self.route_of(&recipient.address, &recipient.field).await?;
-            recipients.push(RoutedRecipient {
-                address,
-                kind: recipient.kind,
-                route,
-            });
-        }
+        let mut recipients = self.routed(valid.recipients).await?;
         let first = recipients
             .first()
             .cloned()
@@ -128,23 +120,19 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             log::error!("the inbox answered a reply plan that does not read: {e}");
             ApiError::unavailable("The inbox could not be reached. Retry shortly.")
         })?;
-        let mut recipients = Vec::with_capacity(plan.to.len() + plan.cc.len());
-        let named = plan
-            .to
-            .iter()
-            .map(|a| (RecipientKind::To, a))
-            .chain(plan.cc.iter().map(|a| (RecipientKind::Cc, a)));
-        for (kind, address) in named {
-            // An address of the original that is not one plain address (or
-            // is an inbox here that no longer exists) cannot be answered.
-            let field = format!("the original's {}", kind.as_str());
-            let (address, route) = self.route_of(address, &field).await?;
-            recipients.push(RoutedRecipient {
+        // An address of the original that is not one plain address (or is
+        // an inbox here that no longer exists) cannot be answered.
+        let named = |list: Vec<String>, kind: RecipientKind| {
+            list.into_iter().map(move |address| ValidRecipient {
                 address,
                 kind,
-                route,
-            });
-        }
+                field: format!("the original's {}", kind.as_str()),
+            })
+        };
+        let planned = named(plan.to, RecipientKind::To)
+            .chain(named(plan.cc, RecipientKind::Cc))
+            .collect();
+        let recipients = self.routed(planned).await?;
         Ok(ApiCall::Reply {
             id,
             reply_all: body.reply_all,
@@ -160,21 +148,30 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         let body: ForwardRequest = json_body(request)?;
         let valid = outbound::recipients(&body.to, body.cc.as_ref(), body.bcc.as_ref())?;
         bodies(body.text.as_deref(), body.html.as_deref(), false)?;
-        let mut recipients = Vec::with_capacity(valid.len());
-        for recipient in valid {
-            let (address, route) = self.route_of(&recipient.address, &recipient.field).await?;
-            recipients.push(RoutedRecipient {
-                address,
-                kind: recipient.kind,
-                route,
-            });
-        }
+        let recipients = self.routed(valid).await?;
         Ok(ApiCall::Forward {
             id,
             text: body.text,
             html: body.html,
             recipients,
         })
+    }
+
+    /// Each checked recipient with its route, in order (see [`Self::route_of`]).
+    async fn routed(
+        &self,
+        recipients: Vec<ValidRecipient>,
+    ) -> Result<Vec<RoutedRecipient>, RouterError> {
+        let mut routed = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            let (address, route) = self.route_of(&recipient.address, &recipient.field).await?;
+            routed.push(RoutedRecipient {
+                address,
+                kind: recipient.kind,
+                route,
+            });
+        }
+        Ok(routed)
     }
 
     /// The address (normalized for an inbox here) and route of a recipient
