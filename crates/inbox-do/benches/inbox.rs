@@ -332,13 +332,7 @@ mod native {
                 ingest(&db, &service, raw.as_bytes());
             }
         }
-        for statement in [
-            "UPDATE messages SET thread_id = NULL, preview = NULL, message_id_header = NULL",
-            "DELETE FROM message_refs",
-            "DELETE FROM threads",
-        ] {
-            db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
-        }
+        db.as_before_threads();
         (db, service)
     }
 

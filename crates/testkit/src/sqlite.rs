@@ -77,6 +77,39 @@ impl SqliteDb {
         Some(SqlError::new(format!("injected failure of: {}", rule.0)))
     }
 
+    /// Puts an inbox's database back as a build before threads left it:
+    /// migration 8 adds its columns empty and its tables empty, so an inbox
+    /// upgraded from before threads is exactly this (its backfill has all
+    /// to do).
+    pub fn as_before_threads(&self) {
+        for statement in [
+            "UPDATE messages SET thread_id = NULL, preview = NULL, message_id_header = NULL",
+            "DELETE FROM message_refs",
+            "DELETE FROM threads",
+        ] {
+            self.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// The steps of `query`'s plan (`EXPLAIN QUERY PLAN`), as SQLite words
+    /// them; panics if one is a full-table `SCAN`, so a test of an indexed
+    /// query fails when it stops being one.
+    pub fn plan_without_scan(&self, query: &str, params: &[Value]) -> Vec<String> {
+        let plan = self
+            .exec(&format!("EXPLAIN QUERY PLAN {query}"), params)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let steps: Vec<String> = plan
+            .rows
+            .iter()
+            .filter_map(|row| row.last().and_then(|v| v.as_str()).map(str::to_owned))
+            .collect();
+        assert!(
+            steps.iter().all(|s| !s.starts_with("SCAN")),
+            "a full scan for {query}: {steps:?}"
+        );
+        steps
+    }
+
     /// Everything in the database as text: each schema object and every row of
     /// every table, in name order, so "left exactly as it was" can be asserted.
     pub fn dump(&self) -> String {
