@@ -143,14 +143,22 @@ pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
                     )
                 },
             )?;
+            if proxy_failures > 0 {
+                println!(
+                    "        (POST {path}: wrangler's proxy dropped the connection {proxy_failures} time(s); tried again)"
+                );
+            }
             break;
         }
     }
     Ok(())
 }
 
-/// POSTs 1 MiB of a JSON string in 16 KiB chunks (sixteen times the limit)
-/// with no closing chunk, and returns how much was written and the answer.
+/// POSTs 80 KiB of a JSON string in 16 KiB chunks (past the 64 KiB limit)
+/// with no closing chunk, then waits, and returns how much was written and
+/// the answer. It stops writing soon after the limit: wrangler dev's proxy
+/// sometimes drops the connection (and answers its own 500) when the
+/// Worker's early answer meets a client still writing.
 ///
 /// The answer is read by a second thread while the body is still being
 /// written: a server that answers early and closes sends a reset when more
@@ -191,7 +199,7 @@ fn unfinished_chunked_post(host: &str, path: &str, key: &str) -> Result<(usize, 
     ]
     .concat();
     let mut written = 0usize;
-    for _ in 0..64 {
+    for _ in 0..5 {
         if stream.write_all(&piece).is_err() {
             break;
         }
