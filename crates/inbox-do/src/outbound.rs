@@ -477,6 +477,36 @@ struct ResendEmail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     html: Option<&'a str>,
     headers: ResendHeaders<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<ResendAttachment<'a>>,
+}
+
+/// An attachment as Resend takes it: the content in base64 without line
+/// breaks. Resend makes an attachment with a `content_id` inline.
+#[derive(Serialize)]
+struct ResendAttachment<'a> {
+    filename: &'a str,
+    content: String,
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_id: Option<&'a str>,
+}
+
+/// The largest email Resend takes: "Emails can be no larger than 40MB
+/// (including attachments after Base64 encoding)"
+/// (<https://resend.com/docs/dashboard/emails/attachments>).
+pub(crate) const RESEND_MAX_EMAIL_BYTES: usize = 40 * 1000 * 1000;
+
+/// Resend's Content-IDs are "less than 128 characters"
+/// (<https://resend.com/docs/dashboard/emails/embed-inline-images>).
+const RESEND_MAX_CONTENT_ID_CHARS: usize = 127;
+
+/// The bytes `attachments` take in the relay's request, after base64.
+pub(crate) fn relay_attachments_bytes(attachments: &[OutAttachment<'_>]) -> usize {
+    attachments
+        .iter()
+        .map(|a| base64_len(a.content.len()))
+        .sum()
 }
 
 #[derive(Serialize)]
@@ -506,7 +536,9 @@ fn bracketed<'i>(ids: impl IntoIterator<Item = &'i str>) -> Option<String> {
 /// are sent, with our Message-ID (the draft's To and Cc give way to
 /// `recipients`). The relay deduplicates on `idempotency_key` for a day, so a
 /// call repeated after an interruption delivers once. `Err` says why the
-/// request could not be written (the send then fails).
+/// request could not be written (the send then fails): also when the email is
+/// larger than [`RESEND_MAX_EMAIL_BYTES`], or an inline attachment's
+/// Content-ID longer than Resend takes, which it would refuse anyway.
 pub(crate) fn relay_call(
     draft: &Draft<'_>,
     recipients: &RelayRecipients<'_>,
@@ -515,6 +547,40 @@ pub(crate) fn relay_call(
     url: &str,
     api_key: &str,
 ) -> Result<HttpCall, String> {
+    // Checked before anything is encoded, so an email too large costs nothing.
+    let size = [draft.text, draft.html]
+        .into_iter()
+        .flatten()
+        .map(str::len)
+        .sum::<usize>()
+        + relay_attachments_bytes(draft.attachments);
+    if size > RESEND_MAX_EMAIL_BYTES {
+        return Err(format!(
+            "The message takes {size} bytes with its attachments in base64; the relay takes at most {RESEND_MAX_EMAIL_BYTES}."
+        ));
+    }
+    let mut attachments = Vec::with_capacity(draft.attachments.len());
+    for attachment in draft.attachments {
+        // Only an inline attachment gets its Content-ID: given one, Resend
+        // makes any attachment inline.
+        let content_id = attachment.content_id.filter(|_| attachment.inline);
+        if let Some(id) = content_id
+            && id.chars().count() > RESEND_MAX_CONTENT_ID_CHARS
+        {
+            return Err(format!(
+                "The relay takes Content-IDs of at most {RESEND_MAX_CONTENT_ID_CHARS} characters; {:?} has more.",
+                attachment.filename
+            ));
+        }
+        let mut content = String::new();
+        base64_push(attachment.content, &mut content);
+        attachments.push(ResendAttachment {
+            filename: attachment.filename,
+            content,
+            content_type: attachment.content_type,
+            content_id,
+        });
+    }
     let body = ResendEmail {
         from: draft.from,
         to: &recipients.to,
@@ -531,6 +597,7 @@ pub(crate) fn relay_call(
             in_reply_to: bracketed(draft.in_reply_to),
             references: bracketed(draft.references.iter().map(String::as_str)),
         },
+        attachments,
     };
     let body = serde_json::to_vec(&body)
         .map_err(|e| format!("The relay's request could not be built: {e}"))?;
@@ -773,7 +840,7 @@ mod tests {
         )
         .expect("a call");
         let body: serde_json::Value = serde_json::from_slice(&plain.body).expect("JSON");
-        for absent in ["cc", "bcc", "reply_to"] {
+        for absent in ["cc", "bcc", "reply_to", "attachments"] {
             assert!(body.get(absent).is_none(), "{body}");
         }
         assert!(body["headers"].get("In-Reply-To").is_none(), "{body}");
@@ -1087,6 +1154,90 @@ mod tests {
             use base64::Engine as _;
             proptest::prop_assert_eq!(ours, base64::engine::general_purpose::STANDARD.encode(&content));
         }
+    }
+
+    #[test]
+    fn the_http_relay_gets_each_file_in_base64_and_the_inline_ones_by_content_id() {
+        use base64::Engine as _;
+        let (report, logo) = (report_pdf(), logo_png());
+        let files = [
+            // A Content-ID on a file not inline: Resend would make it inline.
+            OutAttachment {
+                content_id: Some("report@agents.test"),
+                ..pdf(&report)
+            },
+            png(&logo),
+        ];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some(HTML))
+        };
+        let recipients = RelayRecipients {
+            to: vec!["bob@example.com"],
+            ..RelayRecipients::default()
+        };
+        let call = |message: &Draft<'_>| {
+            relay_call(
+                message,
+                &recipients,
+                "m@agents.test",
+                "m@agents.test",
+                "https://r",
+                "k",
+            )
+        };
+        let sent = call(&message).expect("a call");
+        let body: serde_json::Value = serde_json::from_slice(&sent.body).expect("JSON");
+        let attachments = body["attachments"].as_array().expect("attachments");
+        assert_eq!(attachments.len(), 2, "{body}");
+        for (json, file) in attachments.iter().zip(&files) {
+            let content = json["content"].as_str().expect("content");
+            assert!(!content.contains(['\r', '\n']), "{content}");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .expect("base64");
+            assert_eq!(decoded, file.content);
+            assert_eq!(json["filename"], file.filename);
+            assert_eq!(json["content_type"], file.content_type);
+        }
+        assert!(attachments[0].get("content_id").is_none(), "{body}");
+        assert_eq!(attachments[1]["content_id"], "logo@agents.test");
+        assert_eq!(
+            relay_attachments_bytes(&files),
+            attachments
+                .iter()
+                .map(|a| a["content"].as_str().map_or(0, str::len))
+                .sum::<usize>()
+        );
+
+        // What Resend would refuse is not sent.
+        let id = "x".repeat(RESEND_MAX_CONTENT_ID_CHARS);
+        let long_id = format!("{id}y");
+        for (id, fits) in [(&id, true), (&long_id, false)] {
+            let files = [OutAttachment {
+                content_id: Some(id.as_str()),
+                ..png(&logo)
+            }];
+            let message = Draft {
+                attachments: &files,
+                ..draft(Some(TEXT), Some(HTML))
+            };
+            assert_eq!(call(&message).is_ok(), fits, "{} characters", id.len());
+        }
+        let big = vec![0u8; RESEND_MAX_EMAIL_BYTES / 4 * 3 / 2];
+        let files = [pdf(&big), pdf(&big)];
+        let at_most = Draft {
+            attachments: &files,
+            ..draft(None, None)
+        };
+        assert_eq!(relay_attachments_bytes(&files), RESEND_MAX_EMAIL_BYTES);
+        assert!(call(&at_most).is_ok());
+        let over = Draft {
+            text: Some("x"),
+            ..at_most
+        };
+        let refused = call(&over).expect_err("too large");
+        assert!(refused.contains("40000000"), "{refused}");
     }
 
     #[test]
