@@ -1,11 +1,12 @@
-//! Building an outbound message (with mail-builder) and the HTTP relay's
-//! request and answer.
+//! Building an outbound message (with mail-builder), its attachments
+//! included, and the HTTP relay's request and answer.
 
 use crate::ports::{HttpAnswer, HttpCall};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
+use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 use protocol::Timestamp;
 use protocol::key::sha256_hex;
@@ -34,6 +35,24 @@ pub(crate) struct Draft<'a> {
     pub(crate) text: Option<&'a str>,
     pub(crate) html: Option<&'a str>,
     pub(crate) date: Timestamp,
+    /// The files attached, in this order (inline ones are shown in the HTML).
+    pub(crate) attachments: &'a [OutAttachment<'a>],
+}
+
+/// A file to attach, already checked by the router (safe file name, valid
+/// media type, valid Content-ID).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutAttachment<'a> {
+    pub(crate) filename: &'a str,
+    /// `type/subtype`, lowercase (the router defaults it to
+    /// application/octet-stream).
+    pub(crate) content_type: &'a str,
+    /// Without angle brackets.
+    pub(crate) content_id: Option<&'a str>,
+    /// `inline` (shown in the HTML, referenced by `cid:`) or not
+    /// (`attachment`).
+    pub(crate) inline: bool,
+    pub(crate) content: &'a [u8],
 }
 
 /// A built message: its Message-ID (without brackets) and its bytes.
@@ -63,21 +82,20 @@ fn build_into(
     let domain = draft.from.rsplit_once('@').map_or("localhost", |(_, d)| d);
     let digest = sha256_hex(format!("{}\n{}\n{unique}", draft.from, draft.to.join(",")).as_bytes());
     let message_id = format!("{}@{domain}", &digest[..32]);
-    // A boundary must not occur in the bodies; a collision with this one is
+    // A boundary must not occur in the bodies; a collision with these is
     // astronomically unlikely, but a hostile body could be written to contain
-    // it, so look and move on if it does.
-    let mut boundary = format!("=_inboxkit_{}", &digest[32..56]);
+    // one, so look and move on if it does. The attachments need no look:
+    // their base64 has `=` only as padding at a line's end, so it never
+    // contains the `=_` every boundary starts with.
+    let mut boundaries = Boundaries::new(&digest[32..56]);
     let mut salt = 0u32;
     while [draft.text, draft.html]
         .into_iter()
         .flatten()
-        .any(|body| body.contains(&boundary))
+        .any(|body| boundaries.all().iter().any(|b| body.contains(b)))
     {
         salt += 1;
-        boundary = format!(
-            "=_inboxkit_{}",
-            &sha256_hex(format!("{digest}{salt}").as_bytes())[..24]
-        );
+        boundaries = Boundaries::new(&sha256_hex(format!("{digest}{salt}").as_bytes())[..24]);
     }
 
     let mut message = MessageBuilder::new()
@@ -100,12 +118,50 @@ fn build_into(
     if let Some(subject) = draft.subject {
         message = message.subject(subject);
     }
-    let text_part =
-        |text: &str| MimePart::new("text/plain", BodyPart::Text(text.to_owned().into()));
-    let html_part = |html: &str| MimePart::new("text/html", BodyPart::Text(html.to_owned().into()));
-    let body = match (draft.text, draft.html) {
+    message
+        .body(body(draft, &boundaries))
+        .write_to(out)
+        .map_err(|e| format!("The message could not be built: {e}"))?;
+    Ok(message_id)
+}
+
+/// The boundaries of a message's multiparts. They differ right after
+/// `=_inboxkit_` (a letter where the alternative's has a hex digit), so none
+/// is a prefix of another and no parser can mistake one for another.
+struct Boundaries {
+    alternative: String,
+    related: String,
+    mixed: String,
+}
+
+impl Boundaries {
+    fn new(hex: &str) -> Self {
+        Self {
+            alternative: format!("=_inboxkit_{hex}"),
+            related: format!("=_inboxkit_related_{hex}"),
+            mixed: format!("=_inboxkit_mixed_{hex}"),
+        }
+    }
+
+    fn all(&self) -> [&str; 3] {
+        [&self.alternative, &self.related, &self.mixed]
+    }
+}
+
+/// The message's body, shaped as Gmail and Outlook write one:
+/// `mixed[related[alternative[text, html], inline…], attachment…]`, each
+/// layer only when it has something to hold. The inline parts belong to the
+/// HTML that shows them, so the related wraps the alternative (or the lone
+/// HTML part) as its root; a message without HTML has nothing to show them
+/// in, so there they travel in the mixed like the others, still marked
+/// inline.
+fn body<'x>(draft: &Draft<'x>, boundaries: &Boundaries) -> MimePart<'x> {
+    let text_part = |text: &'x str| MimePart::new("text/plain", BodyPart::Text(text.into()));
+    let html_part = |html: &'x str| MimePart::new("text/html", BodyPart::Text(html.into()));
+    let content = match (draft.text, draft.html) {
         (Some(text), Some(html)) => MimePart::new(
-            ContentType::new("multipart/alternative").attribute("boundary", boundary),
+            ContentType::new("multipart/alternative")
+                .attribute("boundary", boundaries.alternative.clone()),
             vec![text_part(text), html_part(html)],
         ),
         (Some(text), None) => text_part(text),
@@ -113,11 +169,273 @@ fn build_into(
         // Validation requires a body; an empty text part is the honest fallback.
         (None, None) => text_part(""),
     };
-    message
-        .body(body)
-        .write_to(out)
-        .map_err(|e| format!("The message could not be built: {e}"))?;
-    Ok(message_id)
+    let shows_inline = draft.html.is_some();
+    let inline = || draft.attachments.iter().filter(|a| a.inline);
+    let content = if shows_inline && inline().next().is_some() {
+        // RFC 2387 names the root's type in the related's `type` parameter.
+        let root = if draft.text.is_some() {
+            "multipart/alternative"
+        } else {
+            "text/html"
+        };
+        let mut parts = vec![content];
+        parts.extend(inline().map(attachment_part));
+        MimePart::new(
+            ContentType::new("multipart/related")
+                .attribute("type", root)
+                .attribute("boundary", boundaries.related.clone()),
+            parts,
+        )
+    } else {
+        content
+    };
+    let mut loose = draft
+        .attachments
+        .iter()
+        .filter(|a| !(a.inline && shows_inline))
+        .peekable();
+    if loose.peek().is_none() {
+        return content;
+    }
+    let mut parts = vec![content];
+    parts.extend(loose.map(attachment_part));
+    MimePart::new(
+        ContentType::new("multipart/mixed").attribute("boundary", boundaries.mixed.clone()),
+        parts,
+    )
+}
+
+/// One attachment's part. Its headers are written here, not by
+/// mail-builder's `MimePart::attachment`/`inline`: those write no `name` (and
+/// mail-builder would write a non-ASCII one only in RFC 2231, which Outlook
+/// does not read there), no file name on an inline part, and a quoted file
+/// name of up to 78 characters on one line, past the 78 a line should keep
+/// to. Nor is its transfer encoding left to mail-builder, which would send a
+/// `text/*` file as 7bit or quoted-printable with its line ends rewritten to
+/// CRLF, changing its bytes: every file goes as base64, byte for byte.
+fn attachment_part<'x>(attachment: &OutAttachment<'x>) -> MimePart<'x> {
+    let disposition = if attachment.inline {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let name = attachment.filename;
+    let part = MimePart::raw(BodyPart::Binary(base64_lines(attachment.content).into()))
+        .header(
+            "Content-Type",
+            Raw::new(header_value(
+                "Content-Type",
+                attachment.content_type,
+                &[rfc2047_parameter("name", name)],
+            )),
+        )
+        .header(
+            "Content-Disposition",
+            Raw::new(header_value(
+                "Content-Disposition",
+                disposition,
+                &rfc2231_parameters("filename", name),
+            )),
+        );
+    let part = match attachment.content_id {
+        Some(id) => part.cid(id),
+        None => part,
+    };
+    // Given the encoding, mail-builder writes the body as it is.
+    part.transfer_encoding("base64")
+}
+
+/// A line's length a header keeps to (RFC 5322 section 2.1.1).
+const LINE: usize = 78;
+
+/// The longest word [`header_value`] is given: a line holds it after the
+/// fold's space, with room for a `;` after it.
+const WORD: usize = LINE - 2;
+
+/// One parameter's words: written separated by spaces, and folded between
+/// them when a line would grow too long.
+type Parameter = Vec<String>;
+
+/// A header's value: `head`, then each parameter after a `;`, folded before
+/// any word that would take its line past [`LINE`] characters (mail-builder
+/// keeps these folds and, every line fitting, adds none of its own).
+fn header_value(name: &str, head: &str, parameters: &[Parameter]) -> String {
+    let mut value = head.to_owned();
+    let mut column = name.len() + 2 + head.len();
+    for words in parameters {
+        value.push(';');
+        column += 1;
+        for word in words {
+            // Room for the `;` that may follow.
+            if column + 1 + word.len() + 1 > LINE {
+                value.push_str("\r\n ");
+                column = 1;
+            } else {
+                value.push(' ');
+                column += 1;
+            }
+            value.push_str(word);
+            column += word.len();
+        }
+    }
+    value
+}
+
+/// Whether `value` can go as it is in a quoted string, read the same by
+/// every client: printable ASCII, without the `"` and `\` that would need
+/// escaping.
+fn is_plain(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// `key="value"`, or, when `value` is not plain or too long for a line, the
+/// value as RFC 2047 encoded words inside the quotes. RFC 2047 does not
+/// allow encoded words in a quoted string, but this is the `name` Outlook
+/// reads (it does not read RFC 2231 there), so Gmail and Thunderbird write
+/// it too; the standard RFC 2231 form goes in the Content-Disposition's
+/// `filename`, which clients (and mail-parser) read first.
+fn rfc2047_parameter(key: &str, value: &str) -> Parameter {
+    let quoted = format!("{key}=\"{value}\"");
+    if is_plain(value) && quoted.len() <= WORD {
+        return vec![quoted];
+    }
+    // 36 bytes are 48 base64 characters: an encoded word of 60, under
+    // RFC 2047's 75, and each word whole characters, as it requires.
+    let pieces = split_within(value, |_| 36, char::len_utf8);
+    let last = pieces.len().saturating_sub(1);
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut word = if i == 0 {
+                format!("{key}=\"")
+            } else {
+                String::new()
+            };
+            word.push_str("=?utf-8?B?");
+            base64_push(piece.as_bytes(), &mut word);
+            word.push_str("?=");
+            if i == last {
+                word.push('"');
+            }
+            word
+        })
+        .collect()
+}
+
+/// `key="value"` when `value` is plain and fits a line, otherwise RFC 2231's
+/// percent-encoded UTF-8 (`key*=utf-8''…`), and when that does not fit
+/// either, RFC 2231 continuations (`key*0*=utf-8''…; key*1*=…`), each
+/// section whole characters (readers decode each section by itself).
+fn rfc2231_parameters(key: &str, value: &str) -> Vec<Parameter> {
+    let quoted = format!("{key}=\"{value}\"");
+    if is_plain(value) && quoted.len() <= WORD {
+        return vec![vec![quoted]];
+    }
+    let whole = format!("{key}*=utf-8''{}", percent_encoded(value));
+    if whole.len() <= WORD {
+        return vec![vec![whole]];
+    }
+    let prefix = |section: usize| {
+        let charset = if section == 0 { "utf-8''" } else { "" };
+        format!("{key}*{section}*={charset}")
+    };
+    split_within(
+        value,
+        |section| WORD.saturating_sub(prefix(section).len()),
+        |c| {
+            let mut buffer = [0; 4];
+            c.encode_utf8(&mut buffer).bytes().map(percent_len).sum()
+        },
+    )
+    .into_iter()
+    .enumerate()
+    .map(|(section, piece)| vec![prefix(section) + &percent_encoded(piece)])
+    .collect()
+}
+
+/// Splits `text` at character boundaries into pieces whose summed `cost`
+/// stays within `budget(piece index)`; a piece holds at least one character.
+fn split_within(
+    text: &str,
+    budget: impl Fn(usize) -> usize,
+    cost: impl Fn(char) -> usize,
+) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    for (at, c) in text.char_indices() {
+        let c = cost(c);
+        if at > start && used + c > budget(pieces.len()) {
+            pieces.push(&text[start..at]);
+            start = at;
+            used = 0;
+        }
+        used += c;
+    }
+    if start < text.len() || pieces.is_empty() {
+        pieces.push(&text[start..]);
+    }
+    pieces
+}
+
+/// Whether RFC 2231 needs `byte` percent-encoded: all but letters, digits
+/// and `-._~` (a subset of its attribute-char, easy to read).
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+fn percent_len(byte: u8) -> usize {
+    if is_unreserved(byte) { 1 } else { 3 }
+}
+
+fn percent_encoded(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if is_unreserved(byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 15)]));
+        }
+    }
+    out
+}
+
+/// The length of `n` bytes in base64: `4 * ceil(n / 3)`.
+const fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+/// Appends the base64 (RFC 4648, standard alphabet, padded) of `bytes`.
+fn base64_push(bytes: &[u8], out: &mut String) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    out.reserve(base64_len(bytes.len()));
+    for chunk in bytes.chunks(3) {
+        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
+        out.push(sextet(18));
+        out.push(sextet(12));
+        out.push(if chunk.len() > 1 { sextet(6) } else { '=' });
+        out.push(if chunk.len() > 2 { sextet(0) } else { '=' });
+    }
+}
+
+/// `bytes` in base64, as MIME carries it: lines of 76 characters (57 bytes
+/// each, RFC 2045 section 6.8), CRLF between them.
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    let mut out = String::with_capacity(base64_len(bytes.len()) + bytes.len() / 57 * 2);
+    for (i, line) in bytes.chunks(57).enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        base64_push(line, &mut out);
+    }
+    out.into_bytes()
 }
 
 /// An address header's value: one address, or a list.
@@ -159,6 +477,36 @@ struct ResendEmail<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     html: Option<&'a str>,
     headers: ResendHeaders<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<ResendAttachment<'a>>,
+}
+
+/// An attachment as Resend takes it: the content in base64 without line
+/// breaks. Resend makes an attachment with a `content_id` inline.
+#[derive(Serialize)]
+struct ResendAttachment<'a> {
+    filename: &'a str,
+    content: String,
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_id: Option<&'a str>,
+}
+
+/// The largest email Resend takes: "Emails can be no larger than 40MB
+/// (including attachments after Base64 encoding)"
+/// (<https://resend.com/docs/dashboard/emails/attachments>).
+pub(crate) const RESEND_MAX_EMAIL_BYTES: usize = 40 * 1000 * 1000;
+
+/// Resend's Content-IDs are "less than 128 characters"
+/// (<https://resend.com/docs/dashboard/emails/embed-inline-images>).
+const RESEND_MAX_CONTENT_ID_CHARS: usize = 127;
+
+/// The bytes `attachments` take in the relay's request, after base64.
+pub(crate) fn relay_attachments_bytes(attachments: &[OutAttachment<'_>]) -> usize {
+    attachments
+        .iter()
+        .map(|a| base64_len(a.content.len()))
+        .sum()
 }
 
 #[derive(Serialize)]
@@ -188,7 +536,9 @@ fn bracketed<'i>(ids: impl IntoIterator<Item = &'i str>) -> Option<String> {
 /// are sent, with our Message-ID (the draft's To and Cc give way to
 /// `recipients`). The relay deduplicates on `idempotency_key` for a day, so a
 /// call repeated after an interruption delivers once. `Err` says why the
-/// request could not be written (the send then fails).
+/// request could not be written (the send then fails): also when the email is
+/// larger than [`RESEND_MAX_EMAIL_BYTES`], or an inline attachment's
+/// Content-ID longer than Resend takes, which it would refuse anyway.
 pub(crate) fn relay_call(
     draft: &Draft<'_>,
     recipients: &RelayRecipients<'_>,
@@ -197,6 +547,40 @@ pub(crate) fn relay_call(
     url: &str,
     api_key: &str,
 ) -> Result<HttpCall, String> {
+    // Checked before anything is encoded, so an email too large costs nothing.
+    let size = [draft.text, draft.html]
+        .into_iter()
+        .flatten()
+        .map(str::len)
+        .sum::<usize>()
+        + relay_attachments_bytes(draft.attachments);
+    if size > RESEND_MAX_EMAIL_BYTES {
+        return Err(format!(
+            "The message takes {size} bytes with its attachments in base64; the relay takes at most {RESEND_MAX_EMAIL_BYTES}."
+        ));
+    }
+    let mut attachments = Vec::with_capacity(draft.attachments.len());
+    for attachment in draft.attachments {
+        // Only an inline attachment gets its Content-ID: given one, Resend
+        // makes any attachment inline.
+        let content_id = attachment.content_id.filter(|_| attachment.inline);
+        if let Some(id) = content_id
+            && id.chars().count() > RESEND_MAX_CONTENT_ID_CHARS
+        {
+            return Err(format!(
+                "The relay takes Content-IDs of at most {RESEND_MAX_CONTENT_ID_CHARS} characters; {:?} has more.",
+                attachment.filename
+            ));
+        }
+        let mut content = String::new();
+        base64_push(attachment.content, &mut content);
+        attachments.push(ResendAttachment {
+            filename: attachment.filename,
+            content,
+            content_type: attachment.content_type,
+            content_id,
+        });
+    }
     let body = ResendEmail {
         from: draft.from,
         to: &recipients.to,
@@ -213,6 +597,7 @@ pub(crate) fn relay_call(
             in_reply_to: bracketed(draft.in_reply_to),
             references: bracketed(draft.references.iter().map(String::as_str)),
         },
+        attachments,
     };
     let body = serde_json::to_vec(&body)
         .map_err(|e| format!("The relay's request could not be built: {e}"))?;
@@ -300,6 +685,7 @@ mod tests {
             text,
             html,
             date: Timestamp::from_millis(1_774_526_400_000),
+            attachments: &[],
         }
     }
 
@@ -454,9 +840,413 @@ mod tests {
         )
         .expect("a call");
         let body: serde_json::Value = serde_json::from_slice(&plain.body).expect("JSON");
-        for absent in ["cc", "bcc", "reply_to"] {
+        for absent in ["cc", "bcc", "reply_to", "attachments"] {
             assert!(body.get(absent).is_none(), "{body}");
         }
         assert!(body["headers"].get("In-Reply-To").is_none(), "{body}");
+    }
+
+    /// `len` bytes of a file that starts with `head`: fixed, and every byte
+    /// value likely, so the base64 is not a run of one letter.
+    fn file(head: &[u8], len: usize) -> Vec<u8> {
+        let mut bytes = head.to_vec();
+        bytes.extend(
+            (0u8..=255)
+                .cycle()
+                .map(|b| b.wrapping_mul(37))
+                .take(len - head.len()),
+        );
+        bytes
+    }
+
+    /// The MIME tree of `parsed` from part `id`: each part by its subtype,
+    /// a multipart's parts in brackets.
+    fn shape(parsed: &mail_parser::Message<'_>, id: usize) -> String {
+        use mail_parser::{MimeHeaders as _, PartType};
+        let part = &parsed.parts[id];
+        let subtype = part
+            .content_type()
+            .and_then(|ct| ct.subtype())
+            .unwrap_or("?")
+            .to_owned();
+        match &part.body {
+            PartType::Multipart(ids) => format!(
+                "{subtype}[{}]",
+                ids.iter()
+                    .map(|&id| shape(parsed, id as usize))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => subtype,
+        }
+    }
+
+    /// Reads `built` back as a mail client would and checks that it carries
+    /// `draft` unchanged: the bodies, and each file with its bytes, name,
+    /// type, Content-ID and disposition; and that every line is a proper
+    /// one. Returns the tree's shape.
+    fn read_back(built: &Built, draft: &Draft<'_>) -> String {
+        use mail_parser::{Encoding, MimeHeaders as _};
+        let text = String::from_utf8_lossy(&built.raw);
+        for line in text.split("\r\n") {
+            assert!(line.len() <= 78, "a line of {}: {line:?}", line.len());
+            assert!(!line.contains(['\r', '\n']), "a bare CR or LF: {line:?}");
+        }
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&built.raw)
+            .expect("a message");
+        if let Some(body) = draft.text {
+            assert_eq!(parsed.body_text(0).as_deref(), Some(body));
+        }
+        if let Some(body) = draft.html {
+            assert_eq!(parsed.body_html(0).as_deref(), Some(body));
+        }
+        for sent in draft.attachments {
+            let named = parsed
+                .parts
+                .iter()
+                .filter(|p| p.attachment_name() == Some(sent.filename))
+                .collect::<Vec<_>>();
+            let [part] = named[..] else {
+                panic!("{} parts named {:?}:\n{text}", named.len(), sent.filename);
+            };
+            assert!(
+                part.contents() == sent.content,
+                "{:?}'s bytes",
+                sent.filename
+            );
+            assert!(matches!(part.encoding, Encoding::Base64));
+            let content_type = part.content_type().expect("a Content-Type");
+            let media_type = format!(
+                "{}/{}",
+                content_type.ctype(),
+                content_type.subtype().unwrap_or_default()
+            );
+            assert_eq!(media_type, sent.content_type);
+            // The name Outlook reads says the same as the file name.
+            assert_eq!(content_type.attribute("name"), Some(sent.filename));
+            assert_eq!(part.content_id(), sent.content_id);
+            let disposition = part.content_disposition().expect("a Content-Disposition");
+            let expected = if sent.inline { "inline" } else { "attachment" };
+            assert_eq!(disposition.ctype(), expected);
+        }
+        shape(&parsed, 0)
+    }
+
+    /// The boundaries a built message declares, in order.
+    fn boundaries_of(built: &Built) -> Vec<String> {
+        String::from_utf8_lossy(&built.raw)
+            .split("boundary=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    const TEXT: &str = "Hello,\r\nthe report is attached.\r\n";
+    const HTML: &str = "<p>Hello, the report is attached.</p><img src=\"cid:logo@agents.test\">";
+
+    fn report_pdf() -> Vec<u8> {
+        file(b"%PDF-1.7\n", 100)
+    }
+
+    fn logo_png() -> Vec<u8> {
+        file(b"\x89PNG\r\n\x1a\n", 100)
+    }
+
+    fn pdf(content: &[u8]) -> OutAttachment<'_> {
+        OutAttachment {
+            filename: "report.pdf",
+            content_type: "application/pdf",
+            content_id: None,
+            inline: false,
+            content,
+        }
+    }
+
+    fn png(content: &[u8]) -> OutAttachment<'_> {
+        OutAttachment {
+            filename: "logo.png",
+            content_type: "image/png",
+            content_id: Some("logo@agents.test"),
+            inline: true,
+            content,
+        }
+    }
+
+    #[test]
+    fn a_file_and_an_inline_image_are_mixed_around_related_around_alternative() {
+        let (report, logo) = (report_pdf(), logo_png());
+        let files = [pdf(&report), png(&logo)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some(HTML))
+        };
+        let built = make(&message, "1774526400000:41");
+        assert_eq!(make(&message, "1774526400000:41").raw, built.raw);
+        assert_eq!(
+            read_back(&built, &message),
+            "mixed[related[alternative[plain, html], png], pdf]"
+        );
+        let boundaries = boundaries_of(&built);
+        assert_eq!(boundaries.len(), 3);
+        assert!(
+            boundaries.iter().all(|b| boundaries
+                .iter()
+                .filter(|o| o.starts_with(b.as_str()))
+                .count()
+                == 1),
+            "{boundaries:?}"
+        );
+        insta::assert_snapshot!(String::from_utf8_lossy(&built.raw));
+    }
+
+    #[test]
+    fn a_long_non_ascii_file_name_goes_in_rfc_2231_continuations() {
+        let (notes, short) = (file(b"", 100), file(b"", 3));
+        let long_name =
+            "Grüße aus Köln – Protokoll der Jahresversammlung 2026 (endgültige Fassung).pdf";
+        let files = [
+            OutAttachment {
+                filename: long_name,
+                ..pdf(&notes)
+            },
+            OutAttachment {
+                filename: "Grüße.pdf",
+                ..pdf(&short)
+            },
+        ];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), None)
+        };
+        let built = make(&message, "1774526400000:41");
+        assert_eq!(read_back(&built, &message), "mixed[plain, pdf, pdf]");
+        let text = String::from_utf8_lossy(&built.raw);
+        assert!(
+            text.contains(" filename*0*=utf-8''Gr%C3%BC%C3%9Fe%20aus%20K%C3%B6ln"),
+            "{text}"
+        );
+        assert!(text.contains(" filename*1*="), "{text}");
+        assert!(
+            text.contains(" filename*=utf-8''Gr%C3%BC%C3%9Fe.pdf\r\n"),
+            "{text}"
+        );
+        assert!(text.contains(" name=\"=?utf-8?B?"), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn an_html_only_message_relates_its_inline_image_to_the_html() {
+        let logo = logo_png();
+        let files = [png(&logo)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(None, Some(HTML))
+        };
+        let built = make(&message, "1774526400000:41");
+        assert_eq!(read_back(&built, &message), "related[html, png]");
+        let text = String::from_utf8_lossy(&built.raw);
+        assert!(
+            text.contains("multipart/related; type=\"text/html\";"),
+            "{text}"
+        );
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn without_html_an_inline_image_travels_in_the_mixed_still_inline() {
+        let (report, logo) = (report_pdf(), logo_png());
+        let files = [png(&logo), pdf(&report)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), None)
+        };
+        assert_eq!(
+            read_back(&make(&message, "u"), &message),
+            "mixed[plain, png, pdf]"
+        );
+        // Only files to attach: no related, the HTML in the alternative.
+        let files = [pdf(&report)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some("<p>Hello</p>"))
+        };
+        assert_eq!(
+            read_back(&make(&message, "u"), &message),
+            "mixed[alternative[plain, html], pdf]"
+        );
+        // Only inline images: no mixed.
+        let files = [png(&logo)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some(HTML))
+        };
+        assert_eq!(
+            read_back(&make(&message, "u"), &message),
+            "related[alternative[plain, html], png]"
+        );
+    }
+
+    #[test]
+    fn a_text_file_goes_in_base64_with_its_line_ends_as_they_were() {
+        // LF line ends, which a 7bit part would have turned into CRLF.
+        let csv = "a,b\nGrüße,2\n".as_bytes();
+        let files = [OutAttachment {
+            filename: "table.csv",
+            content_type: "text/csv",
+            ..pdf(csv)
+        }];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), None)
+        };
+        let built = make(&message, "u");
+        assert_eq!(read_back(&built, &message), "mixed[plain, csv]");
+        let mut encoded = String::from("Content-Transfer-Encoding: base64\r\n\r\n");
+        base64_push(csv, &mut encoded);
+        assert!(String::from_utf8_lossy(&built.raw).contains(&format!("{encoded}\r\n--")));
+    }
+
+    #[test]
+    fn no_boundary_of_a_message_with_files_occurs_in_a_body() {
+        let (report, logo) = (report_pdf(), logo_png());
+        let files = [pdf(&report), png(&logo)];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some(HTML))
+        };
+        let first = boundaries_of(&make(&message, "u"));
+        for forged in &first {
+            let hostile = format!("{HTML}\r\n--{forged}\r\nContent-Type: text/html\r\n\r\nforged");
+            let attacked = Draft {
+                html: Some(&hostile),
+                ..message.clone()
+            };
+            let built = make(&attacked, "u");
+            let moved = boundaries_of(&built);
+            assert!(
+                moved.iter().all(|b| !hostile.contains(b.as_str())),
+                "{moved:?}"
+            );
+            read_back(&built, &attacked);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_file_comes_back_byte_for_byte_with_its_name(
+            content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            filename in "[A-Za-z0-9 ._()'+,-äöüÄÖÜßéèñçøåłžčœæ€漢字テスト]{1,120}",
+            inline in proptest::prelude::any::<bool>(),
+        ) {
+            let files = [OutAttachment {
+                filename: &filename,
+                content_type: "application/octet-stream",
+                content_id: Some("part1@agents.test"),
+                inline,
+                content: &content,
+            }];
+            let message = Draft { attachments: &files, ..draft(Some(TEXT), Some(HTML)) };
+            read_back(&make(&message, "u"), &message);
+            let mut ours = String::new();
+            base64_push(&content, &mut ours);
+            use base64::Engine as _;
+            proptest::prop_assert_eq!(ours, base64::engine::general_purpose::STANDARD.encode(&content));
+        }
+    }
+
+    #[test]
+    fn the_http_relay_gets_each_file_in_base64_and_the_inline_ones_by_content_id() {
+        use base64::Engine as _;
+        let (report, logo) = (report_pdf(), logo_png());
+        let files = [
+            // A Content-ID on a file not inline: Resend would make it inline.
+            OutAttachment {
+                content_id: Some("report@agents.test"),
+                ..pdf(&report)
+            },
+            png(&logo),
+        ];
+        let message = Draft {
+            attachments: &files,
+            ..draft(Some(TEXT), Some(HTML))
+        };
+        let recipients = RelayRecipients {
+            to: vec!["bob@example.com"],
+            ..RelayRecipients::default()
+        };
+        let call = |message: &Draft<'_>| {
+            relay_call(
+                message,
+                &recipients,
+                "m@agents.test",
+                "m@agents.test",
+                "https://r",
+                "k",
+            )
+        };
+        let sent = call(&message).expect("a call");
+        let body: serde_json::Value = serde_json::from_slice(&sent.body).expect("JSON");
+        let attachments = body["attachments"].as_array().expect("attachments");
+        assert_eq!(attachments.len(), 2, "{body}");
+        for (json, file) in attachments.iter().zip(&files) {
+            let content = json["content"].as_str().expect("content");
+            assert!(!content.contains(['\r', '\n']), "{content}");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .expect("base64");
+            assert_eq!(decoded, file.content);
+            assert_eq!(json["filename"], file.filename);
+            assert_eq!(json["content_type"], file.content_type);
+        }
+        assert!(attachments[0].get("content_id").is_none(), "{body}");
+        assert_eq!(attachments[1]["content_id"], "logo@agents.test");
+        assert_eq!(
+            relay_attachments_bytes(&files),
+            attachments
+                .iter()
+                .map(|a| a["content"].as_str().map_or(0, str::len))
+                .sum::<usize>()
+        );
+
+        // What Resend would refuse is not sent.
+        let id = "x".repeat(RESEND_MAX_CONTENT_ID_CHARS);
+        let long_id = format!("{id}y");
+        for (id, fits) in [(&id, true), (&long_id, false)] {
+            let files = [OutAttachment {
+                content_id: Some(id.as_str()),
+                ..png(&logo)
+            }];
+            let message = Draft {
+                attachments: &files,
+                ..draft(Some(TEXT), Some(HTML))
+            };
+            assert_eq!(call(&message).is_ok(), fits, "{} characters", id.len());
+        }
+        let big = vec![0u8; RESEND_MAX_EMAIL_BYTES / 4 * 3 / 2];
+        let files = [pdf(&big), pdf(&big)];
+        let at_most = Draft {
+            attachments: &files,
+            ..draft(None, None)
+        };
+        assert_eq!(relay_attachments_bytes(&files), RESEND_MAX_EMAIL_BYTES);
+        assert!(call(&at_most).is_ok());
+        let over = Draft {
+            text: Some("x"),
+            ..at_most
+        };
+        let refused = call(&over).expect_err("too large");
+        assert!(refused.contains("40000000"), "{refused}");
+    }
+
+    #[test]
+    fn base64_takes_four_characters_for_every_three_bytes_begun() {
+        let sizes = [0, 1, 2, 3, 4, 57, 58].map(base64_len);
+        assert_eq!(sizes, [0, 4, 4, 4, 8, 76, 80]);
+        assert_eq!(
+            base64_lines(&[0; 58]),
+            [&b"A".repeat(76)[..], b"\r\nAA=="].concat()
+        );
     }
 }

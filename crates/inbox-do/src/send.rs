@@ -148,6 +148,7 @@ pub(crate) fn begin(
         text: text.as_deref(),
         html: html.as_deref(),
         date: now,
+        attachments: &[],
     };
     // Unique to this send: no two sends share a time and a last id.
     let built = outbound::build(&draft, &format!("{}:{last_id}", now.millis()));
@@ -544,6 +545,7 @@ async fn hand_over<P: Platform>(
                         text: fields.text.as_deref(),
                         html: fields.html.as_deref(),
                         date: platform.now(),
+                        attachments: &[],
                     };
                     let call =
                         outbound::relay_call(&draft, list, &fields.message_id, key, url, api_key);
