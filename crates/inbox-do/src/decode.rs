@@ -11,6 +11,10 @@
 //! byte with mail-parser, which decodes the same parts at ingest (property
 //! tests hold it to that too).
 //!
+//! A [`Pipeline`] chains decoders over byte ranges ([`Layer`]s): a part inside
+//! a base64-encoded `message/rfc822` is a range of that message's decoded
+//! bytes, itself a range of the raw message.
+//!
 //! One call's output is bounded by its input: at most its length plus what
 //! was held from before (under a kilobyte), except for uuencode, whose lines
 //! may claim more than they carry (up to 63 bytes for a 2-byte line): a
@@ -553,6 +557,138 @@ fn decode_uu_line(line: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+// --- Layers ------------------------------------------------------------------
+
+/// One layer of where a part's bytes are: bytes `[start, end)` of the layer
+/// below's decoded output (layer 0: of the raw message), decoded with
+/// `encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Layer {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) encoding: TransferEncoding,
+}
+
+/// A chain of layers (a part inside a base64-encoded `message/rfc822` inside
+/// the message has two), fed the raw message's bytes in order from any offset
+/// at or before `layers[0].start`, and giving the innermost decoded bytes.
+///
+/// A range that ends past the bytes below it (a stale or malformed range)
+/// simply ends with them.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    stages: Vec<Stage>,
+    /// Each stage's output but the last's, reused from call to call.
+    between: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Stage {
+    layer: Layer,
+    decoder: Decoder,
+    /// The offset, in the stream below, of the next byte this stage sees.
+    position: u64,
+    /// The range is past (or the stream below ended) and the decoder was
+    /// finished: nothing more comes out.
+    finished: bool,
+}
+
+impl Pipeline {
+    /// At least one layer; none means the identity over everything.
+    pub(crate) fn new(layers: &[Layer]) -> Self {
+        let everything = Layer {
+            start: 0,
+            end: u64::MAX,
+            encoding: TransferEncoding::Identity,
+        };
+        let layers = if layers.is_empty() {
+            &[everything][..]
+        } else {
+            layers
+        };
+        let stages: Vec<Stage> = layers
+            .iter()
+            .map(|&layer| Stage {
+                layer,
+                decoder: Decoder::new(layer.encoding),
+                position: 0,
+                finished: false,
+            })
+            .collect();
+        let between = vec![Vec::new(); stages.len() - 1];
+        Self { stages, between }
+    }
+
+    /// `input` is the raw message's bytes from absolute offset `offset`;
+    /// consecutive calls are contiguous. What the innermost layer decodes is
+    /// appended to `out`.
+    pub(crate) fn feed(&mut self, offset: u64, input: &[u8], out: &mut Vec<u8>) {
+        self.run(offset, input, false, out);
+    }
+
+    /// Ends the input: every layer still open is flushed.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        let offset = self.stages.first().map_or(0, |stage| stage.position);
+        self.run(offset, &[], true, out);
+    }
+
+    /// Whether nothing more can come out (every layer's range is past, or the
+    /// innermost one's is): the caller stops reading chunks.
+    pub(crate) fn done(&self) -> bool {
+        self.stages.last().is_none_or(|stage| stage.finished)
+    }
+
+    fn run(&mut self, offset: u64, input: &[u8], ended: bool, out: &mut Vec<u8>) {
+        let last = self.stages.len() - 1;
+        for index in 0..=last {
+            let (below, rest) = self.between.split_at_mut(index);
+            let (data, position, ended_below) = match index.checked_sub(1) {
+                None => (input, offset, ended),
+                Some(previous) => {
+                    let stage = &self.stages[index];
+                    (
+                        below[previous].as_slice(),
+                        stage.position,
+                        self.stages[previous].finished,
+                    )
+                }
+            };
+            let sink = if index == last {
+                &mut *out
+            } else {
+                &mut rest[0]
+            };
+            self.stages[index].take(position, data, ended_below, sink);
+        }
+        for buffer in &mut self.between {
+            buffer.clear();
+        }
+    }
+}
+
+impl Stage {
+    /// Decodes what of `data` (bytes from `position` of the stream below)
+    /// falls in the range, and finishes once the range is past or the stream
+    /// below has ended.
+    fn take(&mut self, position: u64, data: &[u8], ended_below: bool, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        let len = data.len() as u64;
+        // Offsets into `data`, clamped to it; `as` is exact, being at most its length.
+        let from = self.layer.start.saturating_sub(position).min(len) as usize;
+        let to = self.layer.end.saturating_sub(position).min(len) as usize;
+        if from < to {
+            self.decoder.feed(&data[from..to], out);
+        }
+        self.position = position.saturating_add(len);
+        if ended_below || self.position >= self.layer.end {
+            self.decoder.finish(out);
+            self.finished = true;
+        }
+    }
+}
+
 // Native only: proptest runs on the host.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
@@ -617,7 +753,21 @@ mod tests {
     }
 
     #[test]
-    fn encodings_are_stored_as_these_names() {
+    fn layers_are_stored_as_this_json() {
+        let layer = Layer {
+            start: 10,
+            end: 20,
+            encoding: QuotedPrintable,
+        };
+        let json = serde_json::to_string(&layer).expect("serialises");
+        assert_eq!(
+            json,
+            r#"{"start":10,"end":20,"encoding":"quoted-printable"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Layer>(&json).expect("reads back"),
+            layer
+        );
         let names = [Identity, Base64, QuotedPrintable, Uuencode]
             .map(|encoding| serde_json::to_string(&encoding).expect("serialises"));
         assert_eq!(
@@ -782,6 +932,96 @@ mod tests {
         check(Uuencode, "begin 644 a\n#86\n`\nend\n", b"a`\0");
         check(Uuencode, "begin 644 a\n#\n`\nend\n", [0; 3]);
         check(Uuencode, "begin 644 a\n_\n", [0; 63]);
+    }
+
+    fn run_pipeline(layers: &[Layer], raw: &[u8], from: usize, chunk: usize) -> Vec<u8> {
+        let mut pipeline = Pipeline::new(layers);
+        let mut out = Vec::new();
+        for (index, piece) in raw[from..].chunks(chunk).enumerate() {
+            pipeline.feed((from + index * chunk) as u64, piece, &mut out);
+        }
+        pipeline.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_pipeline_decodes_its_range_from_chunks_at_any_offset() {
+        let raw = b"headers\r\n\r\nQUJD\r\nREVG\r\n--boundary";
+        let layer = Layer {
+            start: 11,
+            end: 23,
+            encoding: Base64,
+        };
+        for chunk in 1..raw.len() + 1 {
+            for from in [0, 5, 11] {
+                assert_eq!(
+                    run_pipeline(&[layer], raw, from, chunk),
+                    b"ABCDEF",
+                    "{chunk} {from}"
+                );
+            }
+        }
+        assert_eq!(run_pipeline(&[], raw, 0, 7), raw);
+        assert_eq!(run_pipeline(&[], raw, 9, 7), &raw[9..]);
+        // Layer 1 takes bytes 1..4 of "ABCDEF".
+        let inner = Layer {
+            start: 1,
+            end: 4,
+            encoding: Identity,
+        };
+        assert_eq!(run_pipeline(&[layer, inner], raw, 0, 5), b"BCD");
+        // A range past the end of what is below ends with it.
+        let beyond = Layer {
+            start: 4,
+            end: 100,
+            encoding: Base64,
+        };
+        let raw = b"xxxxQUJDQQ";
+        assert_eq!(run_pipeline(&[beyond], raw, 0, 3), b"ABCA");
+        let inner = Layer {
+            start: 2,
+            end: 100,
+            encoding: Identity,
+        };
+        assert_eq!(run_pipeline(&[beyond, inner], raw, 0, 3), b"CA");
+    }
+
+    #[test]
+    fn a_pipeline_is_done_once_its_innermost_range_is_past() {
+        let raw = b"QUJDREVGR0hJ";
+        let outer = Layer {
+            start: 0,
+            end: 12,
+            encoding: Base64,
+        };
+        let inner = Layer {
+            start: 0,
+            end: 2,
+            encoding: Identity,
+        };
+        let mut pipeline = Pipeline::new(&[outer, inner]);
+        let mut out = Vec::new();
+        pipeline.feed(0, &raw[..3], &mut out);
+        assert!(!pipeline.done());
+        assert_eq!(out, b"");
+        pipeline.feed(3, &raw[3..4], &mut out);
+        assert!(
+            pipeline.done(),
+            "the inner range ended at the 2nd byte of 9"
+        );
+        assert_eq!(out, b"AB");
+        pipeline.feed(4, &raw[4..], &mut out);
+        pipeline.finish(&mut out);
+        assert_eq!(out, b"AB");
+
+        let mut pipeline = Pipeline::new(&[outer]);
+        let mut out = Vec::new();
+        pipeline.feed(0, &raw[..11], &mut out);
+        assert!(!pipeline.done());
+        pipeline.feed(11, &raw[11..], &mut out);
+        assert!(pipeline.done());
+        assert_eq!(out, b"ABCDEFGHI");
+        assert!(!Pipeline::new(&[]).done());
     }
 }
 
@@ -1100,5 +1340,74 @@ mod properties {
             prop_assert_eq!(decode(Uuencode, &file), data);
         }
 
+        #[test]
+        fn a_pipeline_fed_any_chunks_gives_the_nested_part(
+            data in proptest::collection::vec(any::<u8>(), 0..2000),
+            encoding in prop_oneof![Just(Base64), Just(QuotedPrintable), Just(Identity)],
+            chunk in 1usize..700,
+            from in any::<Index>(),
+        ) {
+            // Unencoded, the part keeps off line breaks and boundaries.
+            let data: Vec<u8> = if encoding == Identity {
+                data.iter().map(|&b| if matches!(b, b'\r' | b'\n' | b'-') { b'x' } else { b }).collect()
+            } else {
+                data
+            };
+            let body = match encoding {
+                Base64 => ::base64::engine::general_purpose::STANDARD
+                    .encode(&data)
+                    .as_bytes()
+                    .chunks(76)
+                    .collect::<Vec<_>>()
+                    .join(&b"\r\n"[..]),
+                QuotedPrintable => qp_encode(std::slice::from_ref(&data), "\r\n", 76, false),
+                _ => data.clone(),
+            };
+            let mut inner = format!(
+                "Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\n\
+                 Content-Type: application/octet-stream\r\n\
+                 Content-Transfer-Encoding: {}\r\n\r\n",
+                header_name(encoding)
+            )
+            .into_bytes();
+            inner.extend_from_slice(&body);
+            inner.extend_from_slice(b"\r\n--inner--\r\n");
+            let inner_base64 = ::base64::engine::general_purpose::STANDARD.encode(&inner);
+            let mut raw = b"Content-Type: multipart/mixed; boundary=outer\r\n\r\n--outer\r\n\
+                Content-Type: text/plain\r\n\r\nForwarded.\r\n--outer\r\n\
+                Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                .to_vec();
+            raw.extend(inner_base64.as_bytes().chunks(76).collect::<Vec<_>>().join(&b"\r\n"[..]));
+            raw.extend_from_slice(b"\r\n--outer--\r\n");
+
+            let parsed = MessageParser::default().parse(&raw).expect("parses");
+            let forwarded = parsed.attachment(0).expect("has the message");
+            let nested = forwarded.message().expect("is a message");
+            let part = nested.part(1).expect("has the part");
+            let expected = part.contents();
+            prop_assert_eq!(expected, &data[..]);
+            let layers = [
+                Layer { start: forwarded.raw_body_offset().into(), end: forwarded.raw_end_offset().into(), encoding: Base64 },
+                Layer { start: part.raw_body_offset().into(), end: part.raw_end_offset().into(), encoding },
+            ];
+
+            // Reading starts at or before the range, as chunks are read, and
+            // stops once the pipeline is done.
+            let from = from.index(layers[0].start as usize + 1);
+            let mut pipeline = Pipeline::new(&layers);
+            let mut out = Vec::new();
+            let mut read = from;
+            for piece in raw[from..].chunks(chunk) {
+                if pipeline.done() {
+                    break;
+                }
+                pipeline.feed(read as u64, piece, &mut out);
+                read += piece.len();
+            }
+            prop_assert!(pipeline.done(), "done once the outer range is past");
+            prop_assert!(read < layers[0].end as usize + chunk, "read {} past {}", read, layers[0].end);
+            pipeline.finish(&mut out);
+            prop_assert_eq!(&out[..], expected);
+        }
     }
 }
