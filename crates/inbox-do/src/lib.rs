@@ -18,6 +18,7 @@
 
 mod api;
 mod compose;
+mod decode;
 mod error;
 mod ingest;
 mod jobs;

@@ -9,6 +9,7 @@
 pub mod address;
 pub mod api;
 pub mod error;
+pub mod filename;
 pub mod handle;
 pub mod key;
 #[cfg(feature = "openapi")]
