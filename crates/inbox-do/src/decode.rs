@@ -16,14 +16,8 @@
 //! bytes, itself a range of the raw message.
 //!
 //! One call's output is bounded by its input: at most its length plus what
-//! was held from before (under a kilobyte), except for uuencode, whose lines
-//! may claim more than they carry (up to 63 bytes for a 2-byte line): a
-//! caller that must bound memory feeds slices of 64 KiB.
-
-#![allow(
-    dead_code,
-    reason = "the download route, on another branch, uses it: remove this then"
-)]
+//! was held from before (under a kilobyte), and for uuencode at most three
+//! times that (a line cut short in transit is zero-filled, within bounds).
 
 use serde::{Deserialize, Serialize};
 
@@ -425,8 +419,8 @@ const UU_KEPT_LINE: usize = 128;
 /// In the data, each line's first character gives its decoded length,
 /// `(c - 32) & 63`; each other character is 6 bits, `(c - 32) & 63` (so a
 /// backquote is 0, as a space is). A line shorter than it claims is decoded
-/// as far as it goes and zero-filled to its length (its trailing spaces, which
-/// are zeros, were likely stripped in transit). A line of length 0 (an
+/// as far as it goes and zero-filled, within a bound (see
+/// [`decode_uu_line`]). A line of length 0 (an
 /// empty line too) or `end` ends the data; the rest is ignored.
 #[derive(Debug, Default)]
 struct Uuencode {
@@ -538,13 +532,20 @@ fn is_data_line(line: &[u8]) -> bool {
         && line.iter().all(|&b| (b' '..=b'`').contains(&b))
 }
 
+/// A uuencoded line yields at most this many bytes for each of its own
+/// (its line break counted).
+const UU_MOST_PER_BYTE: usize = 3;
+
 /// Writes a data line's bytes: as many as its length character says, the
-/// characters it lacks taken as zero.
+/// characters it lacks taken as zero (trailing spaces, which are zeros, are
+/// often stripped in transit), but at most [`UU_MOST_PER_BYTE`] times the
+/// line's own bytes: filling without a bound would let a 2-byte line claim
+/// 63 bytes, and a 25 MiB message a file thirty times its size.
 fn decode_uu_line(line: &[u8], out: &mut Vec<u8>) {
     let Some((&length, chars)) = line.split_first() else {
         return;
     };
-    let mut left = usize::from(uu_value(length));
+    let mut left = usize::from(uu_value(length)).min((line.len() + 1) * UU_MOST_PER_BYTE);
     let mut groups = chars.chunks(4);
     while left > 0 {
         let group = groups.next().unwrap_or(&[]);
@@ -931,7 +932,14 @@ mod tests {
         check(Uuencode, "begin 644 a\n#80\n`\nend\n", b"a\0\0");
         check(Uuencode, "begin 644 a\n#86\n`\nend\n", b"a`\0");
         check(Uuencode, "begin 644 a\n#\n`\nend\n", [0; 3]);
-        check(Uuencode, "begin 644 a\n_\n", [0; 63]);
+        // But never to more than three times the line's own bytes: no
+        // thirty-fold bomb.
+        check(Uuencode, "begin 644 a\n_\n", [0; 6]);
+        check(
+            Uuencode,
+            format!("begin 644 a\n{}", "M\n".repeat(1000)),
+            [0; 6000],
+        );
     }
 
     fn run_pipeline(layers: &[Layer], raw: &[u8], from: usize, chunk: usize) -> Vec<u8> {
