@@ -259,7 +259,7 @@ PREAMBLE = b"This is a multi-part message in MIME format."
 # The golden values (the rules of README.md).
 
 RESTRICTED = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
-BIDI = {0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
 def header(headers, name):
@@ -283,18 +283,30 @@ def download_name(name):
     while end > start and (kept[end - 1] == "." or kept[end - 1].isspace()):
         end -= 1
     kept = kept[start:end]
+    if len(kept.encode()) <= 200:
+        return kept or "attachment"
+    # A cut keeps the extension: the text from the last dot, when it is at
+    # most 16 bytes (UTF-8) and has no white space.
+    dot = kept.rfind(".")
+    extension = kept[dot:] if dot >= 0 else ""
+    if len(extension.encode()) > 16 or any(c.isspace() for c in extension):
+        extension = ""
+    stem = kept[: len(kept) - len(extension)]
     out = b""
-    for c in kept:
-        if len(out) + len(c.encode()) > 200:
+    for c in stem:
+        if len(out) + len(c.encode()) > 200 - len(extension.encode()):
             break
         out += c.encode()
-    return out.decode() or "attachment"
+    stem = out.decode()
+    while stem and (stem[-1] == "." or stem[-1].isspace()):
+        stem = stem[:-1]
+    return (stem + extension) or "attachment"
 
 
 def record(part, section, data, name):
     ctype = header(part.headers, "content-type")
     declared = None if ctype is None else ctype.split(";")[0].strip().lower()
-    if declared is None or "/" not in declared:
+    if declared is None or "/" not in declared or declared.endswith("/"):
         content_type = "application/octet-stream"
     else:
         content_type = declared
@@ -943,7 +955,8 @@ def long_name_utf8_continuations():
     assert len(name) == 300
     encoded = name.encode()
     cut = download_name(name).encode()
-    assert len(cut) < 200 and (encoded[200] & 0xC0) == 0x80  # the cut lands inside a character
+    # The cut keeps `.pdf` and lands on a character boundary of the stem.
+    assert len(cut) <= 200 and cut.endswith(b".pdf")
     segments = [encoded[i : i + 24] for i in range(0, len(encoded), 24)]
     lines = [
         f" filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{pct(s)}" for i, s in enumerate(segments)
