@@ -5,7 +5,9 @@
 //! peak heap use of one ingest, and of ingesting and reading back the worst
 //! case for the stored detail (25 MiB of control characters), the thread
 //! list beside the message list at the same sizes, and the backfill that
-//! threads 10,000 messages stored before threads existed. Run with `cargo bench -p inbox-do` (or
+//! threads 10,000 messages stored before threads existed, and attachment
+//! downloads of 1 MB and 20 MB beside the raw download of the same message,
+//! with their peak heap. Run with `cargo bench -p inbox-do` (or
 //! `cargo xtask bench`); figures are in BENCHMARKS.md.
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -303,6 +305,122 @@ mod native {
         println!();
     }
 
+    /// A message carrying one file of `size` bytes, `encoding` base64 or
+    /// binary (a 20 MB file fits the 25 MiB inbound limit only unencoded).
+    fn with_file(size: usize, base64: bool) -> Vec<u8> {
+        use base64::Engine as _;
+        let file: Vec<u8> = (0..size).map(|i| (i * 31 + i / 977) as u8).collect();
+        let (encoding, body) = if base64 {
+            let text = base64::engine::general_purpose::STANDARD.encode(&file);
+            let mut wrapped = Vec::with_capacity(text.len() * 78 / 76 + 2);
+            for line in text.as_bytes().chunks(76) {
+                wrapped.extend_from_slice(line);
+                wrapped.extend_from_slice(b"\r\n");
+            }
+            ("base64", wrapped)
+        } else {
+            ("binary", file)
+        };
+        let mut raw = format!(
+            "From: Sender <sender@example.com>\r\nTo: bench@agents.test\r\nSubject: a file\r\n\
+             Message-ID: <file-{size}-{encoding}@example.com>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+             The file.\r\n--b\r\nContent-Type: application/octet-stream; name=f.bin\r\n\
+             Content-Disposition: attachment; filename=f.bin\r\n\
+             Content-Transfer-Encoding: {encoding}\r\n\r\n"
+        )
+        .into_bytes();
+        raw.extend_from_slice(&body);
+        raw.extend_from_slice(b"\r\n--b--\r\n");
+        raw
+    }
+
+    const FILES: [(&str, usize, bool); 3] = [
+        ("1 MB base64", 1_000_000, true),
+        ("18 MB base64", 18_000_000, true),
+        ("20 MB binary", 20_000_000, false),
+    ];
+
+    /// Streams the body of `call` as the Durable Object's glue does, one
+    /// piece per pull, keeping none of it; returns how many bytes came.
+    fn stream(db: &SqliteDb, service: &InboxService, call: ApiCall) -> u64 {
+        let request = encode_request(&InboxRequest::Api {
+            key_hash: key().hash(),
+            mail_domain: "agents.test".into(),
+            call,
+        });
+        let platform = FixedPlatform::at(NOW);
+        let answer = pollster::block_on(service.serve_answer(db, &platform, &request, b""));
+        let inbox_do::Answer::Raw(body) = answer else {
+            panic!("not a streamed answer: {answer:?}");
+        };
+        let mut reader = body.reader();
+        let mut total = 0u64;
+        while let Some(piece) = reader.next(db).unwrap_or_else(|e| panic!("{e}")) {
+            total += black_box(piece).len() as u64;
+        }
+        total
+    }
+
+    fn bench_download(c: &mut Criterion) {
+        for (name, size, base64) in FILES {
+            let raw = with_file(size, base64);
+            let (db, service) = inbox();
+            ingest(&db, &service, &raw);
+            let mut group = c.benchmark_group(format!("download {name}"));
+            group.throughput(Throughput::Bytes(size as u64));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(10));
+            group.bench_function("floor: the raw message", |b| {
+                b.iter(|| stream(&db, &service, ApiCall::GetRaw { id: 1 }))
+            });
+            group.bench_function("attachment", |b| {
+                b.iter(|| {
+                    let got = stream(
+                        &db,
+                        &service,
+                        ApiCall::GetAttachment {
+                            id: 1,
+                            attachment: "2".into(),
+                        },
+                    );
+                    assert_eq!(got, size as u64);
+                })
+            });
+            group.finish();
+        }
+    }
+
+    /// Peak heap growth while an attachment is streamed out, beside its size.
+    fn report_download_memory() {
+        println!("peak heap while an attachment downloads (above the idle inbox):");
+        for (name, size, base64) in FILES {
+            let raw = with_file(size, base64);
+            let (db, service) = inbox();
+            ingest(&db, &service, &raw);
+            // Its rows exist; the first download would otherwise index it.
+            let idle = PEAK.current_usage();
+            PEAK.reset_peak_usage();
+            let got = stream(
+                &db,
+                &service,
+                ApiCall::GetAttachment {
+                    id: 1,
+                    attachment: "2".into(),
+                },
+            );
+            let peak = PEAK.peak_usage().saturating_sub(idle);
+            assert_eq!(got, size as u64);
+            println!(
+                "  {name:>13}: {:>7.1} KiB ({:.3}x the file)",
+                peak as f64 / 1024.0,
+                peak as f64 / size as f64
+            );
+        }
+        println!();
+    }
+
     /// An inbox of `messages` messages stored before threads existed:
     /// chains of a message and three replies, a third of them delivered
     /// before their original, ingested and then stripped of their threads as
@@ -383,10 +501,17 @@ mod native {
         group.finish();
     }
 
-    criterion_group!(benches, bench_ingest, bench_list, bench_backfill);
+    criterion_group!(
+        benches,
+        bench_ingest,
+        bench_list,
+        bench_backfill,
+        bench_download
+    );
 
     pub(crate) fn main() {
         report_peak_memory();
+        report_download_memory();
         benches();
         Criterion::default().configure_from_args().final_summary();
     }

@@ -5,6 +5,7 @@
 //! [`crate::webhook`], and a send is started by [`crate::send`] (its first
 //! attempt runs after this synchronous step, in the request shell).
 
+use crate::attachments;
 use crate::error::InboxError;
 use crate::owner::Owner;
 use crate::ports::InboxConfig;
@@ -44,6 +45,7 @@ pub(crate) fn call(
     config: &InboxConfig,
     caller: Caller<'_>,
     call: ApiCall,
+    payload: &[u8],
     now: Timestamp,
 ) -> Result<Outcome, InboxError> {
     let reply = match call {
@@ -65,6 +67,7 @@ pub(crate) fn call(
         }
         ApiCall::GetMessage { id } => match (store::summary(sql, id)?, store::detail(sql, id)?) {
             (Some(summary), Some(mut detail)) => {
+                detail.attachments = attachments::list(sql, id)?;
                 detail.recipients = store::recipients(sql, id)?
                     .iter()
                     .map(store::RecipientRow::outcome)
@@ -79,21 +82,20 @@ pub(crate) fn call(
         },
         ApiCall::GetRaw { id } => match store::raw_chunks(sql, id)? {
             Some(chunks) => {
-                return Ok(Outcome::Raw(RawMessage {
-                    status: 200,
-                    headers: vec![
-                        ("content-type".to_owned(), "message/rfc822".to_owned()),
-                        (
-                            "content-disposition".to_owned(),
-                            format!("attachment; filename=\"message-{id}.eml\""),
-                        ),
-                    ],
-                    message_id: id,
-                    chunks,
-                }));
+                let headers = vec![
+                    ("content-type".to_owned(), "message/rfc822".to_owned()),
+                    (
+                        "content-disposition".to_owned(),
+                        format!("attachment; filename=\"message-{id}.eml\""),
+                    ),
+                ];
+                return Ok(Outcome::Raw(RawMessage::whole(200, headers, id, chunks)));
             }
             None => return Err(no_such_message(id)),
         },
+        ApiCall::GetAttachment { id, attachment } => {
+            return Ok(Outcome::Raw(attachments::download(sql, id, &attachment)?));
+        }
         ApiCall::ListThreads {
             limit,
             cursor,
@@ -123,7 +125,9 @@ pub(crate) fn call(
             route,
             reply_to,
             mut recipients,
+            attachments,
         } => {
+            let attachments = send::files_from(attachments, payload)?;
             if recipients.is_empty() {
                 // From a router that predates recipient lists, or a send to
                 // one recipient: `to`, by `route`.
@@ -144,6 +148,7 @@ pub(crate) fn call(
                 text,
                 html,
                 thread: None,
+                attachments,
             };
             return send::begin(sql, config, caller.owner, outgoing, now);
         }
@@ -165,7 +170,9 @@ pub(crate) fn call(
             text,
             html,
             recipients,
+            attachments,
         } => {
+            let files = send::files_from(attachments, payload)?;
             let original = Original::load(sql, id)?;
             let own = caller.owner.handle.address(caller.mail_domain);
             // The router routed the plan of step 1; a router that answered
@@ -176,7 +183,7 @@ pub(crate) fn call(
                 sql,
                 config,
                 caller.owner,
-                composed.outgoing(own, recipients),
+                composed.outgoing(own, recipients, files),
                 now,
             );
         }
@@ -185,15 +192,26 @@ pub(crate) fn call(
             text,
             html,
             recipients,
+            include_attachments,
+            attachments: added,
         } => {
+            let added = send::files_from(added, payload)?;
             let original = Original::load(sql, id)?;
             let own = caller.owner.handle.address(caller.mail_domain);
             let composed = reply::forward(&original, text.as_deref(), html.as_deref());
+            // The original's files, decoded from it byte for byte, then the
+            // new ones.
+            let mut files = if include_attachments {
+                attachments::files_of(sql, id)?
+            } else {
+                Vec::new()
+            };
+            files.extend(added);
             return send::begin(
                 sql,
                 config,
                 caller.owner,
-                composed.outgoing(own, recipients),
+                composed.outgoing(own, recipients, files),
                 now,
             );
         }

@@ -21,8 +21,8 @@ use wasm_bindgen::closure::ScopedClosure;
 use wasm_bindgen::prelude::*;
 use worker::{
     AbortController, Date, Delay, DurableObject, EmailMessage, Env, Fetch, Headers, Method,
-    Request, RequestInit, RequestRedirect, Response, Result, ScheduledTime, SqlStorage,
-    SqlStorageValue, State, Storage, durable_object,
+    Request, RequestInit, RequestRedirect, Response, ResponseBody, Result, ScheduledTime,
+    SqlStorage, SqlStorageValue, State, Storage, durable_object,
 };
 
 /// The most of an outbound HTTP answer's body that is read.
@@ -275,28 +275,39 @@ fn js_message(value: &JsValue) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-/// A stored raw message as a streamed body: each pull of the body reads one
-/// chunk with one synchronous query, so the message is never whole in
-/// memory here.
+/// Stored bytes as a streamed body: each pull of the body reads one raw
+/// chunk with one synchronous query (and decodes it, for an attachment), so
+/// the message is never whole in memory here. With a `Content-Length` (an
+/// attachment's decoded size) the body is a `FixedLengthStream`, so the
+/// length reaches the client instead of a chunked body.
 fn stream_response(sql: DoSql, raw: RawMessage) -> Result<Response> {
     let headers = worker::Headers::new();
     for (name, value) in &raw.headers {
         headers.set(name, value)?;
     }
     let status = raw.status;
-    let chunks = futures_util::stream::try_unfold((sql, raw, 0u32), |(sql, raw, seq)| async move {
-        if seq >= raw.chunks {
-            return Ok(None);
-        }
-        let chunk = raw.chunk(&sql, seq).map_err(|error| {
+    let length = raw
+        .headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.parse::<u64>().ok());
+    let reader = raw.reader();
+    let pieces = futures_util::stream::try_unfold((sql, reader), |(sql, mut reader)| async move {
+        let piece = reader.next(&sql).map_err(|error| {
             worker::console_error!("inbox: reading a raw chunk failed: {error}");
             worker::Error::RustError("reading the message failed".to_owned())
         })?;
-        Ok::<_, worker::Error>(Some((chunk, (sql, raw, seq + 1))))
+        Ok::<_, worker::Error>(piece.map(|piece| (piece, (sql, reader))))
     });
-    Ok(Response::from_stream(chunks)?
-        .with_status(status)
-        .with_headers(headers))
+    let response = match length {
+        Some(length) => {
+            let fixed: worker::worker_sys::FixedLengthStream =
+                worker::FixedLengthStream::wrap(pieces, length).into();
+            Response::from_body(ResponseBody::Stream(fixed.readable()))?
+        }
+        None => Response::from_stream(pieces)?,
+    };
+    Ok(response.with_status(status).with_headers(headers))
 }
 
 fn into_response(reply: Reply) -> Result<Response> {

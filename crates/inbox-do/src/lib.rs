@@ -17,6 +17,7 @@
 //! a reply in one place) and `ports`.
 
 mod api;
+mod attachments;
 mod compose;
 mod decode;
 mod error;
@@ -41,7 +42,7 @@ pub use ports::{
     RESEND_API_URL, Relay,
 };
 pub use quoted::{extracted_text, preview};
-pub use service::{Answer, InboxService, RawMessage};
+pub use service::{Answer, BodyReader, InboxService, RawMessage};
 pub use store::list_query;
 pub use threads::{BACKFILL_BATCH, list_query as thread_list_query};
 

@@ -3,9 +3,12 @@
 
 use std::borrow::Cow;
 
-use mail_parser::{Address, HeaderValue, MessageParser, MessagePart, MimeHeaders};
+use crate::decode::{Layer, Pipeline, TransferEncoding, decoded_len};
+use mail_parser::{
+    Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use protocol::Timestamp;
-use protocol::api::{Attachment, HeaderField, MessageDetail};
+use protocol::api::{Attachment, Disposition, HeaderField, MessageDetail};
 
 /// Longest subject or display name kept on the listing row.
 const MAX_SHORT_TEXT: usize = 16 * 1024;
@@ -29,6 +32,8 @@ pub(crate) struct ParsedMail {
     pub(crate) subject: Option<String>,
     pub(crate) has_attachments: bool,
     pub(crate) detail: MessageDetail,
+    /// Its attachments, depth first (also listed in `detail`).
+    pub(crate) attachments: Vec<PartRecord>,
 }
 
 /// Parses `raw`. Never fails: a message that does not parse at all still
@@ -50,6 +55,7 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
             subject: None,
             has_attachments: false,
             detail,
+            attachments: Vec::new(),
         };
     };
 
@@ -148,41 +154,416 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
         });
     }
 
-    let attachments = message
-        .attachments
-        .iter()
-        .filter(|id| !body_parts.contains(id))
-        .filter_map(|&id| message.part(id));
-    let attachment_count = message.attachment_count() - body_parts.len();
-    for part in attachments {
-        if detail.attachments.len() == MAX_ITEMS {
-            warnings.push(format!(
-                "Only the first {MAX_ITEMS} attachments are listed."
-            ));
-            break;
-        }
-        let content_type = part.content_type().map_or_else(
-            || "application/octet-stream".to_owned(),
-            |ct| match ct.subtype() {
-                Some(sub) => format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase(),
-                None => ct.ctype().to_ascii_lowercase(),
-            },
-        );
-        detail.attachments.push(Attachment {
-            name: part.attachment_name().map(str::to_owned),
-            content_type,
-            size: part.len() as u64,
-        });
-    }
+    let mut attachments = Vec::new();
+    let mut walk = Walk {
+        raw,
+        out: &mut attachments,
+        warnings: &mut warnings,
+        too_deep: false,
+        too_many: false,
+    };
+    walk.message(&message, None, &[], 0);
+    detail.attachments = attachments.iter().map(PartRecord::listed).collect();
 
     detail.warnings = warnings;
     ParsedMail {
         from,
         from_name,
         subject,
-        has_attachments: attachment_count > 0,
+        has_attachments: !attachments.is_empty(),
         detail,
+        attachments,
     }
+}
+
+/// Nested multiparts and messages deeper than this are not listed (their
+/// bytes are still in the raw message): real mail nests a few levels.
+const MAX_DEPTH: usize = 24;
+
+/// One attachment as stored: what the API lists, and where its bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartRecord {
+    /// Its MIME section number, as IMAP numbers parts: the attachment id.
+    pub(crate) part: String,
+    pub(crate) name: Option<String>,
+    /// `type/subtype`, lowercased, as declared (`application/octet-stream`
+    /// when nothing is declared).
+    pub(crate) content_type: String,
+    /// The declared charset of a text part, when it is a plain token.
+    pub(crate) charset: Option<String>,
+    pub(crate) disposition: Disposition,
+    pub(crate) content_id: Option<String>,
+    /// Decoded size: what a download answers.
+    pub(crate) size: u64,
+    /// Where its encoded bytes are: a range of the raw message, or of a
+    /// range decoded (a part inside a base64-encoded forwarded message).
+    pub(crate) location: Vec<Layer>,
+}
+
+impl PartRecord {
+    /// The API's view of it.
+    pub(crate) fn listed(&self) -> Attachment {
+        Attachment {
+            id: self.part.clone(),
+            name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+            disposition: self.disposition,
+            content_id: self.content_id.clone(),
+        }
+    }
+}
+
+/// The walk of a message's MIME tree that lists its attachments, numbering
+/// parts as IMAP does (RFC 3501, BODY[section]): in a multipart the children
+/// are `1`, `2`, …, a part of a nested multipart `2.1`, and the parts of a
+/// forwarded message (`message/rfc822`, section `k`) `k.1`, `k.2`, … (its
+/// single body `k.1`). A section depends only on the message's structure,
+/// so an id stays the same whenever the message is read again.
+struct Walk<'w> {
+    raw: &'w [u8],
+    out: &'w mut Vec<PartRecord>,
+    warnings: &'w mut Vec<String>,
+    too_deep: bool,
+    too_many: bool,
+}
+
+impl Walk<'_> {
+    /// A message (the whole mail, or one forwarded inside it) whose parts'
+    /// offsets are in the bytes `prefix` decodes to, numbered under `base`.
+    fn message(
+        &mut self,
+        message: &Message<'_>,
+        base: Option<&str>,
+        prefix: &[Layer],
+        depth: usize,
+    ) {
+        let section = |n: usize| match base {
+            Some(base) => format!("{base}.{n}"),
+            None => n.to_string(),
+        };
+        // Unnamed plain text is body, wherever mail-parser put it.
+        let listed: Vec<u32> = message
+            .attachments
+            .iter()
+            .copied()
+            .filter(|&id| {
+                message
+                    .part(id)
+                    .is_some_and(|part| !is_unnamed_plain_text(part))
+            })
+            .collect();
+        let Some(root) = message.part(0) else {
+            return;
+        };
+        match &root.body {
+            PartType::Multipart(children) => {
+                for (i, &child) in children.iter().enumerate() {
+                    self.part(message, &listed, child, section(i + 1), prefix, depth + 1);
+                }
+            }
+            _ => self.part(message, &listed, 0, section(1), prefix, depth + 1),
+        }
+    }
+
+    fn part(
+        &mut self,
+        message: &Message<'_>,
+        listed: &[u32],
+        id: u32,
+        section: String,
+        prefix: &[Layer],
+        depth: usize,
+    ) {
+        let Some(part) = message.part(id) else {
+            return;
+        };
+        if depth > MAX_DEPTH {
+            if !self.too_deep {
+                self.too_deep = true;
+                self.warnings.push(format!(
+                    "Parts nested more than {MAX_DEPTH} levels deep are not listed."
+                ));
+            }
+            return;
+        }
+        let layer = Layer {
+            start: u64::from(part.offset_body),
+            end: u64::from(part.offset_end.max(part.offset_body)),
+            encoding: TransferEncoding::from_header(part.content_transfer_encoding()),
+        };
+        let mut location = prefix.to_vec();
+        location.push(layer);
+        match &part.body {
+            PartType::Multipart(children) => {
+                for (i, &child) in children.iter().enumerate() {
+                    let child_section = format!("{section}.{}", i + 1);
+                    self.part(message, listed, child, child_section, prefix, depth + 1);
+                }
+            }
+            PartType::Message(nested) => {
+                if listed.contains(&id) {
+                    self.record(message, part, &section, location.clone());
+                }
+                // Parsed from the part's decoded bytes when it was encoded,
+                // else from the same bytes as this message.
+                let inner = if layer.encoding == TransferEncoding::Identity {
+                    prefix
+                } else {
+                    &location
+                };
+                self.message(nested, Some(&section), inner, depth + 1);
+            }
+            _ => {
+                if listed.contains(&id) {
+                    self.record(message, part, &section, location);
+                }
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        section: &str,
+        location: Vec<Layer>,
+    ) {
+        if self.out.len() == MAX_ITEMS {
+            if !self.too_many {
+                self.too_many = true;
+                self.warnings.push(format!(
+                    "Only the first {MAX_ITEMS} attachments are listed."
+                ));
+            }
+            return;
+        }
+        let content_type = part.content_type();
+        // As declared, lowercased; a type without a subtype says nothing.
+        let declared = content_type
+            .and_then(|ct| {
+                ct.subtype()
+                    .map(|sub| format!("{}/{}", ct.ctype(), sub).to_ascii_lowercase())
+            })
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let charset = content_type
+            .and_then(|ct| ct.attribute("charset"))
+            .filter(|c| {
+                !c.is_empty()
+                    && c.len() <= 40
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:+()".contains(&b))
+            })
+            .map(str::to_ascii_lowercase);
+        let content_id = part
+            .content_id()
+            .map(|id| {
+                id.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+            .filter(|id| !id.is_empty());
+        let disposition = match part.content_disposition().map(|cd| cd.ctype()) {
+            Some(d) if d.eq_ignore_ascii_case("inline") => Disposition::Inline,
+            Some(d) if d.eq_ignore_ascii_case("attachment") => Disposition::Attachment,
+            _ if content_id.is_some() => Disposition::Inline,
+            _ => Disposition::Attachment,
+        };
+        let size = decoded_size(self.raw, &location);
+        self.out.push(PartRecord {
+            part: section.to_owned(),
+            name: continued_name(part, message.raw_message())
+                .as_deref()
+                .or_else(|| part.attachment_name())
+                .map(|n| clip(n, MAX_SHORT_TEXT, "an attachment's name", self.warnings)),
+            content_type: declared,
+            charset,
+            disposition,
+            content_id: content_id
+                .map(|id| clip(&id, MAX_SHORT_TEXT, "a Content-ID", self.warnings)),
+            size,
+            location,
+        });
+    }
+}
+
+/// A file name given in RFC 2231 continuations (`filename*0*=utf-8''%E5%B9`,
+/// `filename*1*=%B4...`), decoded whole: the segments' bytes are joined
+/// before the charset is applied, so a character split between two segments
+/// survives (mail-parser decodes each segment alone). `None` when the name
+/// the part uses (its Content-Disposition `filename`, else its Content-Type
+/// `name`, as [`MimeHeaders::attachment_name`] chooses) is not continued, or
+/// its charset is not UTF-8, ASCII or Latin-1: mail-parser's reading stands.
+fn continued_name(part: &MessagePart<'_>, buffer: &[u8]) -> Option<String> {
+    let in_disposition = part
+        .content_disposition()
+        .is_some_and(|cd| cd.attribute("filename").is_some());
+    let (wanted, param) = if in_disposition {
+        (HeaderName::ContentDisposition, "filename")
+    } else {
+        (HeaderName::ContentType, "name")
+    };
+    let header = part.headers.iter().find(|h| h.name == wanted)?;
+    let raw = buffer.get(header.offset_start as usize..header.offset_end as usize)?;
+    rfc2231_continuations(&String::from_utf8_lossy(raw), param)
+}
+
+/// The value of parameter `param` of a header value, when it is given in two
+/// or more RFC 2231 segments (`param*0`, `param*1*`, ...), joined and decoded.
+fn rfc2231_continuations(value: &str, param: &str) -> Option<String> {
+    let mut segments: Vec<(u32, bool, String)> = Vec::new();
+    for item in split_parameters(value) {
+        let Some((key, text)) = item.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let Some(rest) = key
+            .get(..param.len() + 1)
+            .filter(|head| head.eq_ignore_ascii_case(&format!("{param}*")))
+            .map(|_| &key[param.len() + 1..])
+        else {
+            continue;
+        };
+        let (index, encoded) = match rest.strip_suffix('*') {
+            Some(index) => (index, true),
+            None => (rest, false),
+        };
+        let Ok(index) = index.parse::<u32>() else {
+            continue;
+        };
+        let text = text.trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
+        segments.push((index, encoded, text.to_owned()));
+    }
+    if segments.len() < 2 {
+        return None;
+    }
+    segments.sort_by_key(|(index, _, _)| *index);
+    if segments
+        .iter()
+        .enumerate()
+        .any(|(i, (index, _, _))| *index as usize != i)
+    {
+        return None;
+    }
+    let mut charset = None;
+    let mut bytes = Vec::new();
+    for (index, encoded, text) in &segments {
+        let mut text = text.as_str();
+        if *index == 0 && *encoded {
+            let mut pieces = text.splitn(3, '\'');
+            let (Some(set), Some(_language), Some(rest)) =
+                (pieces.next(), pieces.next(), pieces.next())
+            else {
+                return None;
+            };
+            charset = Some(set.to_ascii_lowercase());
+            text = rest;
+        }
+        if *encoded {
+            bytes.extend(percent_decoded(text));
+        } else {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+    }
+    match charset.as_deref() {
+        None | Some("utf-8" | "utf8" | "us-ascii" | "") => {
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        Some("iso-8859-1" | "latin1" | "latin-1") => {
+            Some(bytes.iter().map(|&b| char::from(b)).collect())
+        }
+        Some(_) => None,
+    }
+}
+
+/// A header value's `;`-separated items, a quoted string's `;` kept.
+fn split_parameters(value: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => {
+                items.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+}
+
+/// `%XX` decoded; anything else as it is.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The decoded size of the part at `location` in `raw`, decoded in blocks
+/// so that it is never whole in memory here.
+pub(crate) fn decoded_size(raw: &[u8], location: &[Layer]) -> u64 {
+    if let [only] = location {
+        let len = raw.len() as u64;
+        let range = only.start.min(len) as usize..only.end.min(len) as usize;
+        return decoded_len(only.encoding, &raw[range]);
+    }
+    let mut size = 0u64;
+    decode_in_blocks(raw, location, &mut |block| size += block.len() as u64);
+    size
+}
+
+/// The decoded bytes of the part at `location` in `raw`.
+pub(crate) fn decoded(raw: &[u8], location: &[Layer]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    decode_in_blocks(raw, location, &mut |block| bytes.extend_from_slice(block));
+    bytes
+}
+
+fn decode_in_blocks(raw: &[u8], location: &[Layer], sink: &mut dyn FnMut(&[u8])) {
+    const BLOCK: usize = 256 * 1024;
+    let Some(outer) = location.first() else {
+        return;
+    };
+    let len = raw.len() as u64;
+    let (start, end) = (outer.start.min(len), outer.end.min(len));
+    let mut pipeline = Pipeline::new(location);
+    let mut out = Vec::new();
+    let mut offset = start;
+    for block in raw[start as usize..end as usize].chunks(BLOCK) {
+        pipeline.feed(offset, block, &mut out);
+        offset += block.len() as u64;
+        sink(&out);
+        out.clear();
+    }
+    pipeline.finish(&mut out);
+    sink(&out);
 }
 
 /// Whether `part` is plain text that names no file and is not marked as an

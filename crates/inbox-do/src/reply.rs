@@ -8,7 +8,7 @@ use crate::compose::{
 };
 use crate::error::InboxError;
 use crate::quoted::html_to_text;
-use crate::send::Outgoing;
+use crate::send::{OutFile, Outgoing};
 use crate::store;
 use protocol::api::{MessageDetail, MessageSummary, RecipientKind};
 use protocol::limits::MAX_RECIPIENTS;
@@ -176,7 +176,12 @@ pub(crate) struct Composed {
 impl Composed {
     /// The send of it, from the inbox at `from`, to `recipients` (routed,
     /// `to` first).
-    pub(crate) fn outgoing(self, from: String, recipients: Vec<RoutedRecipient>) -> Outgoing {
+    pub(crate) fn outgoing(
+        self,
+        from: String,
+        recipients: Vec<RoutedRecipient>,
+        attachments: Vec<OutFile>,
+    ) -> Outgoing {
         let to = recipients
             .iter()
             .find(|r| r.kind == RecipientKind::To)
@@ -194,6 +199,7 @@ impl Composed {
             text: self.text,
             html: self.html,
             thread: self.thread,
+            attachments,
         }
     }
 }

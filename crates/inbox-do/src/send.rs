@@ -23,11 +23,12 @@
 //! reason) with the job's removal, atomically.
 
 use crate::api::Outcome;
+use crate::attachments;
 use crate::error::InboxError;
 use crate::ingest::{self, Inbound, storage_full};
 use crate::jobs::{self, HANDOVER_TIMEOUT_MILLIS, SendFields, SendJob};
 use crate::mail::parse_mail;
-use crate::outbound::{self, Draft, RelayRecipients};
+use crate::outbound::{self, Draft, OutAttachment, RelayRecipients};
 use crate::owner::{Owner, load_owner};
 use crate::ports::{InboxConfig, Platform, Relay};
 use crate::store::{self, NewMessage, RecipientRow};
@@ -36,8 +37,11 @@ use futures_util::future::{Either, join_all, select};
 use protocol::api::{
     Direction, MessageSummary, RecipientKind, SendResponse, SendStatus, WebhookEventKind,
 };
-use protocol::limits::{RECIPIENTS_PER_HOUR, SENDS_PER_HOUR, SENDS_PER_MINUTE};
-use protocol::wire::{InboxRequest, RoutedRecipient, SendRoute};
+use protocol::limits::{
+    HTTP_RELAY_MAX_BYTES, MAX_MESSAGE_BYTES, RECIPIENTS_PER_HOUR, SEND_EMAIL_MAX_BYTES,
+    SENDS_PER_HOUR, SENDS_PER_MINUTE,
+};
+use protocol::wire::{InboxRequest, RoutedRecipient, SendRoute, WireAttachment};
 use protocol::{ApiError, ErrorCode, Handle, Reply, Timestamp};
 use schema::{Sql, SqlError};
 use std::future::Future;
@@ -62,6 +66,65 @@ pub(crate) struct Outgoing {
     /// The thread it must join (a reply's: its original's), whatever its
     /// headers say.
     pub(crate) thread: Option<u64>,
+    /// The files it carries.
+    pub(crate) attachments: Vec<OutFile>,
+}
+
+/// A file an outbound message carries: sent with it (from the request's
+/// payload), or re-attached from a forwarded original.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutFile {
+    pub(crate) filename: String,
+    /// `type/subtype`, lowercase.
+    pub(crate) content_type: String,
+    pub(crate) content_id: Option<String>,
+    pub(crate) inline: bool,
+    pub(crate) content: Vec<u8>,
+}
+
+impl OutFile {
+    fn attached(&self) -> OutAttachment<'_> {
+        OutAttachment {
+            filename: &self.filename,
+            content_type: &self.content_type,
+            content_id: self.content_id.as_deref(),
+            inline: self.inline,
+            content: &self.content,
+        }
+    }
+}
+
+/// The files a send's payload carries, as `files` describes them (the
+/// router put their bytes one after the other).
+pub(crate) fn files_from(
+    files: Vec<WireAttachment>,
+    payload: &[u8],
+) -> Result<Vec<OutFile>, InboxError> {
+    let mut rest = payload;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let size = usize::try_from(file.size).unwrap_or(usize::MAX);
+        if size > rest.len() {
+            return Err(InboxError::Unreadable(
+                "the attachments' sizes exceed the payload".to_owned(),
+            ));
+        }
+        let (content, after) = rest.split_at(size);
+        rest = after;
+        out.push(OutFile {
+            filename: file.filename,
+            content_type: file.content_type,
+            content_id: file.content_id,
+            inline: file.inline,
+            content: content.to_vec(),
+        });
+    }
+    if !rest.is_empty() {
+        return Err(InboxError::Unreadable(
+            "the payload holds more than the attachments".to_owned(),
+        ));
+    }
+    Ok(out)
 }
 
 /// A send stored with its jobs claimed for their first attempts, which the
@@ -127,6 +190,7 @@ pub(crate) fn begin(
         text,
         html,
         thread,
+        attachments,
     } = outgoing;
     let named = |kind: RecipientKind| -> Vec<String> {
         recipients
@@ -137,6 +201,7 @@ pub(crate) fn begin(
     };
     let (to_header, cc_header) = (named(RecipientKind::To), named(RecipientKind::Cc));
     let last_id = store::last_id(sql)?;
+    let attached: Vec<OutAttachment<'_>> = attachments.iter().map(OutFile::attached).collect();
     let draft = Draft {
         from: &from,
         to: &to_header,
@@ -147,15 +212,18 @@ pub(crate) fn begin(
         subject: subject.as_deref(),
         text: text.as_deref(),
         html: html.as_deref(),
+        attachments: &attached,
         date: now,
-        attachments: &[],
     };
     // Unique to this send: no two sends share a time and a last id.
     let built = outbound::build(&draft, &format!("{}:{last_id}", now.millis()));
+    drop(attached);
+    drop(attachments);
     let (raw, message_id, failure) = match built {
         Ok(built) => (built.raw, built.message_id, None),
         Err(why) => (Vec::new(), String::new(), Some(why)),
     };
+    fits_the_route(config, &recipients, raw.len())?;
     let cap = config.max_inbox_bytes;
     if owner.stored_bytes.saturating_add(raw.len() as u64) > cap {
         return Err(storage_full(cap).into());
@@ -236,6 +304,42 @@ pub(crate) fn begin(
     Ok(Outcome::Send(Started { message_id, jobs }))
 }
 
+/// Refuses a message larger than a way it leaves can take: the
+/// `send_email` binding takes 5 MiB, the HTTP relay 40 MB, an inbox here
+/// what inbound mail may be (25 MiB). Only attachments make a message this
+/// large, so the error names them.
+fn fits_the_route(
+    config: &InboxConfig,
+    recipients: &[RoutedRecipient],
+    size: usize,
+) -> Result<(), InboxError> {
+    let relayed = recipients.iter().any(|r| r.route == SendRoute::Relay);
+    let direct = recipients.iter().any(|r| r.route != SendRoute::Relay);
+    let mut limits = Vec::new();
+    if relayed {
+        match config.relay {
+            Relay::SendEmail => limits.push((SEND_EMAIL_MAX_BYTES, "the send_email binding")),
+            Relay::Http { .. } => limits.push((HTTP_RELAY_MAX_BYTES, "the HTTP relay")),
+            Relay::None => {}
+        }
+    }
+    if direct {
+        let inbound = usize::try_from(MAX_MESSAGE_BYTES).unwrap_or(usize::MAX);
+        limits.push((inbound, "an inbox of this deployment"));
+    }
+    match limits.into_iter().find(|(limit, _)| size > *limit) {
+        Some((limit, by)) => Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "Invalid `attachments`: with them the message is {size} bytes (base64 \
+                 included), and {by} takes at most {limit}."
+            ),
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
 fn rate_limited(message: String, retry_after: u64) -> InboxError {
     InboxError::from(ApiError::new(ErrorCode::RateLimited, message))
         .with_header("retry-after", retry_after.to_string())
@@ -314,6 +418,7 @@ pub(crate) async fn attempt<P: Platform>(
             Some(raw) => {
                 let handover = Handover {
                     own: owner.as_ref().map(|o| &o.handle),
+                    message_id: job.message_id,
                     from: &summary.from,
                     raw: &raw,
                     fields: &job.fields,
@@ -465,6 +570,7 @@ fn announce(
 struct Handover<'a> {
     /// This inbox's handle, when it has an owner.
     own: Option<&'a Handle>,
+    message_id: u64,
     from: &'a str,
     raw: &'a [u8],
     fields: &'a SendFields,
@@ -533,6 +639,20 @@ async fn hand_over<P: Platform>(
                     bcc: named(RecipientKind::Bcc),
                 };
                 let fields = handover.fields;
+                // The relay builds its own MIME: it is given the files, as
+                // the stored message has them.
+                let files = match relay_files(sql, handover) {
+                    Ok(files) => files,
+                    Err(error) => {
+                        log::error!("reading a sent message's attachments failed: {error}");
+                        return each(Err(
+                            "The message's attachments could not be read.".to_owned()
+                        ));
+                    }
+                };
+                let attached: Vec<OutAttachment<'_>> =
+                    files.iter().map(OutFile::attached).collect();
+                let attached = &attached;
                 let call = |list: &RelayRecipients<'_>, key: &str| {
                     let draft = Draft {
                         from: handover.from,
@@ -544,8 +664,8 @@ async fn hand_over<P: Platform>(
                         subject: fields.subject.as_deref(),
                         text: fields.text.as_deref(),
                         html: fields.html.as_deref(),
+                        attachments: attached,
                         date: platform.now(),
-                        attachments: &[],
                     };
                     let call =
                         outbound::relay_call(&draft, list, &fields.message_id, key, url, api_key);
@@ -582,6 +702,13 @@ async fn hand_over<P: Platform>(
             }
         },
     }
+}
+
+/// The files of a stored outbound message, decoded from it, for the HTTP
+/// relay: every attachment of the message as sent (a forward's re-attached
+/// ones included), none of those inside a forwarded message it carries.
+fn relay_files(sql: &dyn Sql, handover: &Handover<'_>) -> Result<Vec<OutFile>, SqlError> {
+    attachments::files_in(sql, handover.message_id, handover.raw)
 }
 
 /// Delivers the message to `to`, an inbox of this deployment, by its

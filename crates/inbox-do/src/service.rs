@@ -9,6 +9,7 @@
 //! place, [`InboxError::into_reply`].
 
 use crate::api::{self, Caller, Outcome};
+use crate::decode::{Layer, Pipeline};
 use crate::error::{InboxError, answer};
 use crate::ingest::{self, Inbound};
 use crate::jobs::{self, Job};
@@ -43,19 +44,21 @@ pub struct InboxService {
     config: InboxConfig,
 }
 
-/// What a request comes to: a complete reply, or a stored raw message for
-/// the host to send one chunk at a time (so that a 25 MiB message is never
-/// whole in memory). [`InboxService::serve`] collects the latter.
+/// What a request comes to: a complete reply, or stored bytes for the host
+/// to stream one chunk at a time (a raw message, or an attachment decoded
+/// from it as its chunks are read), so that a 25 MiB message is never whole
+/// in memory. [`InboxService::serve`] collects the latter.
 #[derive(Debug)]
 pub enum Answer {
     /// The reply, complete.
     Reply(Reply),
-    /// A stored raw message.
+    /// A stored raw message, or one of its attachments.
     Raw(RawMessage),
 }
 
-/// A stored raw message to stream: the reply's status and headers, and its
-/// chunks, read with [`RawMessage::chunk`] (synchronous SQL, one per pull).
+/// Stored bytes to stream: the reply's status and headers, and the raw
+/// chunks they come from, read with [`BodyReader::next`] (synchronous SQL,
+/// one query per pull).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMessage {
     /// The HTTP status.
@@ -64,29 +67,136 @@ pub struct RawMessage {
     pub headers: Vec<(String, String)>,
     /// The message's id.
     pub message_id: u64,
-    /// How many chunks it has (at least one).
+    /// How many raw chunks the body reads (at least one for a raw message).
     pub chunks: u32,
+    /// The first of them.
+    first_chunk: u32,
+    /// `None` for the raw message as stored; otherwise where the attachment
+    /// is in it, decoded as it is read.
+    location: Option<Vec<Layer>>,
 }
 
 impl RawMessage {
-    /// Chunk `seq` (from 0 to `chunks - 1`). `Err` when it is gone or the
-    /// database failed: the host then aborts the body.
+    /// The raw message `message_id`, all `chunks` of it.
+    pub(crate) fn whole(
+        status: u16,
+        headers: Vec<(String, String)>,
+        message_id: u64,
+        chunks: u32,
+    ) -> Self {
+        RawMessage {
+            status,
+            headers,
+            message_id,
+            chunks,
+            first_chunk: 0,
+            location: None,
+        }
+    }
+
+    /// The part of message `message_id` at `location`, decoded: only the
+    /// raw chunks its range covers are read.
+    pub(crate) fn part(
+        headers: Vec<(String, String)>,
+        message_id: u64,
+        location: Vec<Layer>,
+    ) -> Self {
+        let chunk = store::CHUNK_BYTES as u64;
+        let (first_chunk, chunks) = match location.first() {
+            Some(outer) if outer.end > outer.start => {
+                let first = outer.start / chunk;
+                let last = (outer.end - 1) / chunk;
+                (first, last - first + 1)
+            }
+            _ => (0, 0),
+        };
+        RawMessage {
+            status: 200,
+            headers,
+            message_id,
+            chunks: u32::try_from(chunks).unwrap_or(u32::MAX),
+            first_chunk: u32::try_from(first_chunk).unwrap_or(u32::MAX),
+            location: Some(location),
+        }
+    }
+
+    /// Raw chunk `seq` of the message (from 0). `Err` when it is gone or
+    /// the database failed: the host then aborts the body.
     pub fn chunk(&self, sql: &dyn Sql, seq: u32) -> Result<Vec<u8>, SqlError> {
         store::raw_chunk(sql, self.message_id, seq)?
             .ok_or_else(|| SqlError::new("a raw chunk vanished while it was read"))
     }
 
-    /// The whole message as one reply.
+    /// A reader of the body, from its start.
+    pub fn reader(&self) -> BodyReader {
+        BodyReader {
+            message_id: self.message_id,
+            next: self.first_chunk,
+            end: self.first_chunk.saturating_add(self.chunks),
+            pipeline: self.location.as_deref().map(Pipeline::new),
+            finished: false,
+        }
+    }
+
+    /// The whole body as one reply.
     fn collect(self, sql: &dyn Sql) -> Result<Reply, InboxError> {
         let mut body = Vec::new();
-        for seq in 0..self.chunks {
-            body.extend_from_slice(&self.chunk(sql, seq)?);
+        let mut reader = self.reader();
+        while let Some(block) = reader.next(sql)? {
+            body.extend_from_slice(&block);
         }
         Ok(Reply {
             status: self.status,
             headers: self.headers,
             body,
         })
+    }
+}
+
+/// Reads a [`RawMessage`]'s body one raw chunk per call, decoding it when it
+/// is an attachment: at most a chunk and what it decodes to are held.
+#[derive(Debug)]
+pub struct BodyReader {
+    message_id: u64,
+    next: u32,
+    end: u32,
+    pipeline: Option<Pipeline>,
+    finished: bool,
+}
+
+impl BodyReader {
+    /// The next piece of the body (never empty), or `None` at its end.
+    /// `Err` when a chunk is gone or the database failed.
+    pub fn next(&mut self, sql: &dyn Sql) -> Result<Option<Vec<u8>>, SqlError> {
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let done = self.next >= self.end || self.pipeline.as_ref().is_some_and(Pipeline::done);
+            if done {
+                self.finished = true;
+                let mut rest = Vec::new();
+                if let Some(pipeline) = &mut self.pipeline {
+                    pipeline.finish(&mut rest);
+                }
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(rest));
+            }
+            let seq = self.next;
+            self.next += 1;
+            let chunk = store::raw_chunk(sql, self.message_id, seq)?
+                .ok_or_else(|| SqlError::new("a raw chunk vanished while it was read"))?;
+            let Some(pipeline) = &mut self.pipeline else {
+                return Ok(Some(chunk));
+            };
+            let mut out = Vec::new();
+            pipeline.feed(u64::from(seq) * store::CHUNK_BYTES as u64, &chunk, &mut out);
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
     }
 }
 
@@ -341,11 +451,13 @@ impl InboxService {
                     owner: &owner,
                     mail_domain: &mail_domain,
                 };
-                return Ok(match api::call(sql, &self.config, caller, call, now)? {
-                    Outcome::Reply(reply) => Step::Reply { reply, wake: false },
-                    Outcome::Send(started) => Step::Send(started),
-                    Outcome::Raw(raw) => Step::Raw(raw),
-                });
+                return Ok(
+                    match api::call(sql, &self.config, caller, call, payload, now)? {
+                        Outcome::Reply(reply) => Step::Reply { reply, wake: false },
+                        Outcome::Send(started) => Step::Send(started),
+                        Outcome::Raw(raw) => Step::Raw(raw),
+                    },
+                );
             }
         };
         Ok(Step::Reply { reply, wake: false })

@@ -8,13 +8,14 @@
 //! transaction (and triggers keep its `message_count`), so that neither is
 //! ever counted from the table.
 
+use crate::attachments;
 use crate::mail::ParsedMail;
 use crate::quoted::{extracted_text, preview};
 use crate::threads::{self, ThreadFacts};
 use protocol::Timestamp;
 use protocol::api::{
-    Attachment, Direction, HeaderField, MessageDetail, MessageSummary, RecipientKind,
-    RecipientOutcome, SendStatus,
+    Direction, HeaderField, MessageDetail, MessageSummary, RecipientKind, RecipientOutcome,
+    SendStatus,
 };
 use schema::{Row, Rows, Sql, SqlError, Value};
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,7 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
+        attachments::insert(sql, new_id as u64, &message.parsed.attachments)?;
         let parsed = &message.parsed;
         let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
         facts.thread = message.thread;
@@ -666,15 +668,10 @@ impl From<StoredDetail> for MessageDetail {
                     value: h.value,
                 })
                 .collect(),
-            attachments: d
-                .attachments
-                .into_iter()
-                .map(|a| Attachment {
-                    name: a.name,
-                    content_type: a.content_type,
-                    size: a.size,
-                })
-                .collect(),
+            // Listed from the `attachments` rows, which know each one's id
+            // and decoded size (see `crate::attachments`); the stored list is
+            // kept for the builds before them.
+            attachments: Vec::new(),
             tag: d.tag,
             envelope_from: d.envelope_from,
             warnings: d.warnings,
@@ -694,20 +691,28 @@ mod tests {
     #[test]
     fn a_detail_in_todays_stored_format_still_reads() {
         let stored: StoredDetail = serde_json::from_str(TODAY).expect("today's format reads");
+        assert_eq!(stored.attachments[0].content_type, "text/plain");
         let detail = MessageDetail::from(stored.clone());
         assert_eq!(detail.text.as_deref(), Some("Hello"));
-        assert_eq!(detail.attachments[0].content_type, "text/plain");
         assert_eq!(detail.headers[0].name, "Subject");
         // The storage type writes what the API type reads, and back (but for
-        // `extractedText`, which is computed on read and never stored).
+        // `extractedText`, computed on read and never stored, and the
+        // attachments, listed from their own rows).
         let mut api_json = serde_json::to_value(&detail).expect("serializes");
-        api_json
+        let api = api_json.as_object_mut().expect("an object");
+        api.remove("extractedText");
+        api.remove("attachments");
+        let mut stored_json = serde_json::to_value(&stored).expect("serializes");
+        stored_json
             .as_object_mut()
             .expect("an object")
-            .remove("extractedText");
-        let stored_json = serde_json::to_value(&stored).expect("serializes");
+            .remove("attachments");
         assert_eq!(api_json, stored_json);
-        assert_eq!(StoredDetail::from(&detail), stored);
+        let without_attachments = StoredDetail {
+            attachments: Vec::new(),
+            ..stored
+        };
+        assert_eq!(StoredDetail::from(&detail), without_attachments);
     }
 
     #[test]

@@ -445,6 +445,7 @@ pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
             "message_parts",
             "message_refs",
             "message_recipients",
+            "attachments",
             "jobs",
         ] {
             sql.exec(

@@ -438,6 +438,7 @@ fn a_hand_over_that_never_answers_fails_within_the_lease() {
             },
             reply_to: Vec::new(),
             recipients: Vec::new(),
+            attachments: Vec::new(),
         },
     };
     let header = protocol::wire::encode_request(&send);

@@ -141,17 +141,111 @@ pub struct HeaderField {
     pub value: String,
 }
 
-/// An attachment's metadata.
+/// An attachment's metadata. Everything in it is written by the sender:
+/// untrusted (a name may say `../../x` or carry control characters; the
+/// download's `Content-Disposition` carries a cleaned one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
+    /// Its id within the message, stable (the MIME part's section number,
+    /// as IMAP numbers it: `2`, `1.2`, `3.1` inside a forwarded message):
+    /// download it at `/api/messages/:id/attachments/:attachmentId`.
+    pub id: String,
     /// The file name (RFC 2231 / 2047 decoded), when given.
     pub name: Option<String>,
-    /// `type/subtype`, lowercased.
+    /// `type/subtype`, lowercased, as declared.
     pub content_type: String,
-    /// Decoded size in bytes.
+    /// Decoded size in bytes: what the download answers.
     pub size: u64,
+    /// `inline` (shown in the message, usually referenced from its HTML by
+    /// `cid:`) or `attachment`.
+    pub disposition: Disposition,
+    /// Its Content-ID, without angle brackets, when it has one.
+    pub content_id: Option<String>,
+}
+
+/// How an attached file is meant to be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// A file beside the message.
+    Attachment,
+    /// Part of the message's content (an image its HTML shows by `cid:`).
+    Inline,
+}
+
+impl Disposition {
+    /// The stored (and serialized) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Attachment => "attachment",
+            Disposition::Inline => "inline",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "attachment" => Some(Disposition::Attachment),
+            "inline" => Some(Disposition::Inline),
+            _ => None,
+        }
+    }
+}
+
+/// A file to send with a message (`attachments` of `POST /api/messages`,
+/// `.../reply` and `.../forward`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAttachment {
+    /// The file name the recipient sees: 1 to 255 bytes, no `/` or `\`, no
+    /// control characters, not starting with a dot. Non-ASCII names are
+    /// written as RFC 2231 parameters.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(
+            length(min = 1, max = 255),
+            regex(
+                pattern = r"^[^.\u0000-\u001F\u007F-\u009F/\\\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F/\\\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+            )
+        )
+    )]
+    pub filename: String,
+    /// `type/subtype`; `application/octet-stream` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(regex(
+            pattern = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+        ))
+    )]
+    pub content_type: Option<String>,
+    /// The file's bytes, base64 (standard alphabet, padded; line breaks
+    /// between its characters are ignored).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(regex(
+            pattern = r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+        ))
+    )]
+    pub content: String,
+    /// A Content-ID (without angle brackets) for the HTML to show it by
+    /// `cid:`: 1 to 127 of `A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(regex(
+            pattern = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~@-][A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{0,125}[A-Za-z0-9!#$%&'*+/=?^_`{|}~@-]$|^[A-Za-z0-9!#$%&'*+/=?^_`{|}~@-]$"
+        ))
+    )]
+    pub content_id: Option<String>,
+    /// `attachment` (the default) or `inline` (shown in the HTML by its
+    /// `contentId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
 }
 
 /// What `GET /api/messages/:id` adds to the summary.
@@ -413,6 +507,14 @@ pub struct SendRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub html: Option<String>,
+    /// Files to attach (at most 100). With attachments the body may be up
+    /// to 10 MiB; the fields other than `attachments` stay within 64 KiB.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = crate::limits::MAX_ATTACHMENTS))
+    )]
+    pub attachments: Vec<NewAttachment>,
 }
 
 /// How a recipient was named.
@@ -548,6 +650,13 @@ pub struct ReplyRequest {
     /// Also to the original's To and Cc (never to this inbox itself).
     #[serde(default)]
     pub reply_all: bool,
+    /// Files to attach, as for a send (the original's are not re-attached).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = crate::limits::MAX_ATTACHMENTS))
+    )]
+    pub attachments: Vec<NewAttachment>,
 }
 
 /// `POST /api/messages/:id/forward` body: the recipients (as for a send),
@@ -573,6 +682,17 @@ pub struct ForwardRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(regex(pattern = r"^[^\u0000]*$")))]
     pub html: Option<String>,
+    /// Whether the original's attachments go with it, byte for byte (the
+    /// default); `false` sends only its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_attachments: Option<bool>,
+    /// More files to attach, after the original's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = crate::limits::MAX_ATTACHMENTS))
+    )]
+    pub attachments: Vec<NewAttachment>,
 }
 
 /// `PUT /api/webhook` body.

@@ -75,6 +75,18 @@ pub mod bindings {
 pub mod limits {
     /// The largest JSON request body accepted by any endpoint, in bytes.
     pub const MAX_JSON_BODY: usize = 64 * 1024;
+    /// The largest body of a send, reply or forward that carries
+    /// `attachments` (their base64 included), in bytes. Its other fields
+    /// stay within [`MAX_JSON_BODY`].
+    pub const MAX_ATTACHMENT_BODY: usize = 10 * 1024 * 1024;
+    /// The most files one message may attach.
+    pub const MAX_ATTACHMENTS: usize = 100;
+    /// The largest message Cloudflare's `send_email` binding takes, whole
+    /// (headers, bodies and base64 attachments): 5 MiB.
+    pub const SEND_EMAIL_MAX_BYTES: usize = 5 * 1024 * 1024;
+    /// The largest message the HTTP relay (Resend) takes: 40 MB, counting
+    /// its attachments after base64.
+    pub const HTTP_RELAY_MAX_BYTES: usize = 40 * 1000 * 1000;
     /// The largest inbound message accepted, in bytes (25 MiB, as Cloudflare
     /// Email Routing's own limit).
     pub const MAX_MESSAGE_BYTES: u64 = 25 * 1024 * 1024;

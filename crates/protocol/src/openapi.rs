@@ -10,8 +10,9 @@ use crate::api::{
     WebhookDeliveryList, WebhookEvent, WebhookInfo, WebhookRequest,
 };
 use crate::limits::{
-    DEFAULT_PAGE, MAX_JSON_BODY, MAX_PAGE, MAX_RECIPIENTS, MAX_THREAD_MESSAGES,
-    RECIPIENTS_PER_HOUR, SENDS_PER_HOUR, SENDS_PER_MINUTE,
+    DEFAULT_PAGE, HTTP_RELAY_MAX_BYTES, MAX_ATTACHMENT_BODY, MAX_ATTACHMENTS, MAX_JSON_BODY,
+    MAX_MESSAGE_BYTES, MAX_PAGE, MAX_RECIPIENTS, MAX_THREAD_MESSAGES, RECIPIENTS_PER_HOUR,
+    SEND_EMAIL_MAX_BYTES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
 };
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
@@ -98,7 +99,23 @@ pub fn document() -> Value {
     let send_invalid = format!(
         "The body is invalid: an address in `to`, `cc`, `bcc` or `replyTo` is not one plain address \
          (or not an inbox here, for our own domain; the message names it, e.g. `cc[2]`), there is no \
-         recipient or more than {MAX_RECIPIENTS}, a header field has CR or LF, or there is no body."
+         recipient or more than {MAX_RECIPIENTS}, a header field has CR or LF, there is no body, or an \
+         attachment's `filename`, `contentType`, `content` (not base64) or `contentId` is not usable \
+         (named, e.g. `attachments[1].content`)."
+    );
+    let too_large = format!(
+        "The body is larger than {MAX_ATTACHMENT_BODY} bytes (or {MAX_JSON_BODY} without attachments, or \
+         its fields other than the attachments' content take more than {MAX_JSON_BODY}), or the message \
+         with its attachments is larger than the way it leaves takes: the send_email binding \
+         {SEND_EMAIL_MAX_BYTES} bytes, the HTTP relay {HTTP_RELAY_MAX_BYTES}, an inbox here {MAX_MESSAGE_BYTES} \
+         (`too_large`, naming `attachments`)."
+    );
+    let attachments_text = format!(
+        " `attachments` are files (`filename`, `contentType`, base64 `content`, `contentId` and \
+         `disposition: inline` for an image the HTML shows by `cid:`), at most {MAX_ATTACHMENTS}: the body may \
+         then be up to {MAX_ATTACHMENT_BODY} bytes. The message is `multipart/mixed` around the body \
+         (`multipart/related` for inline images), each file base64 in lines of 76, non-ASCII names as \
+         RFC 2231 parameters. The stored copy lists them, and serves them for download like received ones."
     );
 
     json!({
@@ -153,14 +170,14 @@ pub fn document() -> Value {
                      `status` is `queued` while any recipient is, `failed` when every recipient failed, and otherwise `sent`; \
                      when some recipients failed, `statusReason` says how many (\"2 of 3 recipients failed; see recipients.\"). \
                      An inbox may send {SENDS_PER_MINUTE} messages a minute and {SENDS_PER_HOUR} an hour, \
-                     to at most {RECIPIENTS_PER_HOUR} recipients an hour in all."
+                     to at most {RECIPIENTS_PER_HOUR} recipients an hour in all.{attachments_text}"
                 ),
                 "security": bearer,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": send_request } } },
                 "responses": with(errors(&[
                     ("400", send_invalid.as_str()),
                     ("401", "The API key is missing, malformed or unknown."),
-                    ("413", "The body is too large."),
+                    ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),
                     ("429", "Too many sends (messages a minute or an hour) or recipients an hour; retry after `Retry-After` seconds."),
                     ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
@@ -209,7 +226,7 @@ pub fn document() -> Value {
             "/api/messages/{id}/reply": { "post": {
                 "operationId": "replyToMessage",
                 "summary": "Reply to a message (or, with `replyAll`, to everyone on it). It joins the message's thread.",
-                "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote); at most 128 KiB of its text and of its HTML. A reply-all that would reach more than 50 addresses is refused (409). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise.",
+                "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote); at most 128 KiB of its text and of its HTML. A reply-all that would reach more than 50 addresses is refused (409). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise. `attachments` as for a send; the original's are not re-attached.",
                 "security": bearer,
                 "parameters": [id_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": reply_request } } },
@@ -218,7 +235,7 @@ pub fn document() -> Value {
                     ("409", "The message has nobody to reply to but this inbox itself, or a reply-all would reach more than 50 addresses (`conflict`)."),
                     ("401", "The API key is missing, malformed or unknown."),
                     ("404", "There is no such message in this inbox."),
-                    ("413", "The body is too large."),
+                    ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),
                     ("429", "Too many sends; retry after `Retry-After` seconds."),
                     ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
@@ -228,7 +245,7 @@ pub fn document() -> Value {
             "/api/messages/{id}/forward": { "post": {
                 "operationId": "forwardMessage",
                 "summary": "Forward a message to new recipients, with an optional note above it. It starts a new thread.",
-                "description": "Recipients as for a send (`to`, `cc`, `bcc`). The subject is `Fwd: ` and the original's (an existing forward prefix is not doubled); the body is the note, then Gmail's `---------- Forwarded message ---------` block with the original's From, Date, Subject, To and Cc, then its text (and its HTML, when it has one). The original's attachments are not re-attached yet.",
+                "description": "Recipients as for a send (`to`, `cc`, `bcc`). The subject is `Fwd: ` and the original's (an existing forward prefix is not doubled); the body is the note, then Gmail's `---------- Forwarded message ---------` block with the original's From, Date, Subject, To and Cc, then its text (and its HTML, when it has one). The original's attachments go with it, decoded and re-encoded byte for byte (inline ones stay inline, with their Content-ID; a forwarded message it carries goes whole), unless `includeAttachments` is false; `attachments` adds files after them, as for a send.",
                 "security": bearer,
                 "parameters": [id_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": forward_request } } },
@@ -236,7 +253,7 @@ pub fn document() -> Value {
                     ("400", send_invalid.as_str()),
                     ("401", "The API key is missing, malformed or unknown."),
                     ("404", "There is no such message in this inbox."),
-                    ("413", "The body is too large."),
+                    ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),
                     ("429", "Too many sends; retry after `Retry-After` seconds."),
                     ("503", "No relay is configured for outside addresses (`not_configured`), or a dependency is unavailable."),
@@ -250,6 +267,40 @@ pub fn document() -> Value {
                 "responses": with(errors(&id_errors), "200", json!({
                     "description": "The raw message.",
                     "content": { "message/rfc822": { "schema": { "type": "string", "contentMediaType": "message/rfc822" } } }
+                }))
+            }},
+            "/api/messages/{id}/attachments/{attachmentId}": { "get": {
+                "operationId": "getAttachment",
+                "summary": "An attachment's decoded bytes (base64, quoted-printable, uuencode and 7/8-bit decoded), streamed.",
+                "description": format!(
+                    "`Content-Type` is the declared type when it is a valid media type (with its charset, for text), \
+                     else `application/octet-stream`; `Content-Disposition` is `attachment` with the name cleaned \
+                     (path separators, control and bidi characters and leading dots removed, at most 200 bytes) as \
+                     `filename` (ASCII) and `filename*` (UTF-8, RFC 5987); `Content-Length` is the decoded size; \
+                     `X-Content-Type-Options: nosniff`. Up to {MAX_MESSAGE_BYTES} bytes, decoded from the stored \
+                     message as it is read (never buffered whole). The bytes, the name and the type are the \
+                     sender's: untrusted."
+                ),
+                "security": bearer,
+                "parameters": [id_param, {
+                    "name": "attachmentId", "in": "path", "required": true,
+                    "description": "The attachment's `id` from the message: its MIME section number.",
+                    "schema": { "type": "string", "pattern": "^[1-9][0-9]{0,5}(\\.[1-9][0-9]{0,5})*$", "maxLength": 64 }
+                }],
+                "responses": with(errors(&[
+                    ("400", "The message id or the attachment id is invalid."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    ("404", "There is no such message in this inbox, or it has no such attachment."),
+                    ("503", "A dependency is unavailable; retry later."),
+                ]), "200", json!({
+                    "description": "The attachment's bytes.",
+                    "headers": {
+                        "Content-Disposition": { "schema": { "type": "string" } },
+                        "Content-Length": { "schema": { "type": "integer" } },
+                        "X-Content-Type-Options": { "schema": { "type": "string", "const": "nosniff" } }
+                    },
+                    "content": { "application/octet-stream": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } },
+                                 "*/*": { "schema": { "type": "string" } } }
                 }))
             }},
             "/api/threads": { "get": {

@@ -4,8 +4,13 @@
 //! header into the message (CR or LF in a header field).
 
 use crate::ApiError;
-use crate::api::{AddressList, RecipientKind, SendRequest};
-use crate::limits::MAX_RECIPIENTS;
+use crate::api::{AddressList, Disposition, NewAttachment, RecipientKind, SendRequest};
+use crate::filename::{check_content_id, check_outbound_name, media_type};
+use crate::limits::{MAX_ATTACHMENTS, MAX_RECIPIENTS};
+use crate::wire::WireAttachment;
+use base64::Engine as _;
+use base64::alphabet::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// The longest address accepted (RFC 5321's path limit, less the brackets).
 pub const MAX_ADDRESS_LEN: usize = 254;
@@ -29,6 +34,92 @@ pub struct ValidSend {
     pub text: Option<String>,
     /// The HTML body, if any.
     pub html: Option<String>,
+    /// The files attached.
+    pub attachments: Attached,
+}
+
+/// Checked attachments: each file's description, and all their bytes one
+/// after the other (the payload the inbox reads them from).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// Each file, in the order given.
+    pub files: Vec<WireAttachment>,
+    /// Their decoded bytes, in that order.
+    pub payload: Vec<u8>,
+}
+
+/// Base64 as senders write it: the standard alphabet, padding optional, and
+/// bits past the last byte ignored (Python's and Node's decoders accept
+/// both). Line breaks are removed before.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Checks the files of a send, reply or forward and decodes them: a safe
+/// file name, a valid media type (`application/octet-stream` when none),
+/// base64 content, a usable and unique Content-ID. The error names the
+/// field (`attachments[2].content`).
+pub fn attachments(list: &[NewAttachment]) -> Result<Attached, ApiError> {
+    if list.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid(format!(
+            "Invalid `attachments`: at most {MAX_ATTACHMENTS} files, and there are {}.",
+            list.len()
+        )));
+    }
+    let mut attached = Attached::default();
+    for (index, file) in list.iter().enumerate() {
+        let field = |name: &str| format!("attachments[{index}].{name}");
+        let invalid =
+            |name: &str, why: &str| ApiError::invalid(format!("Invalid `{}`: {why}.", field(name)));
+        check_outbound_name(&file.filename).map_err(|why| invalid("filename", why))?;
+        let content_type = match &file.content_type {
+            Some(declared) => media_type(declared).ok_or_else(|| {
+                invalid(
+                    "contentType",
+                    "give a media type as `type/subtype`, such as application/pdf",
+                )
+            })?,
+            None => "application/octet-stream".to_owned(),
+        };
+        if let Some(id) = &file.content_id {
+            check_content_id(id).map_err(|why| invalid("contentId", why))?;
+            if attached
+                .files
+                .iter()
+                .any(|f| f.content_id.as_deref() == Some(id.as_str()))
+            {
+                return Err(invalid(
+                    "contentId",
+                    "another attachment of this message has the same one",
+                ));
+            }
+        }
+        let compact: Vec<u8> = file
+            .content
+            .bytes()
+            .filter(|b| !matches!(b, b'\r' | b'\n'))
+            .collect();
+        let before = attached.payload.len();
+        LENIENT_BASE64
+            .decode_vec(&compact, &mut attached.payload)
+            .map_err(|_| {
+                invalid(
+                    "content",
+                    "it is not base64 (standard alphabet, `+` and `/`)",
+                )
+            })?;
+        attached.files.push(WireAttachment {
+            filename: file.filename.clone(),
+            content_type,
+            content_id: file.content_id.clone(),
+            inline: file.disposition == Some(Disposition::Inline),
+            size: (attached.payload.len() - before) as u64,
+        });
+    }
+    Ok(attached)
 }
 
 /// One checked recipient.
@@ -125,12 +216,14 @@ impl SendRequest {
             }
         }
         bodies(self.text.as_deref(), self.html.as_deref(), true)?;
+        let attachments = attachments(&self.attachments)?;
         Ok(ValidSend {
             recipients,
             reply_to,
             subject: self.subject,
             text: self.text,
             html: self.html,
+            attachments,
         })
     }
 

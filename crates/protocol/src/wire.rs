@@ -43,6 +43,11 @@ pub const CLAIM_TTL_MILLIS: i64 = 2 * 60 * 1000;
 /// One request from the router to an InboxDO.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", deny_unknown_fields)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one request at a time, decoded and consumed at once: boxing the call saves \
+              nothing (the lint fires on 64-bit hosts only, hence not `expect`)"
+)]
 pub enum InboxRequest {
     /// Signup, step 1: claim this (empty) inbox for `handle` with a key hash.
     /// 201 when claimed, 409 `handle_taken` when the inbox is owned or claimed.
@@ -189,6 +194,10 @@ pub enum ApiCall {
         /// the only one.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         recipients: Vec<RoutedRecipient>,
+        /// The files attached, whose bytes are the request's payload, one
+        /// after the other in this order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<WireAttachment>,
     },
     /// `POST /api/messages/:id/reply`, step 1: who the reply goes to (the
     /// router then routes each address, as for a send). 200 with
@@ -215,6 +224,9 @@ pub enum ApiCall {
         html: Option<String>,
         /// The plan's recipients, routed, `to` first.
         recipients: Vec<RoutedRecipient>,
+        /// The files attached, as for [`ApiCall::Send`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<WireAttachment>,
     },
     /// `POST /api/messages/:id/forward`, already validated and routed by the
     /// router. Answered as a send.
@@ -228,6 +240,21 @@ pub enum ApiCall {
         html: Option<String>,
         /// Every recipient with its route, `to` first.
         recipients: Vec<RoutedRecipient>,
+        /// Whether the original's attachments go with it (left out when
+        /// they do, as before there was a choice).
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        include_attachments: bool,
+        /// More files attached, as for [`ApiCall::Send`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<WireAttachment>,
+    },
+    /// `GET /api/messages/:id/attachments/:attachmentId`: the decoded bytes,
+    /// streamed.
+    GetAttachment {
+        /// The message id.
+        id: u64,
+        /// The attachment's id within it (its MIME section number).
+        attachment: String,
     },
     /// `PUT /api/webhook`, with the URL already checked by the router.
     #[serde(rename_all = "camelCase")]
@@ -246,6 +273,33 @@ pub enum ApiCall {
     DeleteWebhook,
     /// `GET /api/webhook/deliveries`.
     ListDeliveries,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// A file attached to a send, checked by the router: its bytes travel as
+/// the request's payload (not base64 in the request header), `size` of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WireAttachment {
+    /// The file name (checked by [`crate::filename::check_outbound_name`]).
+    pub filename: String,
+    /// `type/subtype`, lowercase.
+    pub content_type: String,
+    /// The Content-ID, without angle brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+    /// Shown inline rather than as a file beside the message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline: bool,
+    /// How many bytes of the payload are this file's.
+    pub size: u64,
 }
 
 /// The InboxDO's answer to [`ApiCall::ReplyRecipients`]: the addresses a

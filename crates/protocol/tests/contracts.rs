@@ -153,6 +153,7 @@ fn a_send_travels_to_the_inbox_with_its_recipients() {
             route: direct.clone(),
             reply_to,
             recipients,
+            attachments: Vec::new(),
         },
     };
     let many = send(
@@ -218,9 +219,58 @@ fn a_send_from_a_router_that_predates_recipient_lists_still_reads() {
             route: SendRoute::Relay,
             reply_to: Vec::new(),
             recipients: Vec::new(),
+            attachments: Vec::new(),
         },
     };
     assert_eq!(serde_json::to_string(&today).ok(), Some(old));
+}
+
+#[test]
+fn a_forward_from_a_router_that_predates_attachments_still_reads_and_re_attaches() {
+    let old = format!(
+        r#"{{"op":"api","keyHash":"{}","mailDomain":"agents.test","call":{{"call":"forward","id":7,"text":null,"html":null,"recipients":[]}}}}"#,
+        hash(1).to_hex()
+    );
+    let read: InboxRequest = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}"));
+    let InboxRequest::Api {
+        call:
+            ApiCall::Forward {
+                include_attachments,
+                attachments,
+                ..
+            },
+        ..
+    } = read
+    else {
+        panic!("not a forward: {read:?}");
+    };
+    assert!(
+        include_attachments,
+        "the original's files go with it, as the default"
+    );
+    assert!(attachments.is_empty());
+    // A send with files names them; their bytes are the payload, not here.
+    let with_files = InboxRequest::Api {
+        key_hash: hash(1),
+        mail_domain: "agents.test".into(),
+        call: ApiCall::Send {
+            to: "carol@example.com".into(),
+            subject: None,
+            text: Some("x".into()),
+            html: None,
+            route: SendRoute::Relay,
+            reply_to: Vec::new(),
+            recipients: Vec::new(),
+            attachments: vec![protocol::wire::WireAttachment {
+                filename: "a.pdf".into(),
+                content_type: "application/pdf".into(),
+                content_id: None,
+                inline: false,
+                size: 1234,
+            }],
+        },
+    };
+    insta::assert_json_snapshot!("send_request_with_files", with_files);
 }
 
 #[test]

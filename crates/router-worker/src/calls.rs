@@ -5,21 +5,26 @@
 
 use crate::error::RouterError;
 use crate::extract::{json_body, list_query, printable, thread_list_query};
+use crate::http::too_large;
 use crate::router::{Caller, handle_index_key};
 use crate::routes::{Method, OwnerRoute};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Router};
-use protocol::ApiError;
 use protocol::address::{Recipient, RecipientError};
 use protocol::api::{
-    ForwardRequest, MarkRead, RecipientKind, ReplyRequest, SendRequest, WebhookRequest,
+    ForwardRequest, MarkRead, NewAttachment, RecipientKind, ReplyRequest, SendRequest,
+    WebhookRequest,
 };
-use protocol::outbound::{self, ValidRecipient, bodies};
+use protocol::limits::MAX_JSON_BODY;
+use protocol::outbound::{self, Attached, ValidRecipient, bodies};
 use protocol::webhook_signature::WebhookSecret;
 use protocol::webhook_url::{UrlPolicy, check_webhook_url};
 use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient, SendRoute};
+use protocol::{ApiError, ErrorCode};
 
 impl<D: Directory, N: InboxNamespace> Router<D, N> {
-    /// The call `route` makes with `method` (one of the route's methods).
+    /// The call `route` makes with `method` (one of the route's methods),
+    /// and its payload: the bytes of the files a message attaches (empty
+    /// for every other call).
     pub(crate) async fn owner_call(
         &self,
         route: &OwnerRoute,
@@ -27,6 +32,32 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         request: &HttpRequest,
         entropy: &mut dyn Entropy,
         caller: &Caller,
+    ) -> Result<(ApiCall, Vec<u8>), RouterError> {
+        let with_files = |(call, attached): (ApiCall, Attached)| (call, attached.payload);
+        Ok(match route {
+            OwnerRoute::Messages if method == Method::Post => {
+                with_files(self.send_call(request).await?)
+            }
+            OwnerRoute::MessageReply(id) => {
+                with_files(self.reply_call(id.id()?, request, caller).await?)
+            }
+            OwnerRoute::MessageForward(id) => {
+                with_files(self.forward_call(id.id()?, request).await?)
+            }
+            route => (
+                self.plain_call(route, method, request, entropy)?,
+                Vec::new(),
+            ),
+        })
+    }
+
+    /// The call of a route that carries no files.
+    fn plain_call(
+        &self,
+        route: &OwnerRoute,
+        method: Method,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
     ) -> Result<ApiCall, RouterError> {
         // Each route answers only the methods `Route::methods` lists; the
         // last arm of a method match is never reached, and answers as if.
@@ -35,7 +66,6 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             OwnerRoute::Me => ApiCall::Me,
             OwnerRoute::Messages => match method {
                 Method::Get => list_query(&request.query)?,
-                Method::Post => self.send_call(request).await?,
                 _ => return Err(refused()),
             },
             OwnerRoute::Message(id) => match method {
@@ -51,8 +81,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 _ => return Err(refused()),
             },
             OwnerRoute::MessageRaw(id) => ApiCall::GetRaw { id: id.id()? },
-            OwnerRoute::MessageReply(id) => self.reply_call(id.id()?, request, caller).await?,
-            OwnerRoute::MessageForward(id) => self.forward_call(id.id()?, request).await?,
+            OwnerRoute::MessageAttachment(id, part) => ApiCall::GetAttachment {
+                id: id.id()?,
+                attachment: part.id()?,
+            },
+            // Answered by `owner_call`, with their files.
+            OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_) => return Err(refused()),
             OwnerRoute::Threads => thread_list_query(&request.query)?,
             OwnerRoute::Thread(id) => match method {
                 Method::Get => ApiCall::GetThread { id: id.id()? },
@@ -73,8 +107,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// recipient's route. A recipient on one of our domains is delivered
     /// inbox to inbox, so it must be an inbox here; anything else goes
     /// through the relay.
-    async fn send_call(&self, request: &HttpRequest) -> Result<ApiCall, RouterError> {
+    async fn send_call(&self, request: &HttpRequest) -> Result<(ApiCall, Attached), RouterError> {
         let body: SendRequest = json_body(request)?;
+        within_limits(request, &body.attachments)?;
         let valid = body.validate()?;
         let mut recipients = self.routed(valid.recipients).await?;
         let first = recipients
@@ -86,7 +121,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         if recipients.len() == 1 {
             recipients.clear();
         }
-        Ok(ApiCall::Send {
+        let call = ApiCall::Send {
             to: first.address,
             subject: valid.subject,
             text: valid.text,
@@ -94,7 +129,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             route: first.route,
             reply_to: valid.reply_to,
             recipients,
-        })
+            attachments: valid.attachments.files.clone(),
+        };
+        Ok((call, valid.attachments))
     }
 
     /// `POST /api/messages/:id/reply`: the inbox says who the reply goes to
@@ -105,9 +142,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         id: u64,
         request: &HttpRequest,
         caller: &Caller,
-    ) -> Result<ApiCall, RouterError> {
+    ) -> Result<(ApiCall, Attached), RouterError> {
         let body: ReplyRequest = json_body(request)?;
+        within_limits(request, &body.attachments)?;
         bodies(body.text.as_deref(), body.html.as_deref(), true)?;
+        // Checked before the inbox is asked anything.
+        let attached = outbound::attachments(&body.attachments)?;
         let plan = ApiCall::ReplyRecipients {
             id,
             reply_all: body.reply_all,
@@ -133,28 +173,39 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .chain(named(plan.cc, RecipientKind::Cc))
             .collect();
         let recipients = self.routed(planned).await?;
-        Ok(ApiCall::Reply {
+        let call = ApiCall::Reply {
             id,
             reply_all: body.reply_all,
             text: body.text,
             html: body.html,
             recipients,
-        })
+            attachments: attached.files.clone(),
+        };
+        Ok((call, attached))
     }
 
     /// `POST /api/messages/:id/forward`: its recipients checked and routed
     /// as a send's.
-    async fn forward_call(&self, id: u64, request: &HttpRequest) -> Result<ApiCall, RouterError> {
+    async fn forward_call(
+        &self,
+        id: u64,
+        request: &HttpRequest,
+    ) -> Result<(ApiCall, Attached), RouterError> {
         let body: ForwardRequest = json_body(request)?;
+        within_limits(request, &body.attachments)?;
         let valid = outbound::recipients(&body.to, body.cc.as_ref(), body.bcc.as_ref())?;
         bodies(body.text.as_deref(), body.html.as_deref(), false)?;
+        let attached = outbound::attachments(&body.attachments)?;
         let recipients = self.routed(valid).await?;
-        Ok(ApiCall::Forward {
+        let call = ApiCall::Forward {
             id,
             text: body.text,
             html: body.html,
             recipients,
-        })
+            include_attachments: body.include_attachments.unwrap_or(true),
+            attachments: attached.files.clone(),
+        };
+        Ok((call, attached))
     }
 
     /// Each checked recipient with its route, in order (see [`Self::route_of`]).
@@ -222,6 +273,31 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             allow_http_loopback: policy.allow_http_loopback,
         })
     }
+}
+
+/// A body over [`MAX_JSON_BODY`] is taken only for its attachments: without
+/// any it is refused as any other, and with some, what is not their content
+/// must still fit [`MAX_JSON_BODY`] (the text and HTML travel to the inbox
+/// in a request header, the files as its payload).
+fn within_limits(request: &HttpRequest, files: &[NewAttachment]) -> Result<(), ApiError> {
+    let content: usize = files.iter().map(|f| f.content.len()).sum();
+    let rest = request.body.len().saturating_sub(content);
+    if request.body.len() <= MAX_JSON_BODY {
+        return Ok(());
+    }
+    if files.is_empty() {
+        return Err(too_large(MAX_JSON_BODY));
+    }
+    if rest > MAX_JSON_BODY {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "Everything but the attachments' content (text, html, names) takes {rest} \
+                 bytes; the limit is {MAX_JSON_BODY}."
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn no_inbox_here(field: &str, address: &str) -> ApiError {

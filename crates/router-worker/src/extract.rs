@@ -58,6 +58,29 @@ pub(crate) fn thread_id(text: &str) -> Result<u64, ApiError> {
     path_id(text, "thread")
 }
 
+/// The longest attachment id accepted: far deeper than any real MIME tree.
+const MAX_ATTACHMENT_ID: usize = 64;
+
+/// An attachment id from a path: a MIME section number, dot-separated
+/// positive integers without leading zeros (`2`, `1.2`, `3.1.4`).
+pub(crate) fn attachment_id(text: &str) -> Result<String, ApiError> {
+    let valid = text.len() <= MAX_ATTACHMENT_ID
+        && text.split('.').all(|n| {
+            !n.is_empty()
+                && n.len() <= 6
+                && !n.starts_with('0')
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(ApiError::invalid(format!(
+            "The attachment id must be a MIME section number such as 2 or 1.2, not '{}'.",
+            printable(text)
+        )))
+    }
+}
+
 fn path_id(text: &str, what: &str) -> Result<u64, ApiError> {
     text.parse::<u64>()
         .ok()

@@ -7,11 +7,13 @@
 //! as an opaque platform error page).
 
 use crate::http::too_large;
+use crate::routes::Route;
 use crate::{
     BodyLimit, Directory, Entropy, HttpRequest, InboxNamespace, MailVerdict, Outgoing, PortError,
     Router, RouterConfig, TooLarge, Trace,
 };
 use futures_util::StreamExt;
+use protocol::limits::MAX_JSON_BODY;
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
 use protocol::{ApiError, Reply, bindings};
 use wasm_bindgen::JsValue;
@@ -52,10 +54,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Outgoing<Response>> {
-    let Ok(body) = read_body(&mut req).await? else {
-        return Ok(Outgoing::Reply(Reply::error(&too_large())));
-    };
     let url = req.url()?;
+    // The route decides how much body it takes (10 MiB where a message may
+    // carry attachments); an unknown path gets the JSON limit, then its 404.
+    let limit = Route::parse(url.path()).map_or(MAX_JSON_BODY, |route| route.body_limit());
+    let Ok(body) = read_body(&mut req, limit).await? else {
+        return Ok(Outgoing::Reply(Reply::error(&too_large(limit))));
+    };
     let request = HttpRequest {
         method: req.inner().method(),
         path: url.path().to_owned(),
@@ -72,8 +77,11 @@ async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Outgoing<Re
 /// `Content-Length` over the limit is refused unread, and any body (chunked,
 /// or longer than it said) is refused as soon as it passes the limit, so no
 /// more than the limit is ever held.
-async fn read_body(req: &mut Request) -> Result<std::result::Result<Vec<u8>, TooLarge>> {
-    let mut limit = BodyLimit::json();
+async fn read_body(
+    req: &mut Request,
+    limit: usize,
+) -> Result<std::result::Result<Vec<u8>, TooLarge>> {
+    let mut limit = BodyLimit::new(limit);
     let declared = req
         .headers()
         .get("content-length")?
@@ -230,6 +238,10 @@ impl InboxNamespace for DoNamespace {
             .with_body(payload);
         let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(port_error)?;
         stub.fetch_with_request(request).await.map_err(port_error)
+    }
+
+    fn payload_of(bytes: Vec<u8>) -> JsValue {
+        worker::js_sys::Uint8Array::from(bytes.as_slice()).into()
     }
 
     fn status(answer: &Response) -> u16 {

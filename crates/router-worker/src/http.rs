@@ -73,11 +73,12 @@ impl<A> Outgoing<A> {
     }
 }
 
-/// 413 for a body over [`MAX_JSON_BODY`].
-pub(crate) fn too_large() -> ApiError {
+/// 413 for a body over `limit` (the route's: see
+/// [`crate::routes::Route::body_limit`]).
+pub(crate) fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::TooLarge,
-        format!("The body exceeds the limit of {MAX_JSON_BODY} bytes."),
+        format!("The body exceeds the limit of {limit} bytes."),
     )
 }
 
@@ -192,7 +193,7 @@ mod tests {
 
     #[test]
     fn the_refusal_is_the_contracts_413() {
-        let reply = Reply::error(&too_large());
+        let reply = Reply::error(&too_large(MAX_JSON_BODY));
         assert_eq!(reply.status, 413);
         assert_eq!(
             String::from_utf8(reply.body).expect("utf-8"),

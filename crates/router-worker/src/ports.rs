@@ -42,6 +42,8 @@ pub trait InboxNamespace {
         request: &protocol::wire::InboxRequest,
         payload: Option<Self::Payload>,
     ) -> Result<Self::Answer, PortError>;
+    /// A payload of bytes the router made (the files a send attaches).
+    fn payload_of(bytes: Vec<u8>) -> Self::Payload;
     /// The answer's HTTP status.
     fn status(answer: &Self::Answer) -> u16;
     /// Reads an answer whole, for the router's own protocol calls (signup's

@@ -93,10 +93,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         entropy: &mut dyn Entropy,
         trace: &Trace,
     ) -> Result<Outgoing<N::Answer>, RouterError> {
-        if request.body.len() > MAX_JSON_BODY {
-            return Err(too_large().into());
+        let parsed = Route::parse(&request.path);
+        let limit = parsed.as_ref().map_or(MAX_JSON_BODY, Route::body_limit);
+        if request.body.len() > limit {
+            return Err(too_large(limit).into());
         }
-        let Some(route) = Route::parse(&request.path) else {
+        let Some(route) = parsed else {
             return Err(ApiError::not_found(format!(
                 "There is no endpoint at {}.",
                 printable(&request.path)
@@ -117,10 +119,11 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 // Who is asking is settled first, so a request without a
                 // valid key gets 401 whatever else is wrong with it.
                 let caller = self.credentials(request, trace).await?;
-                let call = self
+                let (call, payload) = self
                     .owner_call(&route, method, request, entropy, &caller)
                     .await?;
-                return Ok(Outgoing::Inbox(self.call_as(&caller, call).await?));
+                let answer = self.call_with(&caller, call, payload).await?;
+                return Ok(Outgoing::Inbox(answer));
             }
         };
         Ok(Outgoing::Reply(reply))
@@ -184,14 +187,20 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
 
     /// Sends `call` to the caller's inbox on the caller's behalf; its answer
     /// goes back to the client unread.
-    async fn call_as(&self, caller: &Caller, call: ApiCall) -> Result<N::Answer, RouterError> {
+    async fn call_with(
+        &self,
+        caller: &Caller,
+        call: ApiCall,
+        payload: Vec<u8>,
+    ) -> Result<N::Answer, RouterError> {
         let request = InboxRequest::Api {
             key_hash: caller.hash,
             mail_domain: caller.mail_domain.clone(),
             call,
         };
+        let payload = (!payload.is_empty()).then(|| N::payload_of(payload));
         self.namespace
-            .send(&caller.id, &request, None)
+            .send(&caller.id, &request, payload)
             .await
             .map_err(unreachable)
     }
@@ -203,7 +212,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         caller: &Caller,
         call: ApiCall,
     ) -> Result<Reply, RouterError> {
-        let answer = self.call_as(caller, call).await?;
+        let answer = self.call_with(caller, call, Vec::new()).await?;
         N::read(answer).await.map_err(unreachable)
     }
 

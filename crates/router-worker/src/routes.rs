@@ -2,8 +2,9 @@
 //! it by and the methods it accepts, in one enum. Dispatch matches it
 //! exhaustively, so a new route cannot fall through to another one's answer.
 
-use crate::extract::{message_id, thread_id};
+use crate::extract::{attachment_id, message_id, thread_id};
 use protocol::ApiError;
+use protocol::limits::{MAX_ATTACHMENT_BODY, MAX_JSON_BODY};
 
 /// An HTTP method a route can accept. Methods are case-sensitive (RFC 9110):
 /// `get` is not `GET`, and gets a 405.
@@ -85,6 +86,8 @@ pub enum OwnerRoute {
     MessageReply(MessageRef),
     /// `/api/messages/:id/forward`.
     MessageForward(MessageRef),
+    /// `/api/messages/:id/attachments/:attachmentId`.
+    MessageAttachment(MessageRef, AttachmentRef),
     /// `/api/threads`.
     Threads,
     /// `/api/threads/:id`.
@@ -129,6 +132,22 @@ impl ThreadRef {
     }
 }
 
+/// An attachment id as the path spells it, checked like a [`MessageRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRef(String);
+
+impl AttachmentRef {
+    /// The path segment, as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id: a MIME section number (`2`, `1.2`), or a 400.
+    pub fn id(&self) -> Result<String, ApiError> {
+        attachment_id(&self.0)
+    }
+}
+
 impl Route {
     /// The route at `path` (still percent-encoded, starting with `/`), if any.
     pub fn parse(path: &str) -> Option<Route> {
@@ -147,6 +166,10 @@ impl Route {
             ["api", "messages", id, "raw"] => owner(OwnerRoute::MessageRaw(message(id))),
             ["api", "messages", id, "reply"] => owner(OwnerRoute::MessageReply(message(id))),
             ["api", "messages", id, "forward"] => owner(OwnerRoute::MessageForward(message(id))),
+            ["api", "messages", id, "attachments", part] => owner(OwnerRoute::MessageAttachment(
+                message(id),
+                AttachmentRef((*part).to_owned()),
+            )),
             ["api", "threads"] => owner(OwnerRoute::Threads),
             ["api", "threads", id] => owner(OwnerRoute::Thread(ThreadRef((*id).to_owned()))),
             ["api", "webhook"] => owner(OwnerRoute::Webhook),
@@ -178,9 +201,24 @@ impl Route {
         }
     }
 
+    /// The largest request body the route takes: 10 MiB where a message
+    /// may carry attachments, 64 KiB everywhere else.
+    pub fn body_limit(&self) -> usize {
+        match self {
+            Route::Owner(
+                OwnerRoute::Messages | OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_),
+            ) => MAX_ATTACHMENT_BODY,
+            _ => MAX_JSON_BODY,
+        }
+    }
+
     /// The path this route was parsed from: its template with the id as sent.
     pub fn path(&self) -> String {
         match self {
+            Route::Owner(OwnerRoute::MessageAttachment(id, part)) => self
+                .template()
+                .replace(":id", id.as_str())
+                .replace(":attachmentId", part.as_str()),
             Route::Owner(
                 OwnerRoute::Message(id)
                 | OwnerRoute::MessageRaw(id)
@@ -203,6 +241,7 @@ impl OwnerRoute {
             OwnerRoute::MessageRaw(_) => "/api/messages/:id/raw",
             OwnerRoute::MessageReply(_) => "/api/messages/:id/reply",
             OwnerRoute::MessageForward(_) => "/api/messages/:id/forward",
+            OwnerRoute::MessageAttachment(..) => "/api/messages/:id/attachments/:attachmentId",
             OwnerRoute::Threads => "/api/threads",
             OwnerRoute::Thread(_) => "/api/threads/:id",
             OwnerRoute::Webhook => "/api/webhook",
@@ -216,6 +255,7 @@ impl OwnerRoute {
         match self {
             OwnerRoute::Me
             | OwnerRoute::MessageRaw(_)
+            | OwnerRoute::MessageAttachment(..)
             | OwnerRoute::Threads
             | OwnerRoute::WebhookDeliveries => &[Get],
             OwnerRoute::Thread(_) => &[Get, Delete],
@@ -247,6 +287,10 @@ mod tests {
             Route::Owner(OwnerRoute::MessageRaw(id.clone())),
             Route::Owner(OwnerRoute::MessageReply(id.clone())),
             Route::Owner(OwnerRoute::MessageForward(id.clone())),
+            Route::Owner(OwnerRoute::MessageAttachment(
+                id.clone(),
+                AttachmentRef(id.as_str().to_owned()),
+            )),
             Route::Owner(OwnerRoute::Threads),
             Route::Owner(OwnerRoute::Thread(ThreadRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Webhook),
@@ -271,10 +315,11 @@ mod tests {
                 OwnerRoute::MessageRaw(_) => 8,
                 OwnerRoute::MessageReply(_) => 9,
                 OwnerRoute::MessageForward(_) => 10,
-                OwnerRoute::Threads => 11,
-                OwnerRoute::Thread(_) => 12,
-                OwnerRoute::Webhook => 13,
-                OwnerRoute::WebhookDeliveries => 14,
+                OwnerRoute::MessageAttachment(..) => 11,
+                OwnerRoute::Threads => 12,
+                OwnerRoute::Thread(_) => 13,
+                OwnerRoute::Webhook => 14,
+                OwnerRoute::WebhookDeliveries => 15,
             },
         }
     }
@@ -282,7 +327,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=14).collect::<Vec<_>>());
+        assert_eq!(places, (0..=15).collect::<Vec<_>>());
     }
 
     #[test]
@@ -304,6 +349,7 @@ mod tests {
             ("/api/messages/:id/raw", &[Get]),
             ("/api/messages/:id/reply", &[Post]),
             ("/api/messages/:id/forward", &[Post]),
+            ("/api/messages/:id/attachments/:attachmentId", &[Get]),
             ("/api/threads", &[Get]),
             ("/api/threads/:id", &[Get, Delete]),
             ("/api/webhook", &[Get, Put, Delete]),
@@ -318,7 +364,10 @@ mod tests {
     fn a_template_instantiated_parses_back_to_its_route() {
         for id in ["1", "9007199254740991", "0", "abc", "-1", "%31", ""] {
             for route in every_route(id) {
-                let path = route.template().replace(":id", id);
+                let path = route
+                    .template()
+                    .replace(":id", id)
+                    .replace(":attachmentId", id);
                 assert_eq!(path, route.path());
                 assert_eq!(Route::parse(&path), Some(route.clone()), "{path}");
             }
@@ -348,6 +397,8 @@ mod tests {
             "/API/health",
             "/api/messages/1/raw/x",
             "/api/messages/1/2",
+            "/api/messages/1/attachments",
+            "/api/messages/1/attachments/2/x",
             "/api/webhook/x",
             "/api/threads/1/x",
             "/llms.txt/",
@@ -387,6 +438,7 @@ mod properties {
             Just("reply".to_owned()),
             Just("forward".to_owned()),
             Just("threads".to_owned()),
+            Just("attachments".to_owned()),
             Just(String::new()),
             "[0-9]{1,17}",
             "[ -~]{0,8}",

@@ -85,6 +85,10 @@ impl InboxNamespace for ScriptedNamespace {
     type Payload = Vec<u8>;
     type Answer = Answer;
 
+    fn payload_of(bytes: Vec<u8>) -> Vec<u8> {
+        bytes
+    }
+
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError> {
         Ok(format!("object-of-{handle}"))
     }

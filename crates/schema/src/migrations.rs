@@ -277,4 +277,34 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX message_recipients_by_at ON message_recipients (at)",
         ],
     },
+    Migration {
+        id: 9,
+        name: "attachments",
+        statements: &[
+            // Whether the message's attachments have rows below. Mail stored
+            // before this migration has none until it is first read: its
+            // raw message is parsed again then, by the same rules, so its
+            // attachment ids are the ones it would have had.
+            "ALTER TABLE messages ADD COLUMN attachments_indexed INTEGER NOT NULL DEFAULT 0
+                CHECK (attachments_indexed IN (0, 1))",
+            // Each attachment of a message: what the API lists, and where
+            // its encoded bytes are in the raw message (`location`: the JSON
+            // list of layers, byte ranges and transfer encodings), so that a
+            // download decodes it from the raw chunks as they are read.
+            "CREATE TABLE attachments (
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL CHECK (seq >= 0),
+                part TEXT NOT NULL,
+                name TEXT,
+                content_type TEXT NOT NULL,
+                charset TEXT,
+                disposition TEXT NOT NULL CHECK (disposition IN ('attachment', 'inline')),
+                content_id TEXT,
+                size INTEGER NOT NULL CHECK (size >= 0),
+                location TEXT NOT NULL,
+                PRIMARY KEY (message_id, seq)
+            ) STRICT",
+            "CREATE UNIQUE INDEX attachments_by_part ON attachments (message_id, part)",
+        ],
+    },
 ];

@@ -325,6 +325,10 @@ impl InboxNamespace for InProcessNamespace {
     type Payload = Vec<u8>;
     type Answer = Reply;
 
+    fn payload_of(bytes: Vec<u8>) -> Vec<u8> {
+        bytes
+    }
+
     fn id_for_handle(&self, handle: &str) -> Result<String, PortError> {
         Ok(object_id(handle))
     }

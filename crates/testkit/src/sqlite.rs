@@ -91,6 +91,17 @@ impl SqliteDb {
         }
     }
 
+    /// Puts every message back as mail stored before migration 9 left it:
+    /// no attachment rows, none indexed.
+    pub fn as_before_attachments(&self) {
+        for statement in [
+            "DELETE FROM attachments",
+            "UPDATE messages SET attachments_indexed = 0",
+        ] {
+            self.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
     /// The steps of `query`'s plan (`EXPLAIN QUERY PLAN`), as SQLite words
     /// them; panics if one is a full-table `SCAN`, so a test of an indexed
     /// query fails when it stops being one.

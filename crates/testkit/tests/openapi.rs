@@ -224,7 +224,7 @@ fn every_documented_operation_is_served() {
             .map(|(m, _)| m.to_uppercase())
         {
             operations += 1;
-            let concrete = path.replace("{id}", "1");
+            let concrete = path.replace("{id}", "1").replace("{attachmentId}", "1");
             let reply = service.request(&HttpRequest::new(&method, &concrete));
             // Every error answer is JSON; the documents are served as they are.
             let code = match serde_json::from_slice::<Json>(&reply.body) {
@@ -240,7 +240,7 @@ fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 20);
+    assert_eq!(operations, 21);
 }
 
 #[test]
@@ -265,7 +265,9 @@ fn the_agent_guide_and_the_document_are_served_as_is() {
         .flatten()
         .map(|(p, _)| p)
     {
-        let spoken = path.replace("{id}", "<id>");
+        let spoken = path
+            .replace("{id}", "<id>")
+            .replace("{attachmentId}", "<attachmentId>");
         assert!(
             LLMS_TXT.contains(&spoken),
             "llms.txt does not explain {path}"

@@ -349,6 +349,7 @@ fn reply_step(
             text: Some("x".into()),
             html: None,
             recipients,
+            attachments: Vec::new(),
         },
     };
     let reply = pollster::block_on(router_worker::InboxNamespace::send(

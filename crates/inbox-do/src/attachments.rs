@@ -1,0 +1,253 @@
+//! Attachments: their rows, written with their message; the rows of mail
+//! stored before there were any, made when it is first read; the API's list;
+//! downloads, decoded from the raw message's chunks as they are read; and
+//! the files a forward or the HTTP relay needs, decoded whole.
+//!
+//! The bytes are never stored twice: a row keeps where the attachment's
+//! encoded bytes are in the raw message (see [`crate::decode::Layer`]), and
+//! a download reads only the chunks that range covers, decoding one chunk at
+//! a time. So a 20 MB attachment costs a 1 MiB chunk and what it decodes to
+//! in memory, and counts against the storage cap once, as part of its
+//! message.
+
+use crate::decode::Layer;
+use crate::error::InboxError;
+use crate::mail::{self, PartRecord, parse_mail};
+use crate::send::OutFile;
+use crate::service::RawMessage;
+use crate::store;
+use protocol::ApiError;
+use protocol::api::{Attachment, Disposition};
+use protocol::filename::{content_disposition, download_name, media_type};
+use schema::{Row, Sql, SqlError, Value};
+
+/// An attachment's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) part: String,
+    pub(crate) name: Option<String>,
+    pub(crate) content_type: String,
+    pub(crate) charset: Option<String>,
+    pub(crate) disposition: Disposition,
+    pub(crate) content_id: Option<String>,
+    pub(crate) size: u64,
+    pub(crate) location: Vec<Layer>,
+}
+
+impl Stored {
+    fn listed(&self) -> Attachment {
+        Attachment {
+            id: self.part.clone(),
+            name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+            disposition: self.disposition,
+            content_id: self.content_id.clone(),
+        }
+    }
+
+    /// The `Content-Type` a download answers: the declared type when it is
+    /// a valid media type (with its charset, for text), else
+    /// `application/octet-stream`, so that a browser never guesses.
+    fn served_type(&self) -> String {
+        match media_type(&self.content_type) {
+            Some(valid) => match &self.charset {
+                Some(charset) if valid.starts_with("text/") => {
+                    format!("{valid}; charset={charset}")
+                }
+                _ => valid,
+            },
+            None => "application/octet-stream".to_owned(),
+        }
+    }
+}
+
+const COLUMNS: &str = "part, name, content_type, charset, disposition, content_id, size, location";
+
+fn read_row(row: &[Value]) -> Result<Stored, SqlError> {
+    let disposition = row.text(4)?;
+    let location = row.text(7)?;
+    Ok(Stored {
+        part: row.text(0)?.to_owned(),
+        name: row.opt_text(1)?.map(str::to_owned),
+        content_type: row.text(2)?.to_owned(),
+        charset: row.opt_text(3)?.map(str::to_owned),
+        disposition: Disposition::parse(disposition)
+            .ok_or_else(|| SqlError::new("an attachment's disposition is unknown"))?,
+        content_id: row.opt_text(5)?.map(str::to_owned),
+        size: u64::try_from(row.int(6)?).unwrap_or(0),
+        location: serde_json::from_str(location)
+            .map_err(|e| SqlError::new(format!("an attachment's location does not read: {e}")))?,
+    })
+}
+
+/// Writes the rows of message `message_id` and marks it indexed. Inside the
+/// caller's transaction (the message's insert).
+pub(crate) fn insert(
+    sql: &dyn Sql,
+    message_id: u64,
+    records: &[PartRecord],
+) -> Result<(), SqlError> {
+    for (seq, record) in records.iter().enumerate() {
+        let location = serde_json::to_string(&record.location)
+            .map_err(|e| SqlError::new(format!("serializing a location: {e}")))?;
+        sql.exec(
+            "INSERT INTO attachments (message_id, seq, part, name, content_type, charset,
+                                      disposition, content_id, size, location)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                Value::Integer(message_id as i64),
+                Value::Integer(seq as i64),
+                Value::from(record.part.as_str()),
+                optional(record.name.as_deref()),
+                Value::from(record.content_type.as_str()),
+                optional(record.charset.as_deref()),
+                Value::from(record.disposition.as_str()),
+                optional(record.content_id.as_deref()),
+                Value::Integer(i64::try_from(record.size).unwrap_or(i64::MAX)),
+                Value::from(location.as_str()),
+            ],
+        )?;
+    }
+    sql.exec(
+        "UPDATE messages SET attachments_indexed = 1 WHERE id = ?",
+        &[Value::Integer(message_id as i64)],
+    )?;
+    Ok(())
+}
+
+fn optional(text: Option<&str>) -> Value {
+    text.map_or(Value::Null, Value::from)
+}
+
+/// Makes sure message `message_id` has its attachment rows: mail stored
+/// before them is parsed again (by the rules of today's ingest, so its ids
+/// are the ones it would have been given) and its rows written. `false`
+/// when there is no such message.
+pub(crate) fn ensure(sql: &dyn Sql, message_id: u64) -> Result<bool, SqlError> {
+    let rows = sql.exec(
+        "SELECT attachments_indexed FROM messages WHERE id = ?",
+        &[Value::Integer(message_id as i64)],
+    )?;
+    match rows.single()? {
+        None => Ok(false),
+        Some(row) if row.int(0)? != 0 => Ok(true),
+        Some(_) => {
+            let Some(raw) = store::raw(sql, message_id)? else {
+                return Ok(false);
+            };
+            let records = parse_mail(&raw, "", None).attachments;
+            sql.transaction(&mut || {
+                // Two readers of the same old message may both get here;
+                // the second finds the rows written.
+                sql.exec(
+                    "DELETE FROM attachments WHERE message_id = ?",
+                    &[Value::Integer(message_id as i64)],
+                )?;
+                insert(sql, message_id, &records)
+            })?;
+            Ok(true)
+        }
+    }
+}
+
+/// Every attachment of message `message_id`, in MIME order (the message must
+/// exist; see [`ensure`]).
+pub(crate) fn all(sql: &dyn Sql, message_id: u64) -> Result<Vec<Stored>, SqlError> {
+    let rows = sql.exec(
+        &format!("SELECT {COLUMNS} FROM attachments WHERE message_id = ? ORDER BY seq"),
+        &[Value::Integer(message_id as i64)],
+    )?;
+    rows.rows.iter().map(|row| read_row(row)).collect()
+}
+
+/// What `GET /api/messages/:id` lists.
+pub(crate) fn list(sql: &dyn Sql, message_id: u64) -> Result<Vec<Attachment>, SqlError> {
+    ensure(sql, message_id)?;
+    Ok(all(sql, message_id)?.iter().map(Stored::listed).collect())
+}
+
+/// `GET /api/messages/:id/attachments/:attachmentId`: the decoded bytes, to
+/// stream (see [`RawMessage::part`]).
+pub(crate) fn download(
+    sql: &dyn Sql,
+    message_id: u64,
+    part: &str,
+) -> Result<RawMessage, InboxError> {
+    if !ensure(sql, message_id)? {
+        return Err(ApiError::not_found(format!(
+            "There is no message {message_id} in this inbox."
+        ))
+        .into());
+    }
+    let rows = sql.exec(
+        &format!("SELECT {COLUMNS} FROM attachments WHERE message_id = ? AND part = ?"),
+        &[Value::Integer(message_id as i64), Value::from(part)],
+    )?;
+    let Some(stored) = rows.single()?.map(read_row).transpose()? else {
+        return Err(
+            ApiError::not_found(format!("Message {message_id} has no attachment {part}.")).into(),
+        );
+    };
+    let headers = vec![
+        ("content-type".to_owned(), stored.served_type()),
+        ("content-length".to_owned(), stored.size.to_string()),
+        (
+            "content-disposition".to_owned(),
+            content_disposition(&download_name(stored.name.as_deref())),
+        ),
+        // Written by the sender: never sniffed, never run as a page of ours.
+        ("x-content-type-options".to_owned(), "nosniff".to_owned()),
+        (
+            "content-security-policy".to_owned(),
+            "default-src 'none'; sandbox".to_owned(),
+        ),
+        ("cache-control".to_owned(), "private, no-store".to_owned()),
+    ];
+    Ok(RawMessage::part(headers, message_id, stored.location))
+}
+
+/// The files of message `message_id` a forward re-attaches, decoded whole
+/// from its raw message: every attachment but those inside a forwarded
+/// message it carries (they travel inside it). Each keeps its name (made
+/// safe to send), type, disposition and Content-ID.
+pub(crate) fn files_of(sql: &dyn Sql, message_id: u64) -> Result<Vec<OutFile>, SqlError> {
+    if !ensure(sql, message_id)? {
+        return Ok(Vec::new());
+    }
+    match store::raw(sql, message_id)? {
+        Some(raw) => files_in(sql, message_id, &raw),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// As [`files_of`], with the message's raw bytes at hand.
+pub(crate) fn files_in(
+    sql: &dyn Sql,
+    message_id: u64,
+    raw: &[u8],
+) -> Result<Vec<OutFile>, SqlError> {
+    ensure(sql, message_id)?;
+    let stored = all(sql, message_id)?;
+    let nested: Vec<String> = stored
+        .iter()
+        .filter(|s| s.content_type == "message/rfc822")
+        .map(|s| format!("{}.", s.part))
+        .collect();
+    Ok(stored
+        .into_iter()
+        .filter(|s| {
+            !nested
+                .iter()
+                .any(|prefix| s.part.starts_with(prefix.as_str()))
+        })
+        .map(|s| OutFile {
+            filename: download_name(s.name.as_deref()),
+            content_type: media_type(&s.content_type)
+                .unwrap_or_else(|| "application/octet-stream".to_owned()),
+            content_id: s.content_id.clone(),
+            inline: s.disposition == Disposition::Inline,
+            content: mail::decoded(raw, &s.location),
+        })
+        .collect())
+}

@@ -1,0 +1,589 @@
+//! Attachments through the real router and InboxDO: the corpus of
+//! `tests/attachments/` (every transfer encoding and naming form, each
+//! download compared byte for byte with the golden file), ids stable across
+//! the upgrade, sending files (checks, limits, the stored copy), forwarding
+//! with the originals, the HTTP relay's request, and a property: any bytes
+//! our sender attaches download identical from the recipient's inbox.
+#![cfg(not(target_arch = "wasm32"))]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use inbox_do::{InboxConfig, Relay};
+use protocol::key::sha256_hex;
+use protocol::{Reply, limits};
+use router_worker::{HttpRequest, MailVerdict};
+use serde_json::{Value as Json, json};
+use std::path::{Path, PathBuf};
+use testkit::{TestService, WebAnswer};
+
+const ALICE: &str = "alice@agents.test";
+
+fn deliver(service: &TestService, to: &str, raw: &[u8]) -> u64 {
+    match service.deliver("outside@example.com", to, raw) {
+        MailVerdict::Accepted(id) => id,
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
+fn get(service: &TestService, key: &str, path: &str) -> Reply {
+    service
+        .request(&HttpRequest::new("GET", path).header("authorization", &format!("Bearer {key}")))
+}
+
+fn message(service: &TestService, key: &str, id: u64) -> Json {
+    let (status, body) = service.call("GET", &format!("/api/messages/{id}"), key, None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn listed(message: &Json) -> &Vec<Json> {
+    message["attachments"]
+        .as_array()
+        .expect("an attachments list")
+}
+
+fn download(service: &TestService, key: &str, id: u64, part: &str) -> Reply {
+    get(
+        service,
+        key,
+        &format!("/api/messages/{id}/attachments/{part}"),
+    )
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attachments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The `filename*` of a `Content-Disposition`, percent-decoded.
+fn disposition_name(header: &str) -> String {
+    let encoded = header
+        .split("filename*=UTF-8''")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no filename* in {header:?}"))
+        .split(';')
+        .next()
+        .expect("a value");
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
+            out.push(u8::from_str_radix(hex, 16).expect("a hex byte"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("UTF-8")
+}
+
+#[test]
+fn every_corpus_attachment_is_listed_and_downloads_byte_for_byte() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let files = corpus();
+    assert!(files.len() >= 30, "the corpus has {} messages", files.len());
+    let mut downloads = 0;
+    for eml in &files {
+        let raw = std::fs::read(eml).expect("the message");
+        let golden: Json = serde_json::from_slice(
+            &std::fs::read(eml.with_extension("json")).expect("its golden file"),
+        )
+        .expect("golden JSON");
+        let want = golden["attachments"]
+            .as_array()
+            .expect("golden attachments");
+        let id = deliver(&service, ALICE, &raw);
+        let got = message(&service, &key, id);
+        let got = listed(&got);
+        let name = eml.file_name().expect("a name").to_string_lossy();
+        assert_eq!(got.len(), want.len(), "{name}: {got:#?}");
+        for (got, want) in got.iter().zip(want) {
+            for field in [
+                "id",
+                "name",
+                "contentType",
+                "disposition",
+                "contentId",
+                "size",
+            ] {
+                assert_eq!(got[field], want[field], "{name}: {field} of {got}");
+            }
+            let part = want["id"].as_str().expect("an id");
+            let reply = download(&service, &key, id, part);
+            assert_eq!(reply.status, 200, "{name} {part}");
+            assert_eq!(
+                sha256_hex(&reply.body),
+                want["sha256"].as_str().expect("a sha256"),
+                "{name} {part}"
+            );
+            assert_eq!(
+                reply.header("content-length"),
+                Some(want["size"].to_string().as_str()),
+                "{name} {part}"
+            );
+            let served = reply.header("content-type").expect("a content type");
+            assert_eq!(
+                served.split(';').next(),
+                want["downloadType"].as_str(),
+                "{name} {part}"
+            );
+            let disposition = reply.header("content-disposition").expect("a disposition");
+            assert!(disposition.starts_with("attachment; "), "{disposition}");
+            assert!(disposition.is_ascii() && !disposition.contains(['\r', '\n']));
+            assert_eq!(
+                disposition_name(disposition),
+                want["downloadName"].as_str().expect("a download name"),
+                "{name} {part}"
+            );
+            assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+            downloads += 1;
+        }
+    }
+    assert!(downloads >= 40, "only {downloads} downloads");
+}
+
+#[test]
+fn ids_are_the_same_for_mail_stored_before_attachments_had_rows() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let mut fresh = Vec::new();
+    let mut ids = Vec::new();
+    for eml in corpus() {
+        let id = deliver(&service, ALICE, &std::fs::read(eml).expect("the message"));
+        fresh.push(message(&service, &key, id)["attachments"].clone());
+        ids.push(id);
+    }
+    // The upgrade: mail stored by the previous build has no rows.
+    service
+        .objects()
+        .with_db_of("alice", |db| db.as_before_attachments());
+    for (id, fresh) in ids.iter().zip(&fresh) {
+        // A download of an old message indexes it first, as a read does.
+        if let Some(first) = fresh.as_array().and_then(|list| list.first()) {
+            let part = first["id"].as_str().expect("an id");
+            assert_eq!(download(&service, &key, *id, part).status, 200);
+        }
+        assert_eq!(&message(&service, &key, *id)["attachments"], fresh);
+    }
+    // A redelivery is the same message, with the same ids.
+    let eml = &corpus()[0];
+    let again = service.deliver(
+        "outside@example.com",
+        ALICE,
+        &std::fs::read(eml).expect("the message"),
+    );
+    assert_eq!(again, MailVerdict::Duplicate(ids[0]));
+    assert_eq!(message(&service, &key, ids[0])["attachments"], fresh[0]);
+}
+
+#[test]
+fn a_missing_attachment_or_message_is_404_and_a_bad_id_400() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let eml = corpus().into_iter().next().expect("a corpus message");
+    let id = deliver(&service, ALICE, &std::fs::read(eml).expect("the message"));
+    let reply = download(&service, &key, id, "99");
+    assert_eq!(reply.status, 404);
+    assert_eq!(download(&service, &key, id + 1, "1").status, 404);
+    for bad in ["0", "1..2", "x", "01", "1.", "-1"] {
+        assert_eq!(download(&service, &key, id, bad).status, 400, "{bad}");
+    }
+    // Another inbox's message is not there at all.
+    let bob = service.signup("bob");
+    assert_eq!(download(&service, &bob, id, "1").status, 404);
+    // And without a key, nothing.
+    let anonymous = service.request(&HttpRequest::new(
+        "GET",
+        &format!("/api/messages/{id}/attachments/1"),
+    ));
+    assert_eq!(anonymous.status, 401);
+}
+
+fn send(service: &TestService, key: &str, body: Json) -> (u16, Json) {
+    service.call("POST", "/api/messages", key, Some(body))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Every byte value, and then some.
+fn binary(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 256) as u8).collect()
+}
+
+#[test]
+fn files_sent_inbox_to_inbox_download_identical_on_both_sides() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let pdf = binary(70_000);
+    let png = binary(3_000);
+    let (status, sent) = send(
+        &service,
+        &alice,
+        json!({
+            "to": "bob@agents.test",
+            "subject": "The report",
+            "text": "Attached.",
+            "html": "<p>Attached: <img src=\"cid:chart@x\"></p>",
+            "attachments": [
+                {"filename": "Bericht März.pdf", "contentType": "application/pdf", "content": b64(&pdf)},
+                {"filename": "chart.png", "contentType": "image/png", "content": b64(&png),
+                 "contentId": "chart@x", "disposition": "inline"},
+            ],
+        }),
+    );
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["status"], "sent");
+    let outbound = sent["id"].as_u64().expect("an id");
+    let bobs = service.messages(&bob);
+    let received = bobs[0]["id"].as_u64().expect("an id");
+    assert_eq!(bobs[0]["hasAttachments"], true);
+    for (key, id) in [(&alice, outbound), (&bob, received)] {
+        let detail = message(&service, key, id);
+        let list = listed(&detail);
+        // In MIME order: the inline image sits with the HTML, in the
+        // multipart/related before the files.
+        let names: Vec<_> = list.iter().map(|a| a["name"].clone()).collect();
+        assert_eq!(
+            names,
+            [json!("chart.png"), json!("Bericht März.pdf")],
+            "{detail}"
+        );
+        assert_eq!(list[0]["id"], "1.2");
+        assert_eq!(list[0]["disposition"], "inline");
+        assert_eq!(list[0]["contentId"], "chart@x");
+        assert_eq!(list[1]["id"], "2");
+        assert_eq!(list[1]["disposition"], "attachment");
+        for (attachment, bytes) in list.iter().zip([&png, &pdf]) {
+            let part = attachment["id"].as_str().expect("an id");
+            let reply = download(&service, key, id, part);
+            assert_eq!(reply.status, 200);
+            assert_eq!(&reply.body, bytes, "{part} of message {id}");
+        }
+        let pdf_reply = download(&service, key, id, "2");
+        assert_eq!(pdf_reply.header("content-type"), Some("application/pdf"));
+        assert_eq!(
+            pdf_reply.header("content-disposition"),
+            Some(
+                "attachment; filename=\"Bericht M_rz.pdf\"; filename*=UTF-8''Bericht%20M%C3%A4rz.pdf"
+            )
+        );
+    }
+}
+
+fn first_error(status: u16, body: &Json) -> (u16, String) {
+    (
+        status,
+        body["error"].as_str().expect("an error message").to_owned(),
+    )
+}
+
+#[test]
+fn a_bad_file_is_refused_naming_its_field() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let file = |overrides: Json| {
+        let mut file = json!({"filename": "a.txt", "content": "aGk="});
+        for (k, v) in overrides.as_object().expect("an object") {
+            file[k] = v.clone();
+        }
+        json!({"to": "bob@example.com", "text": "x", "attachments": [{"filename": "ok.txt", "content": ""}, file]})
+    };
+    for (overrides, field) in [
+        (json!({"content": "not base64!"}), "attachments[1].content"),
+        (json!({"content": "aGk"}), ""), // unpadded: accepted
+        (json!({"filename": ""}), "attachments[1].filename"),
+        (
+            json!({"filename": "../etc/passwd"}),
+            "attachments[1].filename",
+        ),
+        (json!({"filename": ".hidden"}), "attachments[1].filename"),
+        (json!({"filename": "a\r\nb.txt"}), "attachments[1].filename"),
+        (json!({"contentType": "pdf"}), "attachments[1].contentType"),
+        (json!({"contentId": "<x@y>"}), "attachments[1].contentId"),
+    ] {
+        let (status, body) = send(&service, &key, file(overrides.clone()));
+        if field.is_empty() {
+            assert_eq!(status, 201, "{overrides}: {body}");
+            continue;
+        }
+        let (status, error) = first_error(status, &body);
+        assert_eq!(status, 400, "{overrides}: {error}");
+        assert!(
+            error.contains(&format!("`{field}`")),
+            "{overrides}: {error}"
+        );
+    }
+    // Unknown fields of a file are refused too.
+    let (status, body) = send(&service, &key, file(json!({"size": 3})));
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn the_body_may_be_ten_mib_only_for_attachments() {
+    let service = TestService::with_relay(Relay::Http {
+        api_key: "re_test".to_owned(),
+        url: "https://relay.test/emails".to_owned(),
+    });
+    service.objects().web().script(
+        "https://relay.test/emails",
+        [WebAnswer::Status(200, r#"{"id":"r1"}"#.into())],
+    );
+    let key = service.signup("alice");
+    // 64 KiB of text without attachments: refused as before.
+    let long = "x".repeat(limits::MAX_JSON_BODY);
+    let (status, body) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": long}),
+    );
+    assert_eq!((status, body["code"].as_str()), (413, Some("too_large")));
+    // With attachments, the text must still fit 64 KiB...
+    let (status, body) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": long,
+               "attachments": [{"filename": "a.bin", "content": b64(&binary(10))}]}),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("an error")
+            .contains("but the attachments"),
+        "{body}"
+    );
+    // ... and 7 MiB of file (9.3 MiB of base64) goes through.
+    let file = binary(7 * 1024 * 1024);
+    let (status, body) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": "big",
+               "attachments": [{"filename": "big.bin", "content": b64(&file)}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let relayed = service
+        .objects()
+        .web()
+        .calls_to("https://relay.test/emails");
+    let request: Json =
+        serde_json::from_slice(&relayed.last().expect("a relay call").body).expect("JSON");
+    let sent = STANDARD
+        .decode(
+            request["attachments"][0]["content"]
+                .as_str()
+                .expect("base64"),
+        )
+        .expect("base64");
+    assert_eq!(sent, file);
+    assert_eq!(request["attachments"][0]["filename"], "big.bin");
+    // Past 10 MiB the body is refused unread.
+    let huge = "A".repeat(limits::MAX_ATTACHMENT_BODY);
+    let (status, _) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": "x",
+               "attachments": [{"filename": "a.bin", "content": huge}]}),
+    );
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn send_email_takes_five_mib_and_the_refusal_names_the_attachments() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    let (status, body) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": "big",
+               "attachments": [{"filename": "big.bin", "content": b64(&binary(4 * 1024 * 1024))}]}),
+    );
+    let (status, error) = first_error(status, &body);
+    assert_eq!(status, 413, "{error}");
+    assert!(
+        error.contains("`attachments`") && error.contains("send_email"),
+        "{error}"
+    );
+    assert!(service.objects().mailer().sent().is_empty());
+    assert!(service.messages(&key).is_empty(), "nothing stored");
+    // 3 MiB (4 MiB of base64) fits.
+    let (status, body) = send(
+        &service,
+        &key,
+        json!({"to": "bob@example.com", "text": "fits",
+               "attachments": [{"filename": "ok.bin", "content": b64(&binary(3 * 1024 * 1024))}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(service.objects().mailer().sent().len(), 1);
+}
+
+#[test]
+fn attachments_count_against_the_storage_cap() {
+    let service = TestService::new();
+    service.objects().configure(InboxConfig {
+        max_inbox_bytes: 2 * 1024 * 1024,
+        ..InboxConfig::default()
+    });
+    let alice = service.signup("alice");
+    service.signup("bob");
+    let (status, body) = send(
+        &service,
+        &alice,
+        json!({"to": "bob@agents.test", "text": "x",
+               "attachments": [{"filename": "a.bin", "content": b64(&binary(2 * 1024 * 1024))}]}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("storage_full")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_forward_carries_the_originals_byte_for_byte_unless_told_not_to() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let eml = corpus()
+        .into_iter()
+        .find(|path| {
+            let golden: Json = serde_json::from_slice(
+                &std::fs::read(path.with_extension("json")).expect("golden"),
+            )
+            .expect("JSON");
+            golden["attachments"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2)
+        })
+        .expect("a corpus message with two attachments");
+    let original = deliver(&service, ALICE, &std::fs::read(&eml).expect("the message"));
+    let theirs = message(&service, &alice, original);
+    let sums = |key: &str, id: u64, detail: &Json| -> Vec<(Json, String)> {
+        listed(detail)
+            .iter()
+            .map(|a| {
+                let part = a["id"].as_str().expect("an id");
+                (
+                    a["contentType"].clone(),
+                    sha256_hex(&download(&service, key, id, part).body),
+                )
+            })
+            .collect()
+    };
+    let before = sums(&alice, original, &theirs);
+    let (status, body) = service.call(
+        "POST",
+        &format!("/api/messages/{original}/forward"),
+        &alice,
+        Some(json!({"to": "bob@agents.test", "text": "FYI",
+                    "attachments": [{"filename": "note.txt", "contentType": "text/plain", "content": b64(b"extra")}]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let forwarded = service.messages(&bob)[0]["id"].as_u64().expect("an id");
+    let at_bob = message(&service, &bob, forwarded);
+    let after = sums(&bob, forwarded, &at_bob);
+    // The original's files, then the new one.
+    assert_eq!(after.len(), before.len() + 1, "{at_bob}");
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(after[before.len()].1, sha256_hex(b"extra"));
+    let (status, body) = service.call(
+        "POST",
+        &format!("/api/messages/{original}/forward"),
+        &alice,
+        Some(json!({"to": "bob@agents.test", "includeAttachments": false})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let bare = service.messages(&bob)[0]["id"].as_u64().expect("an id");
+    assert_eq!(listed(&message(&service, &bob, bare)).len(), 0);
+}
+
+#[test]
+fn a_reply_carries_its_own_files_not_the_originals() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let (status, sent) = send(
+        &service,
+        &bob,
+        json!({"to": ALICE, "text": "Here", "attachments": [{"filename": "a.pdf", "content": b64(b"%PDF-a")}]}),
+    );
+    assert_eq!(status, 201, "{sent}");
+    let at_alice = service.messages(&alice)[0]["id"].as_u64().expect("an id");
+    let (status, body) = service.call(
+        "POST",
+        &format!("/api/messages/{at_alice}/reply"),
+        &alice,
+        Some(json!({"text": "Signed", "attachments": [{"filename": "signed.pdf", "content": b64(b"%PDF-b")}]})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let reply = service.messages(&bob)[0]["id"].as_u64().expect("an id");
+    let list = message(&service, &bob, reply);
+    let list = listed(&list);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["name"], "signed.pdf");
+    let part = list[0]["id"].as_str().expect("an id");
+    assert_eq!(download(&service, &bob, reply, part).body, b"%PDF-b");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever bytes our sender attaches, under whatever safe name,
+        /// the recipient's inbox lists that name and downloads those bytes.
+        #[test]
+        fn any_bytes_sent_inbox_to_inbox_download_identical(
+            files in prop::collection::vec(
+                (prop::collection::vec(any::<u8>(), 0..5000), "[a-zA-Z0-9äöüßéñ中 _-]{1,20}\\.[a-z]{1,4}"),
+                1..4,
+            ),
+            inline in any::<bool>(),
+        ) {
+            let service = TestService::new();
+            let alice = service.signup("alice");
+            let bob = service.signup("bob");
+            let attachments: Vec<Json> = files
+                .iter()
+                .enumerate()
+                .map(|(i, (bytes, name))| {
+                    let mut file = json!({"filename": name.trim(), "content": b64(bytes)});
+                    if inline && i == 0 {
+                        file["disposition"] = json!("inline");
+                        file["contentId"] = json!("first@x");
+                    }
+                    file
+                })
+                .collect();
+            let (status, sent) = send(&service, &alice, json!({
+                "to": "bob@agents.test", "text": "files", "html": "<p>files</p>",
+                "attachments": attachments,
+            }));
+            prop_assert_eq!(status, 201, "{}", sent);
+            let id = service.messages(&bob)[0]["id"].as_u64().expect("an id");
+            let detail = message(&service, &bob, id);
+            let list = listed(&detail);
+            prop_assert_eq!(list.len(), files.len(), "{}", detail);
+            for ((bytes, name), listed) in files.iter().zip(list) {
+                prop_assert_eq!(listed["name"].as_str(), Some(name.trim()));
+                let part = listed["id"].as_str().expect("an id");
+                let reply = download(&service, &bob, id, part);
+                prop_assert_eq!(&reply.body, bytes);
+            }
+        }
+    }
+}
