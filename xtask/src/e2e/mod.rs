@@ -9,6 +9,7 @@
 //! do not depend on each other's order and any of them runs alone
 //! (`INBOXKIT_E2E_ONLY=a,b` runs those whose names contain a pattern).
 
+mod attachments;
 mod basics;
 mod corpus;
 mod hostile;
@@ -202,6 +203,18 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "a reply to outside mail goes through the send_email binding with Re:, In-Reply-To and References",
         threads::reply_to_outside_mail,
+    ),
+    (
+        "a 20 MB attachment arrives by mail and downloads byte for byte with its headers",
+        attachments::twenty_megabytes_download,
+    ),
+    (
+        "A sends B a PDF and an inline image, B forwards them to C: every download is identical",
+        attachments::agent_files_and_forward,
+    ),
+    (
+        "a send to the outside with files, read back from wrangler's .eml by Python's email package",
+        attachments::outside_send_read_by_python,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
