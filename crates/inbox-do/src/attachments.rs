@@ -81,8 +81,9 @@ fn read_row(row: &[Value]) -> Result<Stored, SqlError> {
     })
 }
 
-/// Writes the rows of message `message_id` and marks it indexed. Inside the
-/// caller's transaction (the message's insert).
+/// Writes the rows of message `message_id`, inside the caller's
+/// transaction: the message's insert, which marks it indexed itself, or
+/// [`ensure`]'s.
 pub(crate) fn insert(
     sql: &dyn Sql,
     message_id: u64,
@@ -109,10 +110,6 @@ pub(crate) fn insert(
             ],
         )?;
     }
-    sql.exec(
-        "UPDATE messages SET attachments_indexed = 1 WHERE id = ?",
-        &[Value::Integer(message_id as i64)],
-    )?;
     Ok(())
 }
 
@@ -144,7 +141,12 @@ pub(crate) fn ensure(sql: &dyn Sql, message_id: u64) -> Result<bool, SqlError> {
                     "DELETE FROM attachments WHERE message_id = ?",
                     &[Value::Integer(message_id as i64)],
                 )?;
-                insert(sql, message_id, &records)
+                insert(sql, message_id, &records)?;
+                sql.exec(
+                    "UPDATE messages SET attachments_indexed = 1 WHERE id = ?",
+                    &[Value::Integer(message_id as i64)],
+                )?;
+                Ok(())
             })?;
             Ok(true)
         }

@@ -81,8 +81,9 @@ pub(crate) fn insert(
         });
         let rows = sql.exec(
             "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
-                                   to_addr, subject, has_attachments, raw_sha256, send_status)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                   to_addr, subject, has_attachments, raw_sha256, send_status,
+                                   attachments_indexed)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
             &[
                 Value::from(message.direction.as_str()),
                 Value::Integer(received_at),
@@ -104,6 +105,7 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
+        // (The row says its attachments are indexed: they are, here.)
         attachments::insert(sql, new_id as u64, &message.parsed.attachments)?;
         let parsed = &message.parsed;
         let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
