@@ -279,7 +279,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         id: 9,
-        name: "attachments",
+        name: "attachment locations",
         statements: &[
             // Whether the message's attachments have rows below. Mail stored
             // before this migration has none until it is first read: its
