@@ -18,7 +18,9 @@ use crate::service::RawMessage;
 use crate::store;
 use protocol::ApiError;
 use protocol::api::{Attachment, Disposition};
-use protocol::filename::{content_disposition, download_name, media_type};
+use protocol::filename::{
+    check_content_id, check_outbound_name, content_disposition, download_name, media_type,
+};
 use schema::{Row, Sql, SqlError, Value};
 
 /// An attachment's row.
@@ -142,9 +144,13 @@ pub(crate) fn ensure(sql: &dyn Sql, message_id: u64) -> Result<bool, SqlError> {
                     &[Value::Integer(message_id as i64)],
                 )?;
                 insert(sql, message_id, &records)?;
+                // Today's rules may find attachments the old ones did not.
                 sql.exec(
-                    "UPDATE messages SET attachments_indexed = 1 WHERE id = ?",
-                    &[Value::Integer(message_id as i64)],
+                    "UPDATE messages SET attachments_indexed = 1, has_attachments = ? WHERE id = ?",
+                    &[
+                        Value::Integer(i64::from(!records.is_empty())),
+                        Value::Integer(message_id as i64),
+                    ],
                 )?;
                 Ok(())
             })?;
@@ -231,25 +237,49 @@ pub(crate) fn files_in(
 ) -> Result<Vec<OutFile>, SqlError> {
     ensure(sql, message_id)?;
     let stored = all(sql, message_id)?;
-    let nested: Vec<String> = stored
-        .iter()
-        .filter(|s| s.content_type == "message/rfc822")
-        .map(|s| format!("{}.", s.part))
-        .collect();
-    Ok(stored
-        .into_iter()
-        .filter(|s| {
-            !nested
-                .iter()
-                .any(|prefix| s.part.starts_with(prefix.as_str()))
-        })
-        .map(|s| OutFile {
-            filename: download_name(s.name.as_deref()),
+    // A part is inside another listed one only when that one is a forwarded
+    // message (nothing else listed has listed parts): it travels inside it.
+    let ids: Vec<String> = stored.iter().map(|s| format!("{}.", s.part)).collect();
+    let inside = |part: &str| ids.iter().any(|prefix| part.starts_with(prefix.as_str()));
+    let mut content_ids: Vec<String> = Vec::new();
+    let mut files = Vec::new();
+    for s in stored.iter().filter(|s| !inside(&s.part)) {
+        // The sender's Content-ID goes out again only if ours would take
+        // it, and once.
+        let content_id = s
+            .content_id
+            .clone()
+            .filter(|id| check_content_id(id).is_ok() && !content_ids.contains(id));
+        if let Some(id) = &content_id {
+            content_ids.push(id.clone());
+        }
+        files.push(OutFile {
+            // A name we would send as it is (ours, for a sent message)
+            // stays as it is; any other is cleaned as for a download.
+            filename: match s.name.as_deref() {
+                Some(name) if check_outbound_name(name).is_ok() => name.to_owned(),
+                other => download_name(other),
+            },
             content_type: media_type(&s.content_type)
                 .unwrap_or_else(|| "application/octet-stream".to_owned()),
-            content_id: s.content_id.clone(),
+            content_id,
             inline: s.disposition == Disposition::Inline,
             content: mail::decoded(raw, &s.location),
-        })
-        .collect())
+        });
+    }
+    Ok(files)
+}
+
+/// The decoded size of the files [`files_of`] would give, from the rows
+/// alone (nothing is decoded): to refuse a forward too large before it is
+/// built.
+pub(crate) fn files_size(sql: &dyn Sql, message_id: u64) -> Result<u64, SqlError> {
+    ensure(sql, message_id)?;
+    let stored = all(sql, message_id)?;
+    let ids: Vec<String> = stored.iter().map(|s| format!("{}.", s.part)).collect();
+    Ok(stored
+        .iter()
+        .filter(|s| !ids.iter().any(|prefix| s.part.starts_with(prefix.as_str())))
+        .map(|s| s.size)
+        .sum())
 }

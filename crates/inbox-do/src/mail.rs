@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::decode::{Layer, Pipeline, TransferEncoding, decoded_len};
+use crate::decode::{Decoder, Layer, Pipeline, TransferEncoding, decoded_len};
 use mail_parser::{
     Address, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
@@ -113,10 +113,8 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
         .copied()
         .filter(|&id| message.part(id).is_some_and(is_unnamed_plain_text))
         .collect();
-    for &id in body_parts
-        .iter()
-        .filter(|id| !message.text_body.contains(id))
-    {
+    let in_text_body: std::collections::HashSet<u32> = message.text_body.iter().copied().collect();
+    for &id in body_parts.iter().filter(|id| !in_text_body.contains(id)) {
         if let Some(text) = message.part(id).and_then(|part| part.text_contents()) {
             texts.push((id, Cow::Borrowed(text)));
         }
@@ -156,13 +154,12 @@ pub(crate) fn parse_mail(raw: &[u8], envelope_from: &str, tag: Option<String>) -
 
     let mut attachments = Vec::new();
     let mut walk = Walk {
-        raw,
         out: &mut attachments,
         warnings: &mut warnings,
         too_deep: false,
         too_many: false,
     };
-    walk.message(&message, None, &[], 0);
+    walk.message(&message, None, &[], raw, 0);
     detail.attachments = attachments.iter().map(PartRecord::listed).collect();
 
     detail.warnings = warnings;
@@ -220,8 +217,11 @@ impl PartRecord {
 /// forwarded message (`message/rfc822`, section `k`) `k.1`, `k.2`, … (its
 /// single body `k.1`). A section depends only on the message's structure,
 /// so an id stays the same whenever the message is read again.
+///
+/// The work is linear in the message: each part is visited once, and a
+/// forwarded message that is itself encoded is decoded once (by our decoder,
+/// as a download will) to count the sizes of the parts inside it.
 struct Walk<'w> {
-    raw: &'w [u8],
     out: &'w mut Vec<PartRecord>,
     warnings: &'w mut Vec<String>,
     too_deep: bool,
@@ -230,12 +230,14 @@ struct Walk<'w> {
 
 impl Walk<'_> {
     /// A message (the whole mail, or one forwarded inside it) whose parts'
-    /// offsets are in the bytes `prefix` decodes to, numbered under `base`.
+    /// offsets are in `buffer`, the bytes `prefix` decodes to (the raw
+    /// message when `prefix` is empty), numbered under `base`.
     fn message(
         &mut self,
         message: &Message<'_>,
         base: Option<&str>,
         prefix: &[Layer],
+        buffer: &[u8],
         depth: usize,
     ) {
         let section = |n: usize| match base {
@@ -243,41 +245,42 @@ impl Walk<'_> {
             None => n.to_string(),
         };
         // Unnamed plain text is body, wherever mail-parser put it.
-        let listed: Vec<u32> = message
-            .attachments
-            .iter()
-            .copied()
-            .filter(|&id| {
-                message
-                    .part(id)
-                    .is_some_and(|part| !is_unnamed_plain_text(part))
-            })
-            .collect();
+        let mut listed = vec![false; message.parts.len()];
+        for &id in &message.attachments {
+            if message
+                .part(id)
+                .is_some_and(|part| !is_unnamed_plain_text(part))
+                && let Some(slot) = listed.get_mut(id as usize)
+            {
+                *slot = true;
+            }
+        }
         let Some(root) = message.part(0) else {
             return;
+        };
+        let level = Level {
+            message,
+            listed: &listed,
+            prefix,
+            buffer,
         };
         match &root.body {
             PartType::Multipart(children) => {
                 for (i, &child) in children.iter().enumerate() {
-                    self.part(message, &listed, child, section(i + 1), prefix, depth + 1);
+                    self.part(&level, child, section(i + 1), depth + 1);
                 }
             }
-            _ => self.part(message, &listed, 0, section(1), prefix, depth + 1),
+            _ => self.part(&level, 0, section(1), depth + 1),
         }
     }
 
-    fn part(
-        &mut self,
-        message: &Message<'_>,
-        listed: &[u32],
-        id: u32,
-        section: String,
-        prefix: &[Layer],
-        depth: usize,
-    ) {
-        let Some(part) = message.part(id) else {
+    fn part(&mut self, level: &Level<'_, '_>, id: u32, section: String, depth: usize) {
+        let Some(part) = level.message.part(id) else {
             return;
         };
+        if self.too_many {
+            return;
+        }
         if depth > MAX_DEPTH {
             if !self.too_deep {
                 self.too_deep = true;
@@ -287,36 +290,63 @@ impl Walk<'_> {
             }
             return;
         }
-        let layer = Layer {
-            start: u64::from(part.offset_body),
-            end: u64::from(part.offset_end.max(part.offset_body)),
-            encoding: TransferEncoding::from_header(part.content_transfer_encoding()),
+        let encoding = match &part.body {
+            // mail-parser parses a forwarded message from its decoded bytes
+            // only when it was base64 or quoted-printable; any other
+            // encoding it reads in place, so the offsets inside are in this
+            // same buffer.
+            PartType::Message(_) => match part.encoding {
+                mail_parser::Encoding::Base64 => TransferEncoding::Base64,
+                mail_parser::Encoding::QuotedPrintable => TransferEncoding::QuotedPrintable,
+                mail_parser::Encoding::None => TransferEncoding::Identity,
+            },
+            _ => TransferEncoding::from_header(part.content_transfer_encoding()),
         };
-        let mut location = prefix.to_vec();
+        let len = level.buffer.len() as u64;
+        let layer = Layer {
+            start: u64::from(part.offset_body).min(len),
+            end: u64::from(part.offset_end.max(part.offset_body)).min(len),
+            encoding,
+        };
+        let mut location = level.prefix.to_vec();
         location.push(layer);
+        let listed = level.listed.get(id as usize).copied().unwrap_or(false);
+        let encoded = &level.buffer[layer.start as usize..layer.end as usize];
         match &part.body {
             PartType::Multipart(children) => {
                 for (i, &child) in children.iter().enumerate() {
                     let child_section = format!("{section}.{}", i + 1);
-                    self.part(message, listed, child, child_section, prefix, depth + 1);
+                    self.part(level, child, child_section, depth + 1);
                 }
             }
             PartType::Message(nested) => {
-                if listed.contains(&id) {
-                    self.record(message, part, &section, location.clone());
-                }
-                // Parsed from the part's decoded bytes when it was encoded,
-                // else from the same bytes as this message.
-                let inner = if layer.encoding == TransferEncoding::Identity {
-                    prefix
+                if encoding == TransferEncoding::Identity {
+                    if listed {
+                        let size = encoded.len() as u64;
+                        self.record(level.message, part, &section, location, size);
+                    }
+                    self.message(
+                        nested,
+                        Some(&section),
+                        level.prefix,
+                        level.buffer,
+                        depth + 1,
+                    );
                 } else {
-                    &location
-                };
-                self.message(nested, Some(&section), inner, depth + 1);
+                    // Decoded once, here, for the message itself and every
+                    // part inside it.
+                    let decoded = decode_all(encoding, encoded);
+                    if listed {
+                        let size = decoded.len() as u64;
+                        self.record(level.message, part, &section, location.clone(), size);
+                    }
+                    self.message(nested, Some(&section), &location, &decoded, depth + 1);
+                }
             }
             _ => {
-                if listed.contains(&id) {
-                    self.record(message, part, &section, location);
+                if listed {
+                    let size = decoded_len(encoding, encoded);
+                    self.record(level.message, part, &section, location, size);
                 }
             }
         }
@@ -328,6 +358,7 @@ impl Walk<'_> {
         part: &MessagePart<'_>,
         section: &str,
         location: Vec<Layer>,
+        size: u64,
     ) {
         if self.out.len() == MAX_ITEMS {
             if !self.too_many {
@@ -370,7 +401,6 @@ impl Walk<'_> {
             _ if content_id.is_some() => Disposition::Inline,
             _ => Disposition::Attachment,
         };
-        let size = decoded_size(self.raw, &location);
         self.out.push(PartRecord {
             part: section.to_owned(),
             name: continued_name(part, message.raw_message())
@@ -386,6 +416,24 @@ impl Walk<'_> {
             location,
         });
     }
+}
+
+/// One message of the walk: its parts, which of them are listed, and the
+/// bytes their offsets are in (and the layers that decode to them).
+struct Level<'l, 'm> {
+    message: &'l Message<'m>,
+    listed: &'l [bool],
+    prefix: &'l [Layer],
+    buffer: &'l [u8],
+}
+
+/// `input` decoded whole with `encoding`.
+fn decode_all(encoding: TransferEncoding, input: &[u8]) -> Vec<u8> {
+    let mut decoder = Decoder::new(encoding);
+    let mut out = Vec::with_capacity(input.len());
+    decoder.feed(input, &mut out);
+    decoder.finish(&mut out);
+    out
 }
 
 /// A file name given in RFC 2231 continuations (`filename*0*=utf-8''%E5%B9`,
@@ -526,19 +574,6 @@ fn percent_decoded(text: &str) -> Vec<u8> {
     out
 }
 
-/// The decoded size of the part at `location` in `raw`, decoded in blocks
-/// so that it is never whole in memory here.
-pub(crate) fn decoded_size(raw: &[u8], location: &[Layer]) -> u64 {
-    if let [only] = location {
-        let len = raw.len() as u64;
-        let range = only.start.min(len) as usize..only.end.min(len) as usize;
-        return decoded_len(only.encoding, &raw[range]);
-    }
-    let mut size = 0u64;
-    decode_in_blocks(raw, location, &mut |block| size += block.len() as u64);
-    size
-}
-
 /// The decoded bytes of the part at `location` in `raw`.
 pub(crate) fn decoded(raw: &[u8], location: &[Layer]) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -561,6 +596,9 @@ fn decode_in_blocks(raw: &[u8], location: &[Layer], sink: &mut dyn FnMut(&[u8]))
         offset += block.len() as u64;
         sink(&out);
         out.clear();
+        if pipeline.done() {
+            break;
+        }
     }
     pipeline.finish(&mut out);
     sink(&out);
