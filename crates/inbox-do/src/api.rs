@@ -200,12 +200,26 @@ pub(crate) fn call(
             let own = caller.owner.handle.address(caller.mail_domain);
             let composed = reply::forward(&original, text.as_deref(), html.as_deref());
             // The original's files, decoded from it byte for byte, then the
-            // new ones.
+            // new ones; refused before they are decoded when they would
+            // make the forward too large.
             let mut files = if include_attachments {
+                let rest = payload.len().div_ceil(3) * 4 * 78 / 76 + MAX_QUOTED_ESTIMATE;
+                send::forward_fits(config, &recipients, attachments::files_size(sql, id)?, rest)?;
                 attachments::files_of(sql, id)?
             } else {
                 Vec::new()
             };
+            if let Some(taken) = added.iter().find_map(|file| {
+                file.content_id
+                    .as_ref()
+                    .filter(|cid| files.iter().any(|f| f.content_id.as_ref() == Some(*cid)))
+            }) {
+                return Err(ApiError::invalid(format!(
+                    "Invalid `attachments`: the Content-ID {taken:?} is already the forwarded \
+                     message's; choose another."
+                ))
+                .into());
+            }
             files.extend(added);
             return send::begin(
                 sql,
@@ -290,6 +304,10 @@ fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
     }
     Ok(Reply::json(200, &Thread { summary, messages }))
 }
+
+/// What a forward's text and HTML may add to it: the quoted original (128
+/// KiB of its text and of its HTML, base64 at most) and the headers.
+const MAX_QUOTED_ESTIMATE: usize = 2 * 180 * 1024 + 16 * 1024;
 
 fn no_such_thread(id: u64) -> InboxError {
     ApiError::not_found(format!("There is no thread {id} in this inbox.")).into()

@@ -44,8 +44,10 @@ use protocol::limits::{
 use protocol::wire::{InboxRequest, RoutedRecipient, SendRoute, WireAttachment};
 use protocol::{ApiError, ErrorCode, Handle, Reply, Timestamp};
 use schema::{Sql, SqlError};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
+use std::rc::Rc;
 
 /// A send as the API call asks for it.
 #[derive(Debug, Clone)]
@@ -304,6 +306,30 @@ pub(crate) fn begin(
     Ok(Outcome::Send(Started { message_id, jobs }))
 }
 
+/// Refuses a forward whose original's files would make it larger than a
+/// way it leaves takes, before they are decoded: `files` is their decoded
+/// size, `added` the rest's; the estimate is base64's in lines of 76.
+pub(crate) fn forward_fits(
+    config: &InboxConfig,
+    recipients: &[RoutedRecipient],
+    files: u64,
+    added: usize,
+) -> Result<(), InboxError> {
+    let files = usize::try_from(files).unwrap_or(usize::MAX);
+    let estimate = files.div_ceil(3).saturating_mul(4).saturating_mul(78) / 76;
+    fits_the_route(config, recipients, estimate.saturating_add(added)).map_err(|_| {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "The forwarded message's attachments ({files} bytes) make the forward too \
+                 large for the way it leaves (see the limits of attachments); forward it \
+                 with `includeAttachments: false`, or to fewer recipients."
+            ),
+        )
+        .into()
+    })
+}
+
 /// Refuses a message larger than a way it leaves can take: the
 /// `send_email` binding takes 5 MiB, the HTTP relay 40 MB, an inbox here
 /// what inbound mail may be (25 MiB). Only attachments make a message this
@@ -327,17 +353,61 @@ fn fits_the_route(
         let inbound = usize::try_from(MAX_MESSAGE_BYTES).unwrap_or(usize::MAX);
         limits.push((inbound, "an inbox of this deployment"));
     }
-    match limits.into_iter().find(|(limit, _)| size > *limit) {
-        Some((limit, by)) => Err(ApiError::new(
+    if let Some((limit, by)) = limits.into_iter().find(|(limit, _)| size > *limit) {
+        return Err(ApiError::new(
             ErrorCode::TooLarge,
             format!(
                 "Invalid `attachments`: with them the message is {size} bytes (base64 \
                  included), and {by} takes at most {limit}."
             ),
         )
-        .into()),
-        None => Ok(()),
+        .into());
     }
+    let copies = handover_copies(config, recipients);
+    let held = size.saturating_mul(copies);
+    if held > HANDOVER_MEMORY {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "Invalid `attachments`: the message is {size} bytes, and handing it to these \
+                 recipients at once holds {copies} copies of it ({held} bytes); an inbox \
+                 holds at most {HANDOVER_MEMORY}. Send it to fewer recipients per message."
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The most memory the copies of one message may take while it is handed
+/// over (a Durable Object has 128 MB in all).
+pub(crate) const HANDOVER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// How many copies of a message its hand-overs hold at once, all running
+/// together: the stored bytes (read once for all, see [`Raws`]), one per
+/// inbox here and per `send_email` recipient (the platform copies the bytes
+/// into each call), and for an HTTP relay call its files decoded, their
+/// base64, the JSON and the call's own copy (four), once for all its
+/// recipients or once per blind copy when only blind copies go out.
+fn handover_copies(config: &InboxConfig, recipients: &[RoutedRecipient]) -> usize {
+    let direct = recipients
+        .iter()
+        .filter(|r| r.route != SendRoute::Relay)
+        .count();
+    let relayed: Vec<&RoutedRecipient> = recipients
+        .iter()
+        .filter(|r| r.route == SendRoute::Relay)
+        .collect();
+    let relay = match config.relay {
+        Relay::None => 0,
+        Relay::SendEmail => relayed.len(),
+        Relay::Http { .. } if relayed.is_empty() => 0,
+        Relay::Http { .. } if relayed.iter().all(|r| r.kind == RecipientKind::Bcc) => {
+            4 * relayed.len()
+        }
+        Relay::Http { .. } => 4,
+    };
+    1 + direct + relay
 }
 
 fn rate_limited(message: String, retry_after: u64) -> InboxError {
@@ -376,6 +446,7 @@ pub(crate) async fn attempt<P: Platform>(
     platform: &P,
     config: &InboxConfig,
     job: SendJob,
+    raws: &Raws,
 ) -> Result<(), SqlError> {
     let Some(summary) = store::summary(sql, job.message_id)? else {
         // Gone.
@@ -414,7 +485,7 @@ pub(crate) async fn attempt<P: Platform>(
         );
         pending.iter().map(|r| (r.seq, Err(why.clone()))).collect()
     } else {
-        match store::raw(sql, job.message_id)? {
+        match raws.get(sql, job.message_id)? {
             Some(raw) => {
                 let handover = Handover {
                     own: owner.as_ref().map(|o| &o.handle),
@@ -462,6 +533,26 @@ pub(crate) async fn attempt<P: Platform>(
         }
         jobs::delete_job(sql, job.id)
     })
+}
+
+/// The raw bytes of the messages that attempts running together hand over,
+/// each read once and shared: the jobs of one send (one per recipient here)
+/// would otherwise each hold a copy of the message while they wait.
+#[derive(Debug, Default)]
+pub(crate) struct Raws(RefCell<Vec<(u64, Rc<Vec<u8>>)>>);
+
+impl Raws {
+    fn get(&self, sql: &dyn Sql, message_id: u64) -> Result<Option<Rc<Vec<u8>>>, SqlError> {
+        if let Some((_, raw)) = self.0.borrow().iter().find(|(id, _)| *id == message_id) {
+            return Ok(Some(Rc::clone(raw)));
+        }
+        let Some(raw) = store::raw(sql, message_id)? else {
+            return Ok(None);
+        };
+        let raw = Rc::new(raw);
+        self.0.borrow_mut().push((message_id, Rc::clone(&raw)));
+        Ok(Some(raw))
+    }
 }
 
 /// Gives up on a send whose job row cannot be read (see

@@ -296,9 +296,10 @@ impl InboxService {
                 // short, the alarm picks its job up when its lease ends.
                 self.set_alarm(sql, platform).await;
                 let Started { message_id, jobs } = started;
+                let raws = send::Raws::default();
                 let attempts = jobs
                     .into_iter()
-                    .map(|job| send::attempt(sql, platform, &self.config, job));
+                    .map(|job| send::attempt(sql, platform, &self.config, job, &raws));
                 let outcome = futures_util::future::join_all(attempts)
                     .await
                     .into_iter()
@@ -330,7 +331,10 @@ impl InboxService {
         }
         self.migrate(sql, now)?;
         let jobs = jobs::claim_due(sql, now, ALARM_BATCH)?;
-        let runs = jobs.into_iter().map(|job| self.run_job(sql, platform, job));
+        let raws = send::Raws::default();
+        let runs = jobs
+            .into_iter()
+            .map(|job| self.run_job(sql, platform, job, &raws));
         for outcome in futures_util::future::join_all(runs).await {
             if let Err(error) = outcome {
                 // The job keeps its lease and runs again when it ends.
@@ -470,10 +474,11 @@ impl InboxService {
         sql: &dyn Sql,
         platform: &P,
         job: Job,
+        raws: &send::Raws,
     ) -> Result<(), SqlError> {
         match job {
             Job::Webhook(job) => webhook::run(sql, platform, &self.config, job).await,
-            Job::Send(job) => send::attempt(sql, platform, &self.config, *job).await,
+            Job::Send(job) => send::attempt(sql, platform, &self.config, *job, raws).await,
         }
     }
 }

@@ -107,8 +107,10 @@ pub fn document() -> Value {
         "The body is larger than {MAX_ATTACHMENT_BODY} bytes (or {MAX_JSON_BODY} without attachments, or \
          its fields other than the attachments' content take more than {MAX_JSON_BODY}), or the message \
          with its attachments is larger than the way it leaves takes: the send_email binding \
-         {SEND_EMAIL_MAX_BYTES} bytes, the HTTP relay {HTTP_RELAY_MAX_BYTES}, an inbox here {MAX_MESSAGE_BYTES} \
-         (`too_large`, naming `attachments`)."
+         {SEND_EMAIL_MAX_BYTES} bytes, the HTTP relay {HTTP_RELAY_MAX_BYTES}, an inbox here {MAX_MESSAGE_BYTES}; \
+         or handing it to all its recipients at once would hold more than 64 MiB of copies of it (its size \
+         times 1, plus 1 per inbox here and per send_email recipient, plus 4 per HTTP relay call) \
+         (`too_large`, naming `attachments`; for a forward, pointing to `includeAttachments: false`)."
     );
     let attachments_text = format!(
         " `attachments` are files (`filename`, `contentType`, base64 `content`, `contentId` and \

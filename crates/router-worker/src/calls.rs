@@ -108,8 +108,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// inbox to inbox, so it must be an inbox here; anything else goes
     /// through the relay.
     async fn send_call(&self, request: &HttpRequest) -> Result<(ApiCall, Attached), RouterError> {
-        let body: SendRequest = json_body(request)?;
-        within_limits(request, &body.attachments)?;
+        let mut body: SendRequest = json_body(request)?;
+        within_limits(request, &mut body, |b| &mut b.attachments)?;
         let valid = body.validate()?;
         let mut recipients = self.routed(valid.recipients).await?;
         let first = recipients
@@ -143,8 +143,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         request: &HttpRequest,
         caller: &Caller,
     ) -> Result<(ApiCall, Attached), RouterError> {
-        let body: ReplyRequest = json_body(request)?;
-        within_limits(request, &body.attachments)?;
+        let mut body: ReplyRequest = json_body(request)?;
+        within_limits(request, &mut body, |b| &mut b.attachments)?;
         bodies(body.text.as_deref(), body.html.as_deref(), true)?;
         // Checked before the inbox is asked anything.
         let attached = outbound::attachments(&body.attachments)?;
@@ -191,8 +191,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         id: u64,
         request: &HttpRequest,
     ) -> Result<(ApiCall, Attached), RouterError> {
-        let body: ForwardRequest = json_body(request)?;
-        within_limits(request, &body.attachments)?;
+        let mut body: ForwardRequest = json_body(request)?;
+        within_limits(request, &mut body, |b| &mut b.attachments)?;
         let valid = outbound::recipients(&body.to, body.cc.as_ref(), body.bcc.as_ref())?;
         bodies(body.text.as_deref(), body.html.as_deref(), false)?;
         let attached = outbound::attachments(&body.attachments)?;
@@ -278,15 +278,27 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
 /// A body over [`MAX_JSON_BODY`] is taken only for its attachments: without
 /// any it is refused as any other, and with some, what is not their content
 /// must still fit [`MAX_JSON_BODY`] (the text and HTML travel to the inbox
-/// in a request header, the files as its payload).
-fn within_limits(request: &HttpRequest, files: &[NewAttachment]) -> Result<(), ApiError> {
-    let content: usize = files.iter().map(|f| f.content.len()).sum();
-    let rest = request.body.len().saturating_sub(content);
+/// in a request header, the files as its payload). That is measured on the
+/// parsed fields, written again without the contents, so escapes a client
+/// put in the base64 (`\/`) count for nothing.
+fn within_limits<T: serde::Serialize>(
+    request: &HttpRequest,
+    body: &mut T,
+    files: fn(&mut T) -> &mut Vec<NewAttachment>,
+) -> Result<(), ApiError> {
     if request.body.len() <= MAX_JSON_BODY {
         return Ok(());
     }
-    if files.is_empty() {
+    if files(body).is_empty() {
         return Err(too_large(MAX_JSON_BODY));
+    }
+    let contents: Vec<String> = files(body)
+        .iter_mut()
+        .map(|file| std::mem::take(&mut file.content))
+        .collect();
+    let rest = serde_json::to_vec(&*body).map_or(usize::MAX, |rest| rest.len());
+    for (file, content) in files(body).iter_mut().zip(contents) {
+        file.content = content;
     }
     if rest > MAX_JSON_BODY {
         return Err(ApiError::new(

@@ -57,7 +57,8 @@ async fn serve(mut req: Request, env: &Env, trace: &Trace) -> Result<Outgoing<Re
     let url = req.url()?;
     // The route decides how much body it takes (10 MiB where a message may
     // carry attachments); an unknown path gets the JSON limit, then its 404.
-    let limit = Route::parse(url.path()).map_or(MAX_JSON_BODY, |route| route.body_limit());
+    let method = req.inner().method();
+    let limit = Route::parse(url.path()).map_or(MAX_JSON_BODY, |route| route.body_limit(&method));
     let Ok(body) = read_body(&mut req, limit).await? else {
         return Ok(Outgoing::Reply(Reply::error(&too_large(limit))));
     };

@@ -94,7 +94,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         trace: &Trace,
     ) -> Result<Outgoing<N::Answer>, RouterError> {
         let parsed = Route::parse(&request.path);
-        let limit = parsed.as_ref().map_or(MAX_JSON_BODY, Route::body_limit);
+        let limit = parsed
+            .as_ref()
+            .map_or(MAX_JSON_BODY, |route| route.body_limit(&request.method));
         if request.body.len() > limit {
             return Err(too_large(limit).into());
         }

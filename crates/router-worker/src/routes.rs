@@ -201,13 +201,15 @@ impl Route {
         }
     }
 
-    /// The largest request body the route takes: 10 MiB where a message
-    /// may carry attachments, 64 KiB everywhere else.
-    pub fn body_limit(&self) -> usize {
+    /// The largest request body the route takes with `method` (as sent):
+    /// 10 MiB where a message may carry attachments (a POST of a send,
+    /// reply or forward), 64 KiB everywhere else.
+    pub fn body_limit(&self, method: &str) -> usize {
+        let post = Method::parse(method) == Some(Method::Post);
         match self {
             Route::Owner(
                 OwnerRoute::Messages | OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_),
-            ) => MAX_ATTACHMENT_BODY,
+            ) if post => MAX_ATTACHMENT_BODY,
             _ => MAX_JSON_BODY,
         }
     }

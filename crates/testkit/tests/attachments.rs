@@ -587,3 +587,150 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_large_message_to_many_inboxes_is_refused_before_it_would_exhaust_memory() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let names: Vec<String> = (0..12).map(|i| format!("agent{i}")).collect();
+    for name in &names {
+        service.signup(name);
+    }
+    let file = b64(&binary(4 * 1024 * 1024));
+    let to = |n: usize| -> Vec<String> {
+        names[..n]
+            .iter()
+            .map(|h| format!("{h}@agents.test"))
+            .collect()
+    };
+    // 12 inboxes and the stored copy: 13 copies of 5.5 MB, past 64 MiB.
+    let (status, body) = send(
+        &service,
+        &alice,
+        json!({"to": to(12), "text": "x", "attachments": [{"filename": "a.bin", "content": file}]}),
+    );
+    let (status, error) = first_error(status, &body);
+    assert_eq!(status, 413, "{error}");
+    assert!(
+        error.contains("`attachments`") && error.contains("fewer recipients"),
+        "{error}"
+    );
+    assert!(service.messages(&alice).is_empty(), "nothing stored");
+    // Ten fit.
+    let (status, body) = send(
+        &service,
+        &alice,
+        json!({"to": to(10), "text": "x", "attachments": [{"filename": "a.bin", "content": file}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "sent", "{body}");
+}
+
+#[test]
+fn a_forward_too_large_for_its_way_out_is_refused_before_it_is_built() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let alice = service.signup("alice");
+    let file = binary(8 * 1024 * 1024);
+    let mut raw = b"From: big@example.com\r\nTo: alice@agents.test\r\nSubject: scan\r\n\
+        MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+        Content-Type: text/plain\r\n\r\nThe scan.\r\n--b\r\n\
+        Content-Type: application/octet-stream; name=scan.bin\r\n\
+        Content-Transfer-Encoding: binary\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(&file);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    let original = deliver(&service, ALICE, &raw);
+    let forward = |body: Json| {
+        service.call(
+            "POST",
+            &format!("/api/messages/{original}/forward"),
+            &alice,
+            Some(body),
+        )
+    };
+    let (status, body) = forward(json!({"to": "bob@example.com"}));
+    let (status, error) = first_error(status, &body);
+    assert_eq!(status, 413, "{error}");
+    assert!(error.contains("includeAttachments"), "{error}");
+    assert!(service.objects().mailer().sent().is_empty());
+    let (status, body) = forward(json!({"to": "bob@example.com", "includeAttachments": false}));
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn a_forwarded_base64_message_lists_each_of_its_many_parts_with_its_size() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let mut inner = String::from(
+        "From: a@example.com\r\nSubject: inner\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nHi.\r\n",
+    );
+    for i in 0..300 {
+        inner.push_str(&format!(
+            "--in\r\nContent-Type: application/octet-stream; name=f{i}.bin\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(&vec![i as u8; i + 1])
+        ));
+    }
+    inner.push_str("--in--\r\n");
+    let encoded = b64(inner.as_bytes());
+    let mut raw = String::from(
+        "From: b@example.com\r\nTo: alice@agents.test\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n\
+         --out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+    );
+    for line in encoded.as_bytes().chunks(76) {
+        raw.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        raw.push_str("\r\n");
+    }
+    raw.push_str("--out--\r\n");
+    let id = deliver(&service, ALICE, raw.as_bytes());
+    let detail = message(&service, &key, id);
+    let list = listed(&detail);
+    assert_eq!(list.len(), 301, "the message and its 300 files");
+    assert_eq!(list[0]["id"], "2");
+    assert_eq!(list[0]["size"], inner.len());
+    for (i, attachment) in list[1..].iter().enumerate() {
+        assert_eq!(attachment["id"], format!("2.{}", i + 2));
+        assert_eq!(attachment["size"], i + 1);
+    }
+    let last = download(&service, &key, id, "2.301");
+    // f299.bin: 300 bytes of 299 mod 256.
+    assert_eq!(last.body, vec![43u8; 300]);
+    assert_eq!(download(&service, &key, id, "2").body, inner.as_bytes());
+}
+
+#[test]
+fn escapes_in_the_base64_count_toward_the_files_not_the_rest() {
+    let service = TestService::with_relay(Relay::SendEmail);
+    let key = service.signup("alice");
+    // As PHP's json_encode writes base64: every `/` escaped.
+    let bytes: Vec<u8> = (0..200_000)
+        .map(|i| if i % 3 == 2 { 0xFF } else { 0xFE })
+        .collect();
+    let content = b64(&bytes).replace('/', "\\/");
+    assert!(content.matches("\\/").count() > 70_000);
+    let body = format!(
+        r#"{{"to":"bob@example.com","text":"x","attachments":[{{"filename":"a.bin","content":"{content}"}}]}}"#
+    );
+    let reply = service.request(
+        &HttpRequest::new("POST", "/api/messages")
+            .header("authorization", &format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(body.into_bytes()),
+    );
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    // A GET with a large body is refused at the JSON limit, not taken up to
+    // 10 MiB: only a send carries attachments.
+    let reply = service.request(
+        &HttpRequest::new("GET", "/api/messages")
+            .header("authorization", &format!("Bearer {key}"))
+            .body(vec![b' '; limits::MAX_JSON_BODY + 1]),
+    );
+    assert_eq!(reply.status, 413);
+}
