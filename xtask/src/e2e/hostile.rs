@@ -102,8 +102,8 @@ fn raw_request(host: &str, method: &str, path: &str, auth: &str) -> Result<(u16,
     Ok((status, allow, body))
 }
 
-/// A JSON body sent chunked, with no `Content-Length`, past the router's
-/// 64 KiB limit and never finished: the router must refuse it while reading
+/// A JSON body sent chunked, with no `Content-Length`, past the route's
+/// limit (64 KiB, or 10 MiB for a send) and never finished: the router must refuse it while reading
 /// (413 `too_large`) rather than wait for its end to read it whole (issue 9,
 /// defect 4: before, such a request got no answer until the body ended). The
 /// server may answer and close while the body is still being written; a write
@@ -111,7 +111,12 @@ fn raw_request(host: &str, method: &str, path: &str, auth: &str) -> Result<(u16,
 pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
     let key = suite.inbox("e2e-chunked")?;
     let host = client_base(suite)?;
-    for path in ["/api/messages", "/api/signup"] {
+    // A send may carry attachments, so its limit is 10 MiB; signup's is
+    // 64 KiB. Each is written a little past its own limit.
+    for (path, limit) in [
+        ("/api/signup", protocol::limits::MAX_JSON_BODY),
+        ("/api/messages", protocol::limits::MAX_ATTACHMENT_BODY),
+    ] {
         // wrangler dev's own proxy sometimes loses the connection when an
         // answer comes while the request is still being sent, and then
         // answers its own plain-text 500 (the router's log line says 413):
@@ -119,7 +124,7 @@ pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
         // so is a reset before any answer (the proxy dropped the connection).
         let mut proxy_failures = 0;
         loop {
-            let (written, answer) = match unfinished_chunked_post(&host, path, &key) {
+            let (written, answer) = match unfinished_chunked_post(&host, path, &key, limit) {
                 Err(e) if e.starts_with(RESET_BEFORE_ANSWER) && proxy_failures < 2 => {
                     proxy_failures += 1;
                     continue;
@@ -154,9 +159,9 @@ pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
     Ok(())
 }
 
-/// POSTs 80 KiB of a JSON string in 16 KiB chunks (past the 64 KiB limit)
-/// with no closing chunk, then waits, and returns how much was written and
-/// the answer. It stops writing soon after the limit: wrangler dev's proxy
+/// POSTs a JSON string in 16 KiB chunks to 80 KiB past `limit` with no
+/// closing chunk, then waits, and returns how much was written and the
+/// answer. It stops writing soon after the limit: wrangler dev's proxy
 /// sometimes drops the connection (and answers its own 500) when the
 /// Worker's early answer meets a client still writing.
 ///
@@ -164,7 +169,12 @@ pub(super) fn chunked_body_over_the_limit(suite: &mut Suite) -> Result<()> {
 /// written: a server that answers early and closes sends a reset when more
 /// body arrives, and a reset discards whatever the client had not yet read,
 /// so reading only after writing can lose an answer that was given.
-fn unfinished_chunked_post(host: &str, path: &str, key: &str) -> Result<(usize, String)> {
+fn unfinished_chunked_post(
+    host: &str,
+    path: &str,
+    key: &str,
+    limit: usize,
+) -> Result<(usize, String)> {
     use std::io::{Read, Write};
     let mut stream =
         std::net::TcpStream::connect(host).map_err(|e| format!("connecting to {host}: {e}"))?;
@@ -199,7 +209,7 @@ fn unfinished_chunked_post(host: &str, path: &str, key: &str) -> Result<(usize, 
     ]
     .concat();
     let mut written = 0usize;
-    for _ in 0..5 {
+    for _ in 0..limit / (16 * 1024) + 5 {
         if stream.write_all(&piece).is_err() {
             break;
         }

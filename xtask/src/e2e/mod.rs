@@ -157,7 +157,7 @@ const CHECKS: &[(&str, Check)] = &[
         hostile::hostile_sweep,
     ),
     (
-        "a chunked body past 64 KiB with no Content-Length is refused with 413 while it is read",
+        "a chunked body past its limit (64 KiB, 10 MiB for a send) with no Content-Length is refused with 413 while it is read",
         hostile::chunked_body_over_the_limit,
     ),
     (
