@@ -87,12 +87,23 @@ fn build_into(
     // one, so look and move on if it does. The attachments need no look:
     // their base64 has `=` only as padding at a line's end, so it never
     // contains the `=_` every boundary starts with.
+    // A forwarded message sent as it is (see `unencoded_message`) is
+    // looked at too.
     let mut boundaries = Boundaries::new(&digest[32..56]);
     let mut salt = 0u32;
+    let messages: Vec<&[u8]> = draft
+        .attachments
+        .iter()
+        .filter(|a| unencoded_message(a).is_some())
+        .map(|a| a.content)
+        .collect();
     while [draft.text, draft.html]
         .into_iter()
         .flatten()
         .any(|body| boundaries.all().iter().any(|b| body.contains(b)))
+        || messages
+            .iter()
+            .any(|m| boundaries.all().iter().any(|b| contains(m, b.as_bytes())))
     {
         salt += 1;
         boundaries = Boundaries::new(&sha256_hex(format!("{digest}{salt}").as_bytes())[..24]);
@@ -220,7 +231,12 @@ fn attachment_part<'x>(attachment: &OutAttachment<'x>) -> MimePart<'x> {
         "attachment"
     };
     let name = attachment.filename;
-    let part = MimePart::raw(BodyPart::Binary(base64_lines(attachment.content).into()))
+    let encoding = unencoded_message(attachment);
+    let body = match encoding {
+        Some(_) => attachment.content.to_vec(),
+        None => base64_lines(attachment.content),
+    };
+    let part = MimePart::raw(BodyPart::Binary(body.into()))
         .header(
             "Content-Type",
             Raw::new(header_value(
@@ -242,7 +258,40 @@ fn attachment_part<'x>(attachment: &OutAttachment<'x>) -> MimePart<'x> {
         None => part,
     };
     // Given the encoding, mail-builder writes the body as it is.
-    part.transfer_encoding("base64")
+    part.transfer_encoding(encoding.unwrap_or("base64"))
+}
+
+/// The encoding a forwarded message (`message/rfc822`) goes as when it can
+/// go as it is, as RFC 2046 wants (7bit or 8bit, never base64): every line
+/// break a CRLF, no line over 998 bytes, no NUL. `None` otherwise, and for
+/// any other file: base64.
+fn unencoded_message(attachment: &OutAttachment<'_>) -> Option<&'static str> {
+    if attachment.content_type != "message/rfc822" || attachment.content.is_empty() {
+        return None;
+    }
+    let content = attachment.content;
+    let mut line = 0usize;
+    for (i, &byte) in content.iter().enumerate() {
+        match byte {
+            0 => return None,
+            b'\r' if content.get(i + 1) != Some(&b'\n') => return None,
+            b'\n' if i == 0 || content[i - 1] != b'\r' => return None,
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(if content.is_ascii() { "7bit" } else { "8bit" })
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A line's length a header keeps to (RFC 5322 section 2.1.1).
@@ -971,6 +1020,59 @@ mod tests {
             content_id: Some("logo@agents.test"),
             inline: true,
             content,
+        }
+    }
+
+    #[test]
+    fn a_forwarded_message_goes_as_it_is_when_it_can_and_in_base64_when_not() {
+        use mail_parser::{MimeHeaders as _, PartType};
+        let inner = b"From: a@example.com\r\nSubject: inner\r\n\r\nHello from inside.\r\n".to_vec();
+        let grusse = "From: a@example.com\r\nSubject: Gr\u{fc}\u{df}e\r\n\r\nGr\u{fc}\u{df}e\r\n"
+            .as_bytes()
+            .to_vec();
+        let bare_lf = b"From: a@example.com\nSubject: lf\n\nbare LF\n".to_vec();
+        let long_line = [b"From: a@example.com\r\n\r\n".to_vec(), vec![b'x'; 1200]].concat();
+        for (content, encoding) in [
+            (&inner, "7bit"),
+            (&grusse, "8bit"),
+            (&bare_lf, "base64"),
+            (&long_line, "base64"),
+        ] {
+            let files = [OutAttachment {
+                filename: "forwarded.eml",
+                content_type: "message/rfc822",
+                content_id: None,
+                inline: false,
+                content,
+            }];
+            let message = Draft {
+                attachments: &files,
+                ..draft(Some(TEXT), None)
+            };
+            let built = make(&message, "u");
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&built.raw)
+                .expect("a message");
+            let part = parsed
+                .parts
+                .iter()
+                .find(|p| p.attachment_name() == Some("forwarded.eml"))
+                .expect("the forwarded part");
+            assert_eq!(
+                part.content_transfer_encoding().unwrap_or("7bit"),
+                encoding,
+                "{}",
+                String::from_utf8_lossy(content)
+            );
+            let text = String::from_utf8_lossy(&built.raw);
+            let start = text.find("forwarded.eml").expect("named");
+            if encoding != "base64" {
+                // Sent as it is: the inner message is read as a message,
+                // and its bytes are the part's, exactly.
+                assert!(matches!(part.body, PartType::Message(_)));
+                let body = &built.raw[part.offset_body as usize..part.offset_end as usize];
+                assert_eq!(body, content.as_slice(), "{}", &text[start..]);
+            }
         }
     }
 

@@ -734,3 +734,50 @@ fn escapes_in_the_base64_count_toward_the_files_not_the_rest() {
     );
     assert_eq!(reply.status, 413);
 }
+
+#[test]
+fn a_forwarded_message_it_carries_goes_whole_and_unencoded() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let bob = service.signup("bob");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/attachments");
+    let raw = std::fs::read(dir.join("27-rfc822-7bit.eml")).expect("the corpus message");
+    let original = deliver(&service, ALICE, &raw);
+    let theirs = message(&service, &alice, original);
+    let (status, body) = service.call(
+        "POST",
+        &format!("/api/messages/{original}/forward"),
+        &alice,
+        Some(json!({"to": "bob@agents.test"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let at_bob = service.messages(&bob)[0]["id"].as_u64().expect("an id");
+    let ours = message(&service, &bob, at_bob);
+    // The forwarded message and the file inside it, as in the original.
+    let summary = |detail: &Json| -> Vec<(Json, Json)> {
+        listed(detail)
+            .iter()
+            .map(|a| (a["contentType"].clone(), a["size"].clone()))
+            .collect()
+    };
+    assert_eq!(summary(&ours), summary(&theirs), "{ours}");
+    let inner_there = download(&service, &alice, original, "2").body;
+    let inner_here = download(&service, &bob, at_bob, "2").body;
+    assert_eq!(inner_here, inner_there);
+    // Sent as RFC 2046 wants a message/rfc822: not base64.
+    let sent = get(
+        &service,
+        &alice,
+        &format!("/api/messages/{}/raw", body["id"]),
+    );
+    let text = String::from_utf8_lossy(&sent.body);
+    let part = text
+        .split("Content-Type: message/rfc822")
+        .nth(1)
+        .expect("a message/rfc822 part");
+    let headers = part.split("\r\n\r\n").next().expect("its headers");
+    assert!(
+        headers.contains("Content-Transfer-Encoding: 7bit"),
+        "{headers}"
+    );
+}
