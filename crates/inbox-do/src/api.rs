@@ -203,7 +203,7 @@ pub(crate) fn call(
             // new ones; refused before they are decoded when they would
             // make the forward too large.
             let mut files = if include_attachments {
-                let rest = payload.len().div_ceil(3) * 4 * 78 / 76 + MAX_QUOTED_ESTIMATE;
+                let rest = payload.len();
                 send::forward_fits(config, &recipients, attachments::files_size(sql, id)?, rest)?;
                 attachments::files_of(sql, id)?
             } else {
@@ -304,10 +304,6 @@ fn thread(sql: &dyn Sql, id: u64) -> Result<Reply, InboxError> {
     }
     Ok(Reply::json(200, &Thread { summary, messages }))
 }
-
-/// What a forward's text and HTML may add to it: the quoted original (128
-/// KiB of its text and of its HTML, base64 at most) and the headers.
-const MAX_QUOTED_ESTIMATE: usize = 2 * 180 * 1024 + 16 * 1024;
 
 fn no_such_thread(id: u64) -> InboxError {
     ApiError::not_found(format!("There is no thread {id} in this inbox.")).into()

@@ -16,6 +16,7 @@ use crate::mail::{self, PartRecord, parse_mail};
 use crate::send::OutFile;
 use crate::service::RawMessage;
 use crate::store;
+use crate::threads;
 use protocol::ApiError;
 use protocol::api::{Attachment, Disposition};
 use protocol::filename::{
@@ -144,14 +145,24 @@ pub(crate) fn ensure(sql: &dyn Sql, message_id: u64) -> Result<bool, SqlError> {
                     &[Value::Integer(message_id as i64)],
                 )?;
                 insert(sql, message_id, &records)?;
-                // Today's rules may find attachments the old ones did not.
-                sql.exec(
-                    "UPDATE messages SET attachments_indexed = 1, has_attachments = ? WHERE id = ?",
+                // Today's rules may find attachments the old ones did not:
+                // the message and its thread say so.
+                let rows = sql.exec(
+                    "UPDATE messages SET attachments_indexed = 1, has_attachments = ?
+                     WHERE id = ? RETURNING thread_id",
                     &[
                         Value::Integer(i64::from(!records.is_empty())),
                         Value::Integer(message_id as i64),
                     ],
                 )?;
+                if let Some(thread) = rows
+                    .single()?
+                    .map(|row| row.opt_int(0))
+                    .transpose()?
+                    .flatten()
+                {
+                    threads::refresh(sql, thread as u64)?;
+                }
                 Ok(())
             })?;
             Ok(true)

@@ -334,13 +334,27 @@ impl Walk<'_> {
                     );
                 } else {
                     // Decoded once, here, for the message itself and every
-                    // part inside it.
+                    // part inside it. mail-parser found the parts inside in
+                    // its own decoding of it: their offsets hold in ours only
+                    // when the two are the same bytes (they are for valid
+                    // base64; quoted-printable with stray CRs, say, differs),
+                    // and a part listed at the wrong offsets would download
+                    // the wrong bytes, so then only the message is listed.
                     let decoded = decode_all(encoding, encoded);
                     if listed {
                         let size = decoded.len() as u64;
                         self.record(level.message, part, &section, location.clone(), size);
                     }
-                    self.message(nested, Some(&section), &location, &decoded, depth + 1);
+                    if decoded.as_slice() == nested.raw_message() {
+                        drop(decoded);
+                        let inner = nested.raw_message();
+                        self.message(nested, Some(&section), &location, inner, depth + 1);
+                    } else {
+                        self.warnings.push(format!(
+                            "The parts of the forwarded message {section} are not listed: its \
+                             encoding could not be read unambiguously (download it whole)."
+                        ));
+                    }
                 }
             }
             _ => {

@@ -308,22 +308,24 @@ pub(crate) fn begin(
 
 /// Refuses a forward whose original's files would make it larger than a
 /// way it leaves takes, before they are decoded: `files` is their decoded
-/// size, `added` the rest's; the estimate is base64's in lines of 76.
+/// size, `added` the rest's.
 pub(crate) fn forward_fits(
     config: &InboxConfig,
     recipients: &[RoutedRecipient],
     files: u64,
     added: usize,
 ) -> Result<(), InboxError> {
+    // A lower bound (the files as they are, before any base64), so that no
+    // forward that would fit is refused here; the built message's exact size
+    // is checked again as for any send.
     let files = usize::try_from(files).unwrap_or(usize::MAX);
-    let estimate = files.div_ceil(3).saturating_mul(4).saturating_mul(78) / 76;
-    fits_the_route(config, recipients, estimate.saturating_add(added)).map_err(|_| {
+    fits_the_route(config, recipients, files.saturating_add(added)).map_err(|_| {
         ApiError::new(
             ErrorCode::TooLarge,
             format!(
-                "The forwarded message's attachments ({files} bytes) make the forward too \
-                 large for the way it leaves (see the limits of attachments); forward it \
-                 with `includeAttachments: false`, or to fewer recipients."
+                "The forward with the original's attachments ({files} bytes) and yours is \
+                 too large for the way it leaves (see the limits of attachments); forward \
+                 it with `includeAttachments: false`, or to fewer recipients."
             ),
         )
         .into()

@@ -109,14 +109,16 @@ pub fn document() -> Value {
          with its attachments is larger than the way it leaves takes: the send_email binding \
          {SEND_EMAIL_MAX_BYTES} bytes, the HTTP relay {HTTP_RELAY_MAX_BYTES}, an inbox here {MAX_MESSAGE_BYTES}; \
          or handing it to all its recipients at once would hold more than 64 MiB of copies of it (its size \
-         times 1, plus 1 per inbox here and per send_email recipient, plus 4 per HTTP relay call) \
+         times 1, plus 1 per inbox here and per send_email recipient, plus 4 per HTTP relay call: through \
+         the HTTP relay at most 12.8 MiB in effect) \
          (`too_large`, naming `attachments`; for a forward, pointing to `includeAttachments: false`)."
     );
     let attachments_text = format!(
         " `attachments` are files (`filename`, `contentType`, base64 `content`, `contentId` and \
          `disposition: inline` for an image the HTML shows by `cid:`), at most {MAX_ATTACHMENTS}: the body may \
          then be up to {MAX_ATTACHMENT_BODY} bytes. The message is `multipart/mixed` around the body \
-         (`multipart/related` for inline images), each file base64 in lines of 76, non-ASCII names as \
+         (`multipart/related` for inline images), each file base64 in lines of 76 (a carried message/rfc822 \
+         7bit when it can go as it is), non-ASCII names as \
          RFC 2231 parameters. The stored copy lists them, and serves them for download like received ones."
     );
 

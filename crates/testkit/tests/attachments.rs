@@ -781,3 +781,36 @@ fn a_forwarded_message_it_carries_goes_whole_and_unencoded() {
         "{headers}"
     );
 }
+
+#[test]
+fn a_forwarded_message_whose_decoding_is_ambiguous_is_listed_whole_only() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    // Quoted-printable with a lone CR: mail-parser drops it, our decoder
+    // keeps it, so the offsets mail-parser found inside would be off by one.
+    let raw = "From: b@example.com\r\nTo: alice@agents.test\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\nContent-Type: text/plain\r\n\r\nBelow.\r\n\
+        --out\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+        From: a@example.com\rX\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n\
+        --in\r\nContent-Type: text/plain\r\n\r\nHi.\r\n--in\r\nContent-Type: application/octet-stream; name=f.bin\r\n\r\n\
+        0123456789\r\n--in--\r\n--out--\r\n";
+    let id = deliver(&service, ALICE, raw.as_bytes());
+    let detail = message(&service, &key, id);
+    let list = listed(&detail);
+    assert_eq!(list.len(), 1, "{detail}");
+    assert_eq!(list[0]["contentType"], "message/rfc822");
+    let whole = download(&service, &key, id, "2");
+    assert_eq!(whole.status, 200);
+    assert_eq!(
+        whole.header("content-length"),
+        Some(whole.body.len().to_string().as_str())
+    );
+    assert!(String::from_utf8_lossy(&whole.body).contains("0123456789"));
+    let warnings = detail["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .is_some_and(|w| w.contains("forwarded message 2"))),
+        "{warnings:?}"
+    );
+}
