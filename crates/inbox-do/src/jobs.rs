@@ -221,32 +221,68 @@ pub(crate) fn queue_send(
 
 /// Claims up to `limit` runnable jobs, oldest first. A row that cannot be
 /// read is set aside (see [`set_aside`]) and the others are claimed.
+///
+/// The claimed jobs run together, and a send holds copies of its message
+/// while it hands it over (see `send::fits_the_route`, which bounds one
+/// message's): so of the sends of messages over [`LARGE_SEND_BYTES`], only
+/// those of the first such message due are claimed; the others stay due and
+/// get the next alarm, at once.
 pub(crate) fn claim_due(sql: &dyn Sql, now: Timestamp, limit: u32) -> Result<Vec<Job>, SqlError> {
     let mut jobs = Vec::new();
     sql.transaction(&mut || {
         jobs.clear();
-        let rows = sql.exec(
-            "UPDATE jobs SET attempts = attempts + 1, lease_until = ?
-             WHERE id IN (SELECT id FROM jobs WHERE due_at <= ? AND lease_until <= ?
-                          ORDER BY due_at, id LIMIT ?)
-             RETURNING id, kind, message_id, event, event_id, body, route, attempts",
+        let candidates = sql.exec(
+            "SELECT jobs.id, jobs.kind, jobs.message_id, coalesce(messages.size, 0)
+             FROM jobs LEFT JOIN messages ON messages.id = jobs.message_id
+             WHERE jobs.due_at <= ? AND jobs.lease_until <= ?
+             ORDER BY jobs.due_at, jobs.id LIMIT ?",
             &[
-                Value::Integer(now.millis() + LEASE_MILLIS),
                 Value::Integer(now.millis()),
                 Value::Integer(now.millis()),
-                Value::Integer(i64::from(limit)),
+                Value::Integer(i64::from(limit).saturating_mul(4)),
             ],
         )?;
-        for row in &rows.rows {
-            match job_of(row) {
-                Ok(job) => jobs.push(job),
-                Err(why) => set_aside(sql, row, &why, now)?,
+        let mut large: Option<i64> = None;
+        let mut chosen = Vec::new();
+        for row in &candidates.rows {
+            if chosen.len() >= limit as usize {
+                break;
+            }
+            let (id, kind, message, size) =
+                (row.int(0)?, row.opt_text(1)?, row.opt_int(2)?, row.int(3)?);
+            if kind == Some("send") && size > LARGE_SEND_BYTES {
+                match large {
+                    None => large = message,
+                    Some(first) if Some(first) == message => {}
+                    Some(_) => continue,
+                }
+            }
+            chosen.push(id);
+        }
+        for id in chosen {
+            let rows = sql.exec(
+                "UPDATE jobs SET attempts = attempts + 1, lease_until = ? WHERE id = ?
+                 RETURNING id, kind, message_id, event, event_id, body, route, attempts",
+                &[
+                    Value::Integer(now.millis() + LEASE_MILLIS),
+                    Value::Integer(id),
+                ],
+            )?;
+            for row in &rows.rows {
+                match job_of(row) {
+                    Ok(job) => jobs.push(job),
+                    Err(why) => set_aside(sql, row, &why, now)?,
+                }
             }
         }
         Ok(())
     })?;
     Ok(jobs)
 }
+
+/// A send of a message larger than this counts as large for
+/// [`claim_due`]: an alarm runs the sends of one large message at most.
+pub(crate) const LARGE_SEND_BYTES: i64 = 256 * 1024;
 
 /// Moves an unreadable job row to `dead_jobs` with `why`, inside the
 /// caller's transaction; a send's message is marked failed (it would
@@ -346,6 +382,52 @@ pub(crate) fn next_wake(sql: &dyn Sql) -> Result<Option<Timestamp>, SqlError> {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_alarm_claims_the_sends_of_one_large_message_at_most() {
+        let db = testkit::SqliteDb::new();
+        schema::migrate(&db, schema::MIGRATIONS, 0).expect("migrates");
+        let message = |size: i64| -> u64 {
+            let rows = db
+                .exec(
+                    "INSERT INTO messages (direction, received_at, read, size, from_addr, to_addr)
+                     VALUES ('outbound', 0, 1, ?, 'a@agents.test', 'b@example.com') RETURNING id",
+                    &[Value::Integer(size)],
+                )
+                .expect("a message");
+            rows.rows[0].int(0).expect("an id") as u64
+        };
+        let (big_a, big_b, small) = (message(5_000_000), message(6_000_000), message(2_000));
+        let now = Timestamp::from_millis(1_000);
+        let fields = SendFields::default();
+        let mut queued = Vec::new();
+        for (id, seq) in [(big_a, 0), (big_b, 0), (small, 0), (big_a, 1), (big_b, 1)] {
+            queued.push(
+                queue_send(&db, id, &SendRoute::Relay, &[seq], &fields, now).expect("queued"),
+            );
+        }
+        // Past their first attempts' leases: all five are due.
+        let later = now.plus_millis(LEASE_MILLIS + 1);
+        let claimed: Vec<u64> = claim_due(&db, later, 25)
+            .expect("claims")
+            .into_iter()
+            .map(|job| match job {
+                Job::Send(send) => send.message_id,
+                Job::Webhook(_) => 0,
+            })
+            .collect();
+        assert_eq!(claimed, vec![big_a, small, big_a]);
+        // The other large message's get the next alarm.
+        let next: Vec<u64> = claim_due(&db, later, 25)
+            .expect("claims")
+            .into_iter()
+            .map(|job| match job {
+                Job::Send(send) => send.message_id,
+                Job::Webhook(_) => 0,
+            })
+            .collect();
+        assert_eq!(next, vec![big_b, big_b]);
+    }
 
     #[test]
     fn a_route_in_todays_stored_format_still_reads() {
