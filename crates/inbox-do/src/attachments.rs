@@ -10,7 +10,6 @@
 //! in memory, and counts against the storage cap once, as part of its
 //! message.
 
-use crate::decode::Layer;
 use crate::error::InboxError;
 use crate::mail::{self, PartRecord, parse_mail};
 use crate::send::OutFile;
@@ -24,53 +23,25 @@ use protocol::filename::{
 };
 use schema::{Row, Sql, SqlError, Value};
 
-/// An attachment's row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Stored {
-    pub(crate) part: String,
-    pub(crate) name: Option<String>,
-    pub(crate) content_type: String,
-    pub(crate) charset: Option<String>,
-    pub(crate) disposition: Disposition,
-    pub(crate) content_id: Option<String>,
-    pub(crate) size: u64,
-    pub(crate) location: Vec<Layer>,
-}
-
-impl Stored {
-    fn listed(&self) -> Attachment {
-        Attachment {
-            id: self.part.clone(),
-            name: self.name.clone(),
-            content_type: self.content_type.clone(),
-            size: self.size,
-            disposition: self.disposition,
-            content_id: self.content_id.clone(),
-        }
-    }
-
-    /// The `Content-Type` a download answers: the declared type when it is
-    /// a valid media type (with its charset, for text), else
-    /// `application/octet-stream`, so that a browser never guesses.
-    fn served_type(&self) -> String {
-        match media_type(&self.content_type) {
-            Some(valid) => match &self.charset {
-                Some(charset) if valid.starts_with("text/") => {
-                    format!("{valid}; charset={charset}")
-                }
-                _ => valid,
-            },
-            None => "application/octet-stream".to_owned(),
-        }
+/// The `Content-Type` a download of `record` answers: the declared type
+/// when it is a valid media type (with its charset, for text), else
+/// `application/octet-stream`, so that a browser never guesses.
+fn served_type(record: &PartRecord) -> String {
+    match media_type(&record.content_type) {
+        Some(valid) => match &record.charset {
+            Some(charset) if valid.starts_with("text/") => format!("{valid}; charset={charset}"),
+            _ => valid,
+        },
+        None => "application/octet-stream".to_owned(),
     }
 }
 
 const COLUMNS: &str = "part, name, content_type, charset, disposition, content_id, size, location";
 
-fn read_row(row: &[Value]) -> Result<Stored, SqlError> {
+fn read_row(row: &[Value]) -> Result<PartRecord, SqlError> {
     let disposition = row.text(4)?;
     let location = row.text(7)?;
-    Ok(Stored {
+    Ok(PartRecord {
         part: row.text(0)?.to_owned(),
         name: row.opt_text(1)?.map(str::to_owned),
         content_type: row.text(2)?.to_owned(),
@@ -172,7 +143,7 @@ pub(crate) fn ensure(sql: &dyn Sql, message_id: u64) -> Result<bool, SqlError> {
 
 /// Every attachment of message `message_id`, in MIME order (the message must
 /// exist; see [`ensure`]).
-pub(crate) fn all(sql: &dyn Sql, message_id: u64) -> Result<Vec<Stored>, SqlError> {
+pub(crate) fn all(sql: &dyn Sql, message_id: u64) -> Result<Vec<PartRecord>, SqlError> {
     let rows = sql.exec(
         &format!("SELECT {COLUMNS} FROM attachments WHERE message_id = ? ORDER BY seq"),
         &[Value::Integer(message_id as i64)],
@@ -183,7 +154,10 @@ pub(crate) fn all(sql: &dyn Sql, message_id: u64) -> Result<Vec<Stored>, SqlErro
 /// What `GET /api/messages/:id` lists.
 pub(crate) fn list(sql: &dyn Sql, message_id: u64) -> Result<Vec<Attachment>, SqlError> {
     ensure(sql, message_id)?;
-    Ok(all(sql, message_id)?.iter().map(Stored::listed).collect())
+    Ok(all(sql, message_id)?
+        .iter()
+        .map(PartRecord::listed)
+        .collect())
 }
 
 /// `GET /api/messages/:id/attachments/:attachmentId`: the decoded bytes, to
@@ -209,7 +183,7 @@ pub(crate) fn download(
         );
     };
     let headers = vec![
-        ("content-type".to_owned(), stored.served_type()),
+        ("content-type".to_owned(), served_type(&stored)),
         ("content-length".to_owned(), stored.size.to_string()),
         (
             "content-disposition".to_owned(),
@@ -231,9 +205,6 @@ pub(crate) fn download(
 /// message it carries (they travel inside it). Each keeps its name (made
 /// safe to send), type, disposition and Content-ID.
 pub(crate) fn files_of(sql: &dyn Sql, message_id: u64) -> Result<Vec<OutFile>, SqlError> {
-    if !ensure(sql, message_id)? {
-        return Ok(Vec::new());
-    }
     match store::raw(sql, message_id)? {
         Some(raw) => files_in(sql, message_id, &raw),
         None => Ok(Vec::new()),
@@ -246,15 +217,9 @@ pub(crate) fn files_in(
     message_id: u64,
     raw: &[u8],
 ) -> Result<Vec<OutFile>, SqlError> {
-    ensure(sql, message_id)?;
-    let stored = all(sql, message_id)?;
-    // A part is inside another listed one only when that one is a forwarded
-    // message (nothing else listed has listed parts): it travels inside it.
-    let ids: Vec<String> = stored.iter().map(|s| format!("{}.", s.part)).collect();
-    let inside = |part: &str| ids.iter().any(|prefix| part.starts_with(prefix.as_str()));
     let mut content_ids: Vec<String> = Vec::new();
     let mut files = Vec::new();
-    for s in stored.iter().filter(|s| !inside(&s.part)) {
+    for s in outermost(sql, message_id)? {
         // The sender's Content-ID goes out again only if ours would take
         // it, and once.
         let content_id = s
@@ -285,12 +250,23 @@ pub(crate) fn files_in(
 /// alone (nothing is decoded): to refuse a forward too large before it is
 /// built.
 pub(crate) fn files_size(sql: &dyn Sql, message_id: u64) -> Result<u64, SqlError> {
+    Ok(outermost(sql, message_id)?.iter().map(|s| s.size).sum())
+}
+
+/// The attachments of message `message_id` that are not inside another
+/// listed one. A part is inside another listed one only when that one is a
+/// forwarded message (nothing else listed has listed parts): it travels
+/// inside it.
+fn outermost(sql: &dyn Sql, message_id: u64) -> Result<Vec<PartRecord>, SqlError> {
     ensure(sql, message_id)?;
     let stored = all(sql, message_id)?;
-    let ids: Vec<String> = stored.iter().map(|s| format!("{}.", s.part)).collect();
+    let prefixes: Vec<String> = stored.iter().map(|s| format!("{}.", s.part)).collect();
     Ok(stored
-        .iter()
-        .filter(|s| !ids.iter().any(|prefix| s.part.starts_with(prefix.as_str())))
-        .map(|s| s.size)
-        .sum())
+        .into_iter()
+        .filter(|s| {
+            !prefixes
+                .iter()
+                .any(|prefix| s.part.starts_with(prefix.as_str()))
+        })
+        .collect())
 }

@@ -400,33 +400,25 @@ mod tests {
         let (big_a, big_b, small) = (message(5_000_000), message(6_000_000), message(2_000));
         let now = Timestamp::from_millis(1_000);
         let fields = SendFields::default();
-        let mut queued = Vec::new();
         for (id, seq) in [(big_a, 0), (big_b, 0), (small, 0), (big_a, 1), (big_b, 1)] {
-            queued.push(
-                queue_send(&db, id, &SendRoute::Relay, &[seq], &fields, now).expect("queued"),
-            );
+            queue_send(&db, id, &SendRoute::Relay, &[seq], &fields, now).expect("queued");
         }
         // Past their first attempts' leases: all five are due.
         let later = now.plus_millis(LEASE_MILLIS + 1);
-        let claimed: Vec<u64> = claim_due(&db, later, 25)
-            .expect("claims")
-            .into_iter()
-            .map(|job| match job {
-                Job::Send(send) => send.message_id,
-                Job::Webhook(_) => 0,
-            })
-            .collect();
-        assert_eq!(claimed, vec![big_a, small, big_a]);
+        // The messages whose sends an alarm claims, in order.
+        let claimed = || -> Vec<u64> {
+            claim_due(&db, later, 25)
+                .expect("claims")
+                .into_iter()
+                .map(|job| match job {
+                    Job::Send(send) => send.message_id,
+                    Job::Webhook(_) => 0,
+                })
+                .collect()
+        };
+        assert_eq!(claimed(), vec![big_a, small, big_a]);
         // The other large message's get the next alarm.
-        let next: Vec<u64> = claim_due(&db, later, 25)
-            .expect("claims")
-            .into_iter()
-            .map(|job| match job {
-                Job::Send(send) => send.message_id,
-                Job::Webhook(_) => 0,
-            })
-            .collect();
-        assert_eq!(next, vec![big_b, big_b]);
+        assert_eq!(claimed(), vec![big_b, big_b]);
     }
 
     #[test]

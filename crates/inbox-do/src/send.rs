@@ -734,7 +734,7 @@ async fn hand_over<P: Platform>(
                 let fields = handover.fields;
                 // The relay builds its own MIME: it is given the files, as
                 // the stored message has them.
-                let files = match relay_files(sql, handover) {
+                let files = match attachments::files_in(sql, handover.message_id, handover.raw) {
                     Ok(files) => files,
                     Err(error) => {
                         log::error!("reading a sent message's attachments failed: {error}");
@@ -795,13 +795,6 @@ async fn hand_over<P: Platform>(
             }
         },
     }
-}
-
-/// The files of a stored outbound message, decoded from it, for the HTTP
-/// relay: every attachment of the message as sent (a forward's re-attached
-/// ones included), none of those inside a forwarded message it carries.
-fn relay_files(sql: &dyn Sql, handover: &Handover<'_>) -> Result<Vec<OutFile>, SqlError> {
-    attachments::files_in(sql, handover.message_id, handover.raw)
 }
 
 /// Delivers the message to `to`, an inbox of this deployment, by its
