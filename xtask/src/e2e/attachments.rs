@@ -97,12 +97,7 @@ pub(super) fn twenty_megabytes_download(suite: &mut Suite) -> Result<()> {
         listed.len() == 1 && listed[0]["size"] == 20_000_000 && listed[0]["id"] == "2",
         || format!("listed: {listed:?}"),
     )?;
-    let started = Instant::now();
-    let got = download(suite, &key, id, "2")?;
-    let attachment_took = started.elapsed();
-    expect(sha256_hex(&got.bytes) == sha256_hex(&file), || {
-        format!("the download differs: {} bytes", got.bytes.len())
-    })?;
+    let got = timed_beside_raw(suite, &key, (id, "2"), &file, &raw, "20 MB attachment")?;
     let headers = [
         ("content-length", "20000000"),
         ("content-type", "application/octet-stream"),
@@ -117,19 +112,6 @@ pub(super) fn twenty_megabytes_download(suite: &mut Suite) -> Result<()> {
             format!("{name}: {:?}, not {want:?}", got.header(name))
         })?;
     }
-    let started = Instant::now();
-    let whole = suite
-        .client()
-        .get_with_key(&format!("/api/messages/{id}/raw"), &key)?;
-    let raw_took = started.elapsed();
-    expect(whole.bytes == raw, || "the raw download differs".into())?;
-    println!(
-        "        (20 MB attachment: {:.0} ms; the raw message, {:.1} MB: {:.0} ms; ratio {:.2})",
-        attachment_took.as_secs_f64() * 1000.0,
-        raw.len() as f64 / 1e6,
-        raw_took.as_secs_f64() * 1000.0,
-        attachment_took.as_secs_f64() / raw_took.as_secs_f64()
-    );
     // The largest file that fits in base64 (18 MB: 24.3 MB encoded), decoded
     // by the inbox as it streams.
     let file = binary(18_000_000, 8);
@@ -147,29 +129,45 @@ pub(super) fn twenty_megabytes_download(suite: &mut Suite) -> Result<()> {
     }
     deliver_ok(&suite.client(), "scanner@example.com", &to, &raw)?;
     let id = newest_id(suite, &key)?;
-    let started = Instant::now();
-    let got = download(suite, &key, id, "1")?;
-    let attachment_took = started.elapsed();
-    expect(sha256_hex(&got.bytes) == sha256_hex(&file), || {
-        format!("the base64 download differs: {} bytes", got.bytes.len())
-    })?;
+    let what = "18 MB attachment from base64";
+    let got = timed_beside_raw(suite, &key, (id, "1"), &file, &raw, what)?;
     expect(got.header("content-length") == Some("18000000"), || {
         format!("content-length: {:?}", got.header("content-length"))
+    })?;
+    Ok(())
+}
+
+/// Downloads attachment `part` of message `id`, which must be `file`, then
+/// the raw message, which must be `raw`, and prints both times and their
+/// ratio; returns the attachment's answer, for its headers.
+fn timed_beside_raw(
+    suite: &Suite,
+    key: &str,
+    (id, part): (u64, &str),
+    file: &[u8],
+    raw: &[u8],
+    what: &str,
+) -> Result<Response> {
+    let started = Instant::now();
+    let got = download(suite, key, id, part)?;
+    let attachment_took = started.elapsed();
+    expect(sha256_hex(&got.bytes) == sha256_hex(file), || {
+        format!("the {what} differs: {} bytes", got.bytes.len())
     })?;
     let started = Instant::now();
     let whole = suite
         .client()
-        .get_with_key(&format!("/api/messages/{id}/raw"), &key)?;
+        .get_with_key(&format!("/api/messages/{id}/raw"), key)?;
     let raw_took = started.elapsed();
     expect(whole.bytes == raw, || "the raw download differs".into())?;
     println!(
-        "        (18 MB attachment from base64: {:.0} ms; the raw message, {:.1} MB: {:.0} ms; ratio {:.2})",
+        "        ({what}: {:.0} ms; the raw message, {:.1} MB: {:.0} ms; ratio {:.2})",
         attachment_took.as_secs_f64() * 1000.0,
         raw.len() as f64 / 1e6,
         raw_took.as_secs_f64() * 1000.0,
         attachment_took.as_secs_f64() / raw_took.as_secs_f64()
     );
-    Ok(())
+    Ok(got)
 }
 
 /// A sends B a PDF and an inline image; B downloads both identical and
