@@ -11,7 +11,7 @@
 //! webhook and its attempt log), `throttle` (rate-limiter objects), `jobs`
 //! (the durable queue), `store` (messages in SQL), `mail` and `outbound`
 //! (reading and building mail), `quoted` (a message's new text, without quoted
-//! history or signature),
+//! history or signature), `findings` (one-time codes and links, for agents),
 //! `compose` and `reply` (a reply's or a forward's subject, recipients, threading ids
 //! and quoted bodies, as pure functions), `error` (the one error type, made
 //! a reply in one place) and `ports`.
@@ -21,6 +21,7 @@ mod attachments;
 mod compose;
 mod decode;
 mod error;
+mod findings;
 mod ingest;
 mod jobs;
 mod mail;
@@ -37,6 +38,7 @@ mod throttle;
 mod webhook;
 
 pub use error::InboxError;
+pub use findings::{Findings, FoundCode, FoundLink, find, find_in_raw};
 pub use ports::{
     DEFAULT_RETRY_SECONDS, HttpAnswer, HttpCall, InboxConfig, Platform, PlatformError,
     RESEND_API_URL, Relay,
