@@ -15,17 +15,22 @@
 //! letters and digits with at least one digit (`A7K93Q`), two such groups
 //! joined by a hyphen (`G-123456`, `A7K-93Q`, `123-456`), two equal digit
 //! groups joined by one space (`123 456`, `1234 5678`; only with a keyword),
+//! single digits joined by spaces, as an HTML table of one digit a cell
+//! renders (`4 8 3 9 2 0`, listed as `483920`; only with a keyword close by),
 //! or two letter groups (`ABC-DEF`; only right after a keyword). Letters
 //! and digits with lower-case letters (`tPq-8vW2`) also count only right
-//! after a keyword, as do years and dates. The value is kept as written. A candidate counts when a keyword (code,
+//! after a keyword, as do years and dates. The value is kept as written
+//! (but for the one-digit-a-cell form). A candidate counts when a keyword (code,
 //! verification, OTP, PIN, one-time, passcode, enter, and their German,
 //! French, Spanish, Portuguese, Italian, Dutch, Chinese, Japanese and Korean
 //! forms) labels it on its line, before ("Your code is 483920") or after
 //! ("483920 is your code"); when it stands alone on its line under or over a
 //! line with a keyword, or under a keyword in the subject; or when it is the
-//! only number of a very short mail. It never counts when the nearest label
+//! only candidate of a very short mail (at most 300 characters on six lines)
+//! and a 6–8 digit number ending its line. It never counts when the nearest label
 //! before it names something else (order, invoice, tracking, reference,
-//! customer, phone, zip, a currency, `#`, a promo code …), nor when it is part
+//! customer, phone, zip, a currency, `#`, a promo code …), when its keyword
+//! is prose ("code review", "code of conduct"), nor when it is part
 //! of a URL, an email address, a date, a time, a phone number or a price. A
 //! year (1900–2099) or a date-shaped 8-digit number counts only right after a
 //! keyword. Codes are ordered most confident first, then by position
@@ -46,6 +51,7 @@
 //! scanning with bounded look-around, no regex, and nothing slices a string
 //! but at an ASCII byte or a checked char boundary.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use mail_parser::decoders::html::add_html_token;
@@ -140,9 +146,12 @@ enum Kind {
     Ref,
     /// A word of a promotion: its codes are coupons, not one-time codes.
     Promo,
+    /// A word that makes a keyword before it prose ("code review", "code
+    /// of conduct"): neither a keyword nor a label.
+    Prose,
 }
 
-use Kind::{Key, Promo, Ref};
+use Kind::{Key, Promo, Prose, Ref};
 
 /// Labels, lower-case (ASCII letters are matched case-insensitively; a label
 /// that starts or ends with an ASCII letter is matched only as a whole word).
@@ -297,6 +306,8 @@ const LABELS: &[(&str, Kind)] = &[
     ("subtotal", Ref),
     ("amount", Ref),
     ("price", Ref),
+    ("copyright", Ref),
+    ("©", Ref),
     // Currencies
     ("eur", Ref),
     ("usd", Ref),
@@ -415,6 +426,32 @@ const LABELS: &[(&str, Kind)] = &[
     ("クーポン", Promo),
     ("할인", Promo),
     ("쿠폰", Promo),
+    ("free shipping", Promo),
+    // Prose after a keyword
+    ("review", Prose),
+    ("reviews", Prose),
+    ("reviewer", Prose),
+    ("reviewers", Prose),
+    ("coverage", Prose),
+    ("of conduct", Prose),
+    ("change", Prose),
+    ("changes", Prose),
+    ("base", Prose),
+    ("quality", Prose),
+    ("path", Prose),
+    ("owners", Prose),
+    ("snippet", Prose),
+    ("snippets", Prose),
+    ("block", Prose),
+    ("blocks", Prose),
+    ("editor", Prose),
+    ("sample", Prose),
+    ("samples", Prose),
+    ("style", Prose),
+    ("golf", Prose),
+    ("freeze", Prose),
+    ("search", Prose),
+    ("examples", Prose),
 ];
 
 /// Words that may stand between a label and its number ("Code is: …",
@@ -588,18 +625,20 @@ fn labels_in(lower: &str, index: &[Vec<usize>; 256]) -> Vec<Label> {
             });
         }
     }
-    // "promo code", "zip code", "tracking code", "バーコード": a code word
-    // right after another label names that label's number.
     for k in 1..out.len() {
         let (prev, this) = (out[k - 1], out[k]);
-        if this.kind == Key
-            && prev.kind != Key
-            && prev.end <= this.start
+        let adjacent = prev.end <= this.start
             && lower
                 .get(prev.end..this.start)
-                .is_some_and(|gap| gap.chars().all(|c| c == ' ' || c == '-'))
-        {
+                .is_some_and(|gap| gap.chars().all(|c| c == ' ' || c == '-'));
+        // "promo code", "zip code", "tracking code": a code word right
+        // after another label names that label's number.
+        if adjacent && this.kind == Key && matches!(prev.kind, Ref | Promo) {
             out[k].kind = prev.kind;
+        }
+        // "code review", "code of conduct": prose, not a label.
+        if adjacent && this.kind == Prose && prev.kind == Key {
+            out[k - 1].kind = Prose;
         }
         // A label inside a longer one of another kind at the same end
         // ("コード" in "バーコード") takes the longer one's kind.
@@ -663,6 +702,9 @@ enum Shape {
     Group,
     /// Two letter groups joined by a hyphen: only right after a keyword.
     Letters,
+    /// Single digits joined by single spaces (an HTML table of one digit a
+    /// cell): the value is the digits, and it needs a keyword close by.
+    Spaced,
 }
 
 /// The shape of a hyphenated or plain token, and whether it counts only
@@ -739,13 +781,13 @@ fn is_dateish(s: &str) -> bool {
 }
 
 /// A run of digits and separators that reads as a phone number or a date
-/// (nothing in it is a code), or as a space-separated code (`group`).
+/// (nothing in it is a code), or as one space-separated code.
 #[derive(Debug, Clone, Copy)]
 struct Run {
     start: usize,
     end: usize,
-    /// Two equal digit groups joined by one space: one candidate.
-    group: bool,
+    /// `Group` (`123 456`) or `Spaced` (`4 8 3 9 2 0`) when it is a code.
+    code: Option<Shape>,
 }
 
 /// The digit runs of a line: maximal runs over digits, `+`, `(`, `)`, `-`,
@@ -768,6 +810,11 @@ fn digit_runs(b: &[u8]) -> Vec<Run> {
         while j < b.len() {
             let c = b[j];
             if c == b' ' && b.get(j + 1).copied().is_some_and(in_run) {
+                // "104477 (3分 …)": a parenthesis after a space opens an
+                // aside, unless the run is an international number.
+                if b.get(j + 1) == Some(&b'(') && b[start] != b'+' {
+                    break;
+                }
                 j += 1;
                 continue;
             }
@@ -800,13 +847,26 @@ fn digit_runs(b: &[u8]) -> Vec<Run> {
             && spaced
             && text.len() == digits + 1
             && !b.get(end).copied().is_some_and(ascii_word);
+        // One digit a cell: `<td>4</td><td>8</td>…` rendered as text.
+        let spaced_digits = (4..=8).contains(&groups.len())
+            && groups.iter().all(|g| g.len() == 1)
+            && text.len() == 2 * groups.len() - 1
+            && !b.get(end).copied().is_some_and(ascii_word);
         let phone = !two_equal
+            && !spaced_digits
             && groups.len() >= 2
             && (plus_or_paren
                 || groups.len() >= 3
                 || (digits >= 7 && groups.iter().all(|g| g.len() >= 3)));
-        if phone || group {
-            runs.push(Run { start, end, group });
+        let code = if group {
+            Some(Shape::Group)
+        } else if spaced_digits {
+            Some(Shape::Spaced)
+        } else {
+            None
+        };
+        if phone || code.is_some() {
+            runs.push(Run { start, end, code });
         }
         i = end.max(i + 1);
     }
@@ -856,11 +916,14 @@ fn candidates(line: &str) -> Vec<Cand> {
         if let Some(run) = runs.get(r).filter(|run| run.start <= i)
             && i < run.end
         {
-            if run.group && i == run.start && !(chunk_bad && i < chunk_end) {
+            if let Some(shape) = run.code
+                && i == run.start
+                && !(chunk_bad && i < chunk_end)
+            {
                 out.push(Cand {
                     start: run.start,
                     end: run.end,
-                    shape: Shape::Group,
+                    shape,
                     strict: false,
                 });
             }
@@ -1047,8 +1110,8 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
         .first()
         .is_some_and(|i| i.iter().any(|l| l.has_key));
 
-    let mut best: HashMap<&str, Scored> = HashMap::new();
-    let mut order: Vec<&str> = Vec::new();
+    let mut best: HashMap<Cow<'_, str>, Scored> = HashMap::new();
+    let mut order: Vec<Cow<'_, str>> = Vec::new();
     for (source, lines) in lines_of.iter().enumerate() {
         let infos = &infos_of[source];
         let mut found: Vec<(Cand, usize)> = Vec::new();
@@ -1070,7 +1133,12 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
             else {
                 continue;
             };
-            let value = &line[c.start..c.end];
+            let written = &line[c.start..c.end];
+            let value = if c.shape == Shape::Spaced {
+                Cow::Owned(written.replace(' ', ""))
+            } else {
+                Cow::Borrowed(written)
+            };
             let scored = Scored {
                 score,
                 source,
@@ -1079,19 +1147,19 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
                 end: c.end,
                 label_above,
             };
-            match best.get_mut(value) {
+            match best.get_mut(&value) {
                 Some(old) if old.score >= score => {}
                 Some(old) => *old = scored,
                 None => {
+                    order.push(value.clone());
                     best.insert(value, scored);
-                    order.push(value);
                 }
             }
         }
     }
     let mut ranked: Vec<(&str, &Scored)> = order
         .iter()
-        .filter_map(|v| best.get(v).map(|s| (*v, s)))
+        .filter_map(|v| best.get(v).map(|s| (v.as_ref(), s)))
         .collect();
     ranked.sort_by_key(|(_, s)| std::cmp::Reverse(s.score));
     ranked
@@ -1158,7 +1226,8 @@ fn score(
         if let Some(l) = next {
             let gap = line.get(c.end..l.start)?;
             match l.kind {
-                Key if is_short_gap(gap) => score = 3,
+                // "483920 is your code"; but "2024 Code Inc." is no code.
+                Key if is_short_gap(gap) => score = if c.strict { 2 } else { 3 },
                 Ref | Promo if is_glue(&gap.to_ascii_lowercase()) && score < 2 => return None,
                 _ => {}
             }
@@ -1184,11 +1253,11 @@ fn score(
                     score = 3;
                     label_above = Some(k);
                 }
-                None if infos[k].has_key => {
+                None | Some(Prose) if infos[k].has_key => {
                     score = 2;
                     label_above = Some(k);
                 }
-                None => {}
+                None | Some(Prose) => {}
             }
         }
         if score < 2 && below.is_some_and(|k| infos[k].has_key) {
@@ -1198,15 +1267,21 @@ fn score(
             score = 1;
         }
     }
+    // "Sure, it's 583920": 6–8 digits ending a line of a short mail.
     if score < 1 && short && c.shape == Shape::Plain {
         let v = &line[c.start..c.end];
-        if v.len() <= 8 && v.bytes().all(|b| b.is_ascii_digit()) {
+        let ends = line[c.end..]
+            .trim_start_matches(['.', '!', ')', '。', '！'])
+            .trim()
+            .is_empty();
+        if (6..=8).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit()) && ends {
             score = 1;
         }
     }
     let needed = match c.shape {
         _ if c.strict => 3,
         Shape::Letters => 3,
+        Shape::Spaced => 2,
         Shape::Plain | Shape::Group => 1,
     };
     (score >= needed).then_some((score, label_above))
@@ -1662,6 +1737,13 @@ mod tests {
             ("인증 코드: 104477", "104477"),
             ("Your code:\n\n  483920\n", "483920"),
             ("Use the code below to sign in.\n\n<b>\n740215\n", "740215"),
+            ("Your verification code\n\n4 8 3 9 2 0", "483920"),
+            ("Your code: 4821-7733", "4821-7733"),
+            ("Use this code to verify your account: 483920", "483920"),
+            ("인증번호: 104477 (3분 이내 입력)", "104477"),
+            ("Your one-time password for login: x7Rt92Lk", "x7Rt92Lk"),
+            ("Dein Code 123456 gilt 10 Minuten", "123456"),
+            ("Your code is 483920\n\nHelp: +44 20 7946 0958", "483920"),
         ];
         for (text, want) in cases {
             assert_eq!(codes(text), vec![want.to_string()], "{text:?}");
@@ -1699,6 +1781,15 @@ mod tests {
             "Fix the code in PR 4821",
             "Card authorization code: 048213",
             "Zip code 94105",
+            "Copyright 2024 Code Inc.",
+            "© 2024 Code Inc.",
+            "Steps: 1 2 3 4 5",
+            "Your verification code is in the app. Invoice INV-20481",
+            "Hi,\n\nYour code review is ready.\n\n2417\n",
+            "Our code of conduct 2024 edition",
+            "Please verify your email by 31 May. 5000 users already did.",
+            "Enter the draw! 12345 prizes",
+            "Use code A1B2 for free shipping",
         ];
         for text in cases {
             assert_eq!(codes(text), Vec::<String>::new(), "{text:?}");
