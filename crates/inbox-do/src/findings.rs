@@ -674,7 +674,7 @@ fn last_label(labels: &[Label], from: usize, at: usize) -> Option<Label> {
             continue;
         }
         if best.is_none_or(|b| l.end > b.end || (l.end == b.end && l.start < b.start)) {
-            best = Some(l.to_owned());
+            best = Some(*l);
         }
     }
     best
