@@ -16,6 +16,7 @@ pub mod key;
 pub mod openapi;
 pub mod outbound;
 pub mod reply;
+pub mod search;
 pub mod timestamp;
 pub mod webhook_signature;
 pub mod webhook_url;
