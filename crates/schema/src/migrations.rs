@@ -307,4 +307,32 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE UNIQUE INDEX attachments_by_part ON attachments (message_id, part)",
         ],
     },
+    Migration {
+        id: 10,
+        name: "full-text search with codes and links",
+        statements: &[
+            // The search index: one row per message, its rowid the message
+            // id, kept in the message's own insert and delete transactions.
+            // A plain FTS5 table (it keeps its copy of the text, for
+            // `snippet`); unicode61 folds case and diacritics, and CJK text
+            // is indexed a character at a time (see `inbox_do::search`).
+            "CREATE VIRTUAL TABLE message_search USING fts5(
+                subject, sender, recipients, body, attachments,
+                tokenize = 'unicode61 remove_diacritics 2'
+            )",
+            // Whether the message is in the index and has its findings.
+            // Mail stored before this migration is not, until the alarm's
+            // backfill reaches it (a bounded batch per alarm).
+            "ALTER TABLE messages ADD COLUMN search_indexed INTEGER NOT NULL DEFAULT 0
+                CHECK (search_indexed IN (0, 1))",
+            "CREATE INDEX messages_unsearched ON messages (id) WHERE search_indexed = 0",
+            // The one-time codes and links found in a message at ingest (JSON
+            // lists), so a read never searches the body again.
+            "CREATE TABLE message_findings (
+                message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+                codes TEXT NOT NULL,
+                links TEXT NOT NULL
+            ) STRICT",
+        ],
+    },
 ];

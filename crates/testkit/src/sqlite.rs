@@ -1,5 +1,6 @@
 //! In-memory SQLite that behaves like Durable Object SQLite where it matters.
 
+use rusqlite::config::DbConfig;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
@@ -44,6 +45,11 @@ impl SqliteDb {
         };
         if let Err(error) = conn.execute_batch("PRAGMA foreign_keys = ON") {
             panic!("enabling foreign keys failed: {error}");
+        }
+        // As on Durable Objects: FTS5's shadow tables cannot be written
+        // directly.
+        if let Err(error) = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true) {
+            panic!("enabling defensive mode failed: {error}");
         }
         let internal = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&internal);
@@ -189,8 +195,18 @@ fn refuse_like_cloudflare(ctx: &AuthContext<'_>, internal: bool) -> Authorizatio
         {
             Authorization::Deny
         }
+        // Virtual tables of these modules only; TEMP tables never.
+        AuthAction::CreateVtable { module_name, .. }
+            if !["fts5", "fts5vocab", "rtree"]
+                .iter()
+                .any(|m| module_name.eq_ignore_ascii_case(m)) =>
+        {
+            Authorization::Deny
+        }
+        AuthAction::CreateTempTable { .. } | AuthAction::CreateTempIndex { .. } => {
+            Authorization::Deny
+        }
         AuthAction::CreateTable { table_name }
-        | AuthAction::CreateTempTable { table_name }
         | AuthAction::DropTable { table_name }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
