@@ -10,13 +10,17 @@ use crate::error::InboxError;
 use crate::owner::Owner;
 use crate::ports::InboxConfig;
 use crate::reply::{self, Original};
+use crate::search::{self, SearchError};
 use crate::send::{self, Outgoing, Started};
 use crate::service::RawMessage;
 use crate::store;
 use crate::threads;
 use crate::webhook::{self, Webhook};
-use protocol::api::{Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage};
-use protocol::limits::{MAX_THREAD_MESSAGES, MAX_THREAD_TEXT_BYTES};
+use protocol::api::{
+    Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage, WaitResult,
+};
+use protocol::limits::{MAX_THREAD_MESSAGES, MAX_THREAD_TEXT_BYTES, MAX_WAIT_SECONDS};
+use protocol::search::Query;
 use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient};
 use protocol::{ApiError, Reply, Timestamp};
 use schema::Sql;
@@ -30,6 +34,51 @@ pub(crate) enum Outcome {
     Send(Started),
     /// A stored raw message, to be read one chunk at a time.
     Raw(RawMessage),
+    /// A wait with nothing to answer yet: the shell waits for an arrival.
+    Wait(Waiting),
+    /// The live event socket, to be accepted by the host.
+    Socket {
+        /// The `Sec-WebSocket-Protocol` to echo.
+        protocol: Option<String>,
+    },
+}
+
+/// A wait for mail that has not arrived: what to look for, and until when.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    /// Only messages matching this.
+    pub(crate) query: Option<Query>,
+    /// Only ids above this.
+    pub(crate) after: u64,
+    /// Answer `{message: null}` at this time.
+    pub(crate) deadline: Timestamp,
+}
+
+/// Message `id` whole, as `GET /api/messages/:id` answers it.
+pub(crate) fn message(sql: &dyn Sql, id: u64) -> Result<Option<Message>, InboxError> {
+    let (Some(summary), Some(mut detail)) = (store::summary(sql, id)?, store::detail(sql, id)?)
+    else {
+        return Ok(None);
+    };
+    detail.attachments = attachments::list(sql, id)?;
+    detail.recipients = store::recipients(sql, id)?
+        .iter()
+        .map(store::RecipientRow::outcome)
+        .collect();
+    let (codes, links) = search::findings_of(sql, id, summary.subject.as_deref(), &detail)?;
+    detail.codes = codes;
+    detail.links = links;
+    Ok(Some(Message { summary, detail }))
+}
+
+/// The answer of a wait: message `id` (gone again already: as if none came),
+/// or `{message: null}`.
+pub(crate) fn waited(sql: &dyn Sql, id: Option<u64>) -> Result<Reply, InboxError> {
+    let message = match id {
+        Some(id) => message(sql, id)?,
+        None => None,
+    };
+    Ok(Reply::json(200, &WaitResult { message }))
 }
 
 /// The caller: the inbox's owner, on the deployment's mail domain.
@@ -65,17 +114,42 @@ pub(crate) fn call(
                 },
             )
         }
-        ApiCall::GetMessage { id } => match (store::summary(sql, id)?, store::detail(sql, id)?) {
-            (Some(summary), Some(mut detail)) => {
-                detail.attachments = attachments::list(sql, id)?;
-                detail.recipients = store::recipients(sql, id)?
-                    .iter()
-                    .map(store::RecipientRow::outcome)
-                    .collect();
-                Reply::json(200, &Message { summary, detail })
-            }
-            _ => return Err(no_such_message(id)),
+        ApiCall::GetMessage { id } => match message(sql, id)? {
+            Some(message) => Reply::json(200, &message),
+            None => return Err(no_such_message(id)),
         },
+        ApiCall::Search { q, limit, cursor } => {
+            let page = search::Page { limit, cursor };
+            match search::search(sql, &q, &page) {
+                Ok(results) => Reply::json(200, &results),
+                Err(SearchError::Refused(error)) => return Err(error.into()),
+                Err(SearchError::Storage(error)) => return Err(error.into()),
+            }
+        }
+        ApiCall::Wait {
+            after,
+            timeout_millis,
+            q,
+        } => {
+            let query = match q.as_deref().map(Query::parse).transpose() {
+                Ok(query) => query,
+                Err(error) => return Err(ApiError::invalid(format!("Invalid `q`: {error}")).into()),
+            };
+            let after = match after {
+                Some(after) => after,
+                None => store::last_id(sql)?.max(0) as u64,
+            };
+            if let Some(id) = search::first_arrival(sql, query.as_ref(), after)? {
+                return Ok(Outcome::Reply(waited(sql, Some(id))?));
+            }
+            let timeout = timeout_millis.clamp(1_000, MAX_WAIT_SECONDS * 1_000);
+            return Ok(Outcome::Wait(Waiting {
+                query,
+                after,
+                deadline: now.plus_millis(i64::try_from(timeout).unwrap_or(i64::MAX)),
+            }));
+        }
+        ApiCall::Events { protocol } => return Ok(Outcome::Socket { protocol }),
         ApiCall::MarkRead { id, read } => match store::set_read(sql, id, read)? {
             Some(summary) => Reply::json(200, &summary),
             None => return Err(no_such_message(id)),

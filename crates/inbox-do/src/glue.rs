@@ -12,8 +12,9 @@ use crate::{
 };
 use futures_util::StreamExt as _;
 use futures_util::future::{Either, select};
+use protocol::limits::MAX_EVENT_SOCKETS;
 use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
-use protocol::{ApiError, Reply, Timestamp, bindings};
+use protocol::{ApiError, ErrorCode, Reply, Timestamp, bindings};
 use schema::{Rows, Sql, SqlError, Value};
 use std::time::Duration;
 use wasm_bindgen::JsCast;
@@ -22,8 +23,13 @@ use wasm_bindgen::prelude::*;
 use worker::{
     AbortController, Date, Delay, DurableObject, EmailMessage, Env, Fetch, Headers, Method,
     Request, RequestInit, RequestRedirect, Response, ResponseBody, Result, ScheduledTime,
-    SqlStorage, SqlStorageValue, State, Storage, durable_object,
+    SqlStorage, SqlStorageValue, State, Storage, WebSocket, WebSocketIncomingMessage,
+    WebSocketPair, durable_object,
 };
+
+/// The ping frame a live socket's client sends, and the runtime's answer.
+const PING: &str = r#"{"type":"ping"}"#;
+const PONG: &str = r#"{"type":"pong"}"#;
 
 /// The most of an outbound HTTP answer's body that is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -68,6 +74,12 @@ impl DurableObject for InboxObject {
         };
         let has_send_email = env.send_email(bindings::SEND_EMAIL_BINDING).is_ok();
         let config = InboxConfig::from_environment(var, has_send_email);
+        // `{"type":"ping"}` is answered by the runtime itself, without
+        // waking a hibernating object.
+        match worker::worker_sys::WebSocketRequestResponsePair::new(PING, PONG) {
+            Ok(pair) => state.set_websocket_auto_response(&pair),
+            Err(error) => worker::console_error!("inbox: no ping auto-response: {error:?}"),
+        }
         InboxObject {
             state,
             env,
@@ -99,7 +111,51 @@ impl DurableObject for InboxObject {
         {
             Answer::Reply(reply) => into_response(reply),
             Answer::Raw(raw) => stream_response(sql, raw),
+            Answer::Socket { protocol, tag } => self.accept_socket(protocol, &tag),
         }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let (sql, platform) = self.ports();
+        let frames = match message {
+            WebSocketIncomingMessage::String(text) => {
+                self.service.socket_frame(&sql, &platform, &text)
+            }
+            WebSocketIncomingMessage::Binary(_) => {
+                self.service.socket_frame(&sql, &platform, "binary")
+            }
+        };
+        for frame in frames {
+            // A socket that cannot take it is closing; nothing to do.
+            let _ = ws.send_with_str(frame);
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Answer the close (wrangler dev has been seen not to); a socket
+        // already closed refuses, which is fine. 1005/1006 cannot be sent.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| *c != 1005 && *c != 1006);
+        let _ = ws.close(Some(code.unwrap_or(1000)), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_warn!("inbox: a live socket failed: {error}");
+        let _ = ws.close(Some(1011), Some("error"));
+        Ok(())
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -114,6 +170,31 @@ impl DurableObject for InboxObject {
 }
 
 impl InboxObject {
+    /// Accepts a live event socket (hibernatable: an idle one costs the
+    /// object nothing) and answers 101, echoing the key's subprotocol.
+    fn accept_socket(&self, protocol: Option<String>, tag: &str) -> Result<Response> {
+        if self.state.get_websockets().len() >= MAX_EVENT_SOCKETS {
+            return into_response(Reply::error(&ApiError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "This inbox already has {MAX_EVENT_SOCKETS} live event sockets open; \
+                     close one first."
+                ),
+            )));
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_websocket_with_tags(&pair.server, &[tag]);
+        let response = Response::from_websocket(pair.client)?;
+        match protocol {
+            Some(protocol) => {
+                let headers = Headers::new();
+                headers.set("sec-websocket-protocol", &protocol)?;
+                Ok(response.with_headers(headers))
+            }
+            None => Ok(response),
+        }
+    }
+
     fn ports(&self) -> (DoSql, DoPlatform<'_>) {
         let storage = self.state.storage();
         let sql = DoSql {
@@ -128,6 +209,7 @@ impl InboxObject {
             DoPlatform {
                 storage,
                 env: &self.env,
+                state: &self.state,
             },
         )
     }
@@ -137,6 +219,7 @@ impl InboxObject {
 struct DoPlatform<'a> {
     storage: Storage,
     env: &'a Env,
+    state: &'a State,
 }
 
 impl Platform for DoPlatform<'_> {
@@ -247,6 +330,13 @@ impl Platform for DoPlatform<'_> {
 
     async fn sleep(&self, millis: u64) {
         Delay::from(Duration::from_millis(millis)).await;
+    }
+
+    fn publish(&self, frame: &str) {
+        for socket in self.state.get_websockets() {
+            // A socket that is closing refuses; the others still get it.
+            let _ = socket.send_with_str(frame);
+        }
     }
 
     async fn delete_all_storage(&self) -> std::result::Result<(), PlatformError> {

@@ -28,12 +28,14 @@ pub(crate) struct Inbound<'a> {
     pub(crate) raw: &'a [u8],
 }
 
-/// What an ingest came to: the reply, and whether an event was queued (the
-/// alarm must then be set).
+/// What an ingest came to: the reply, whether an event was queued (the
+/// alarm must then be set), and the new message's id (none for a
+/// duplicate: waiters and live sockets hear of new mail only).
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) reply: Reply,
     pub(crate) queued: bool,
+    pub(crate) new_id: Option<u64>,
 }
 
 /// Stores `mail` (201), or answers its duplicate's id (200), or refuses it.
@@ -62,6 +64,7 @@ pub(crate) fn ingest(
         return Ok(Stored {
             reply: Reply::json(200, &ingested),
             queued: false,
+            new_id: None,
         });
     }
     let cap = config.max_inbox_bytes;
@@ -103,6 +106,7 @@ pub(crate) fn ingest(
     Ok(Stored {
         reply: Reply::json(201, &ingested),
         queued,
+        new_id: Some(id),
     })
 }
 

@@ -24,12 +24,14 @@ mod error;
 mod findings;
 mod ingest;
 mod jobs;
+mod live;
 mod mail;
 mod outbound;
 mod owner;
 mod ports;
 mod quoted;
 mod reply;
+mod search;
 mod send;
 mod service;
 mod store;
@@ -44,6 +46,7 @@ pub use ports::{
     RESEND_API_URL, Relay,
 };
 pub use quoted::{extracted_text, preview};
+pub use search::SEARCH_BACKFILL_BATCH;
 pub use service::{Answer, BodyReader, InboxService, RawMessage};
 pub use store::list_query;
 pub use threads::{BACKFILL_BATCH, list_query as thread_list_query};

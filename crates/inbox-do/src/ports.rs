@@ -72,6 +72,18 @@ pub trait Platform {
         let _ = millis;
         std::future::pending::<()>().await;
     }
+    /// Awaits `until` as idle time: other requests to the object run
+    /// meanwhile (a wait for mail). On the platform every await is such
+    /// time; testkit hands the object's turn to other requests.
+    async fn idle<T>(&self, until: impl Future<Output = T>) -> T {
+        until.await
+    }
+    /// Sends `frame` (a JSON text) to every live event socket of this inbox;
+    /// one that cannot take it is dropped by the platform. Synchronous: the
+    /// frame is queued, not awaited. The default has no sockets.
+    fn publish(&self, frame: &str) {
+        let _ = frame;
+    }
     /// Deletes everything this object stores (a rate limiter whose bucket is
     /// full again leaves nothing behind). Its SQL tables are already dropped
     /// by the caller; the default does nothing more.

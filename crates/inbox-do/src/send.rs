@@ -27,6 +27,7 @@ use crate::attachments;
 use crate::error::InboxError;
 use crate::ingest::{self, Inbound, storage_full};
 use crate::jobs::{self, HANDOVER_TIMEOUT_MILLIS, SendFields, SendJob};
+use crate::live::Hub;
 use crate::mail::parse_mail;
 use crate::outbound::{self, Draft, OutAttachment, RelayRecipients};
 use crate::owner::{Owner, load_owner};
@@ -35,7 +36,7 @@ use crate::store::{self, NewMessage, RecipientRow};
 use crate::webhook::{self, EventFacts};
 use futures_util::future::{Either, join_all, select};
 use protocol::api::{
-    Direction, MessageSummary, RecipientKind, SendResponse, SendStatus, WebhookEventKind,
+    Direction, LiveEvent, MessageSummary, RecipientKind, SendResponse, SendStatus, WebhookEventKind,
 };
 use protocol::limits::{
     HTTP_RELAY_MAX_BYTES, MAX_MESSAGE_BYTES, RECIPIENTS_PER_HOUR, SEND_EMAIL_MAX_BYTES,
@@ -438,6 +439,14 @@ pub(crate) fn outcome_reply(sql: &dyn Sql, message_id: u64) -> Result<Reply, Inb
     }
 }
 
+/// What a send's attempt needs of the service: its configuration, and the
+/// waits a send to oneself wakes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context<'a> {
+    pub(crate) config: &'a InboxConfig,
+    pub(crate) hub: &'a Hub,
+}
+
 /// One attempt at a send job: hand the message over to the job's recipients
 /// still queued, then record what became of each (and of the message, and
 /// queue `message.sent`) with the job's removal, atomically. An `Err` is a
@@ -446,7 +455,7 @@ pub(crate) fn outcome_reply(sql: &dyn Sql, message_id: u64) -> Result<Reply, Inb
 pub(crate) async fn attempt<P: Platform>(
     sql: &dyn Sql,
     platform: &P,
-    config: &InboxConfig,
+    ctx: &Context<'_>,
     job: SendJob,
     raws: &Raws,
 ) -> Result<(), SqlError> {
@@ -496,7 +505,7 @@ pub(crate) async fn attempt<P: Platform>(
                     raw: &raw,
                     fields: &job.fields,
                 };
-                hand_over(sql, platform, config, &handover, &job.route, &pending).await
+                hand_over(sql, platform, ctx, &handover, &job.route, &pending).await
             }
             None => {
                 let why = "The stored message is missing, so it was not sent.";
@@ -508,7 +517,11 @@ pub(crate) async fn attempt<P: Platform>(
         }
     };
     let now = platform.now();
+    let mut left_queue = None;
     sql.transaction(&mut || {
+        left_queue = None;
+        let was_queued = store::summary(sql, job.message_id)?
+            .is_some_and(|s| s.status == Some(SendStatus::Queued));
         if legacy {
             let (status, reason) = match outcomes.first().map(|(_, o)| o) {
                 Some(Ok(())) => (SendStatus::Sent, None),
@@ -533,8 +546,24 @@ pub(crate) async fn attempt<P: Platform>(
             }
             settle_message(sql, owner.as_ref(), &summary, now)?;
         }
+        if was_queued {
+            left_queue = store::summary(sql, job.message_id)?
+                .filter(|s| s.status != Some(SendStatus::Queued));
+        }
         jobs::delete_job(sql, job.id)
-    })
+    })?;
+    // The live event, once the outcome is stored: only the attempt that
+    // took the message out of the queue tells.
+    if let Some(message) = left_queue {
+        crate::live::publish(
+            platform,
+            &LiveEvent::Sent {
+                message,
+                replay: false,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// The raw bytes of the messages that attempts running together hand over,
@@ -674,7 +703,7 @@ struct Handover<'a> {
 async fn hand_over<P: Platform>(
     sql: &dyn Sql,
     platform: &P,
-    config: &InboxConfig,
+    ctx: &Context<'_>,
     handover: &Handover<'_>,
     route: &SendRoute,
     recipients: &[RecipientRow],
@@ -690,12 +719,12 @@ async fn hand_over<P: Platform>(
             let deliveries = recipients.iter().map(|r| async move {
                 (
                     r.seq,
-                    hand_to_inbox(sql, platform, config, handover, &r.address, route).await,
+                    hand_to_inbox(sql, platform, ctx, handover, &r.address, route).await,
                 )
             });
             join_all(deliveries).await
         }
-        SendRoute::Relay => match &config.relay {
+        SendRoute::Relay => match &ctx.config.relay {
             Relay::None => each(Err(
                 "No relay is configured for outside addresses.".to_owned()
             )),
@@ -802,7 +831,7 @@ async fn hand_over<P: Platform>(
 async fn hand_to_inbox<P: Platform>(
     sql: &dyn Sql,
     platform: &P,
-    config: &InboxConfig,
+    ctx: &Context<'_>,
     handover: &Handover<'_>,
     to: &str,
     route: &SendRoute,
@@ -823,8 +852,13 @@ async fn hand_to_inbox<P: Platform>(
             tag: tag.as_deref(),
             raw: handover.raw,
         };
-        match ingest::ingest(sql, config, mail, platform.now()) {
-            Ok(stored) => stored.reply.status,
+        match ingest::ingest(sql, ctx.config, mail, platform.now()) {
+            Ok(stored) => {
+                if let Some(id) = stored.new_id {
+                    ctx.hub.arrived(sql, platform, id);
+                }
+                stored.reply.status
+            }
             Err(InboxError::Refused { error, .. }) => error.status(),
             Err(other) => return Err(format!("Storage failed: {other}")),
         }

@@ -8,13 +8,16 @@
 //! runs the due jobs of [`crate::jobs`]. Every error becomes a reply in one
 //! place, [`InboxError::into_reply`].
 
-use crate::api::{self, Caller, Outcome};
+use crate::api::{self, Caller, Outcome, Waiting};
 use crate::decode::{Layer, Pipeline};
 use crate::error::{InboxError, answer};
 use crate::ingest::{self, Inbound};
 use crate::jobs::{self, Job};
+use crate::live;
+use crate::live::Hub;
 use crate::owner::{self, authenticate};
 use crate::ports::{InboxConfig, Platform};
+use crate::search;
 use crate::send::{self, Started};
 use crate::store;
 use crate::threads;
@@ -42,6 +45,8 @@ pub struct InboxService {
     /// [`crate::threads::backfill`]).
     backfill_checked: AtomicBool,
     config: InboxConfig,
+    /// Waits in progress.
+    hub: Hub,
 }
 
 /// What a request comes to: a complete reply, or stored bytes for the host
@@ -54,6 +59,14 @@ pub enum Answer {
     Reply(Reply),
     /// A stored raw message, or one of its attachments.
     Raw(RawMessage),
+    /// The live event socket: the host accepts a WebSocket (hibernatable,
+    /// tagged with `tag`) and answers 101, echoing `protocol`.
+    Socket {
+        /// The `Sec-WebSocket-Protocol` to echo, when the key came as one.
+        protocol: Option<String>,
+        /// The key's hash (hex): the sockets of a key can be found by it.
+        tag: String,
+    },
 }
 
 /// Stored bytes to stream: the reply's status and headers, and the raw
@@ -208,6 +221,19 @@ enum Step {
     Send(Started),
     /// A raw message to stream.
     Raw(RawMessage),
+    /// A message was stored: wake the waiters and tell the sockets.
+    Stored {
+        reply: Reply,
+        wake: bool,
+        id: Option<u64>,
+    },
+    /// A wait with nothing to answer yet.
+    Wait(Waiting),
+    /// The live event socket.
+    Socket {
+        protocol: Option<String>,
+        tag: String,
+    },
     /// A rate limiter's answer, and when its bucket is full again (its alarm
     /// then clears the limiter's storage).
     Throttled {
@@ -231,6 +257,7 @@ impl InboxService {
             migrated: AtomicBool::new(false),
             backfill_checked: AtomicBool::new(false),
             config,
+            hub: Hub::default(),
         }
     }
 
@@ -251,6 +278,19 @@ impl InboxService {
         match self.serve_answer(sql, platform, request, payload).await {
             Answer::Reply(reply) => reply,
             Answer::Raw(raw) => answer(raw.collect(sql)),
+            // Without a host that holds sockets: the upgrade's status and
+            // protocol, for tests of what leads to it.
+            Answer::Socket { protocol, .. } => {
+                let reply = Reply {
+                    status: 101,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                };
+                match protocol {
+                    Some(protocol) => reply.with_header("sec-websocket-protocol", protocol),
+                    None => reply,
+                }
+            }
         }
     }
 
@@ -279,6 +319,17 @@ impl InboxService {
         let reply = match self.dispatch(sql, request, payload, now) {
             Err(error) => error.into_reply(),
             Ok(Step::Raw(raw)) => return Answer::Raw(raw),
+            Ok(Step::Socket { protocol, tag }) => return Answer::Socket { protocol, tag },
+            Ok(Step::Wait(waiting)) => self.hub.wait(sql, platform, waiting).await,
+            Ok(Step::Stored { reply, wake, id }) => {
+                if let Some(id) = id {
+                    self.hub.arrived(sql, platform, id);
+                }
+                if wake {
+                    self.set_alarm(sql, platform).await;
+                }
+                reply
+            }
             Ok(Step::Throttled { reply, wake_at }) => {
                 if let Some(at) = wake_at {
                     set_alarm_at(platform, at).await;
@@ -297,9 +348,10 @@ impl InboxService {
                 self.set_alarm(sql, platform).await;
                 let Started { message_id, jobs } = started;
                 let raws = send::Raws::default();
+                let ports = self.ports();
                 let attempts = jobs
                     .into_iter()
-                    .map(|job| send::attempt(sql, platform, &self.config, job, &raws));
+                    .map(|job| send::attempt(sql, platform, &ports, job, &raws));
                 let outcome = futures_util::future::join_all(attempts)
                     .await
                     .into_iter()
@@ -341,14 +393,56 @@ impl InboxService {
                 log::error!("inbox storage error while running a job: {error}");
             }
         }
-        // Mail stored before threads existed is threaded a batch per alarm;
-        // `set_alarm` comes back at once while some is left.
+        // Mail stored before threads (or search) existed is threaded (or
+        // indexed) a batch per alarm; `set_alarm` comes back at once while
+        // some is left.
         if threads::backfill_pending(sql)? {
             let done = threads::backfill(sql, platform.now())?;
             log::info!("threaded {done} messages stored before threads existed");
+        } else if search::backfill_pending(sql)? {
+            let done = search::backfill(sql)?;
+            log::info!("indexed {done} messages stored before search existed");
         }
         self.set_alarm(sql, platform).await;
         Ok(())
+    }
+
+    /// Answers a client's frame `text` on a live event socket (the host
+    /// calls this from its `websocket_message`): the frames to send back.
+    /// A storage failure is one `error` frame; the socket stays open.
+    pub fn socket_frame<P: Platform>(
+        &self,
+        sql: &dyn Sql,
+        platform: &P,
+        text: &str,
+    ) -> Vec<String> {
+        let frames = self
+            .migrate(sql, platform.now())
+            .map_err(|e| e.to_string())
+            .and_then(|()| live::frame(sql, text).map_err(|e| e.to_string()));
+        match frames {
+            Ok(frames) => frames,
+            Err(error) => {
+                log::error!("inbox storage error on a live socket: {error}");
+                vec![
+                    r#"{"type":"error","error":"The inbox could not answer; retry shortly."}"#
+                        .to_owned(),
+                ]
+            }
+        }
+    }
+
+    /// How many waits this object holds open (for tests and the log).
+    pub fn waiting(&self) -> usize {
+        self.hub.waiting()
+    }
+
+    /// What a send's attempt needs of the service.
+    fn ports(&self) -> send::Context<'_> {
+        send::Context {
+            config: &self.config,
+            hub: &self.hub,
+        }
     }
 
     /// Runs pending migrations once per wake-up.
@@ -372,7 +466,7 @@ impl InboxService {
     /// pending, or to now while mail is left to thread.
     async fn set_alarm<P: Platform>(&self, sql: &dyn Sql, platform: &P) {
         let next = jobs::next_wake(sql).and_then(|next| {
-            Ok(match threads::backfill_pending(sql)? {
+            Ok(match backfill_pending(sql)? {
                 true => Some(platform.now()),
                 false => next,
             })
@@ -391,7 +485,7 @@ impl InboxService {
         if self.backfill_checked.swap(true, Ordering::AcqRel) {
             return;
         }
-        match threads::backfill_pending(sql) {
+        match backfill_pending(sql) {
             Ok(true) => set_alarm_at(platform, now).await,
             Ok(false) => {}
             Err(error) => {
@@ -424,9 +518,10 @@ impl InboxService {
                     raw: payload,
                 };
                 let stored = ingest::ingest(sql, &self.config, mail, now)?;
-                return Ok(Step::Reply {
+                return Ok(Step::Stored {
                     reply: stored.reply,
                     wake: stored.queued,
+                    id: stored.new_id,
                 });
             }
             InboxRequest::Throttle {
@@ -460,6 +555,11 @@ impl InboxService {
                         Outcome::Reply(reply) => Step::Reply { reply, wake: false },
                         Outcome::Send(started) => Step::Send(started),
                         Outcome::Raw(raw) => Step::Raw(raw),
+                        Outcome::Wait(waiting) => Step::Wait(waiting),
+                        Outcome::Socket { protocol } => Step::Socket {
+                            protocol,
+                            tag: key_hash.to_hex(),
+                        },
                     },
                 );
             }
@@ -478,9 +578,15 @@ impl InboxService {
     ) -> Result<(), SqlError> {
         match job {
             Job::Webhook(job) => webhook::run(sql, platform, &self.config, job).await,
-            Job::Send(job) => send::attempt(sql, platform, &self.config, *job, raws).await,
+            Job::Send(job) => send::attempt(sql, platform, &self.ports(), *job, raws).await,
         }
     }
+}
+
+/// Whether mail stored before threads or search existed is left to
+/// backfill.
+fn backfill_pending(sql: &dyn Sql) -> Result<bool, SqlError> {
+    Ok(threads::backfill_pending(sql)? || search::backfill_pending(sql)?)
 }
 
 async fn set_alarm_at<P: Platform>(platform: &P, at: Timestamp) {

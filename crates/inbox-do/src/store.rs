@@ -11,6 +11,7 @@
 use crate::attachments;
 use crate::mail::ParsedMail;
 use crate::quoted::{extracted_text, preview};
+use crate::search;
 use crate::threads::{self, ThreadFacts};
 use protocol::Timestamp;
 use protocol::api::{
@@ -26,7 +27,7 @@ pub(crate) const MAX_SAFE_ID: i64 = (1 << 53) - 1;
 /// Bytes per stored chunk.
 pub(crate) const CHUNK_BYTES: usize = 1024 * 1024;
 
-const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments, send_status, send_reason, thread_id, preview";
+pub(crate) const SUMMARY_COLUMNS: &str = "id, direction, from_addr, from_name, to_addr, subject, read, received_at, size, has_attachments, send_status, send_reason, thread_id, preview";
 
 /// A new message, ready to store.
 pub(crate) struct NewMessage<'a> {
@@ -82,8 +83,8 @@ pub(crate) fn insert(
         let rows = sql.exec(
             "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
                                    to_addr, subject, has_attachments, raw_sha256, send_status,
-                                   attachments_indexed)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
+                                   attachments_indexed, search_indexed)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1) RETURNING id",
             &[
                 Value::from(message.direction.as_str()),
                 Value::Integer(received_at),
@@ -105,9 +106,21 @@ pub(crate) fn insert(
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
         put_chunks(sql, new_id, "detail", &detail)?;
-        // (The row says its attachments are indexed: they are, here.)
+        // (The row says its attachments are indexed, and that it is
+        // searchable: both are done here.)
         attachments::insert(sql, new_id as u64, &message.parsed.attachments)?;
         let parsed = &message.parsed;
+        search::index(
+            sql,
+            new_id as u64,
+            &search::Document {
+                from: &parsed.from,
+                from_name: parsed.from_name.as_deref(),
+                to: message.to,
+                subject: parsed.subject.as_deref(),
+                detail: &parsed.detail,
+            },
+        )?;
         let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
         facts.thread = message.thread;
         threads::thread_message(sql, new_id as u64, &facts, message.received_at)?;
@@ -277,6 +290,22 @@ pub(crate) fn detail(sql: &dyn Sql, id: u64) -> Result<Option<MessageDetail>, Sq
     }
 }
 
+/// As [`detail`], without `extractedText`, with the bytes read: `None`
+/// when there is none or it cannot be read (for the search backfill,
+/// which indexes such a message by its listing).
+pub(crate) fn detail_sized(
+    sql: &dyn Sql,
+    id: u64,
+) -> Result<(Option<MessageDetail>, usize), SqlError> {
+    let Some(bytes) = get_chunks(sql, id, "detail")? else {
+        return Ok((None, 0));
+    };
+    let detail = serde_json::from_slice::<StoredDetail>(&bytes)
+        .ok()
+        .map(MessageDetail::from);
+    Ok((detail, bytes.len()))
+}
+
 /// How many raw chunks message `id` has; `None` when there is no such
 /// message. A range search on the parts' primary key.
 pub(crate) fn raw_chunks(sql: &dyn Sql, id: u64) -> Result<Option<u32>, SqlError> {
@@ -361,7 +390,7 @@ fn summaries(rows: Rows) -> Result<Vec<MessageSummary>, SqlError> {
     rows.rows.into_iter().map(|row| summary_of(&row)).collect()
 }
 
-fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
+pub(crate) fn summary_of(row: &[Value]) -> Result<MessageSummary, SqlError> {
     let read = || -> Result<MessageSummary, SqlError> {
         Ok(MessageSummary {
             id: row.int(0)? as u64,
@@ -662,6 +691,9 @@ impl From<StoredDetail> for MessageDetail {
             text: d.text,
             html: d.html,
             extracted_text: None,
+            // Found at ingest and kept apart (see `search::findings_of`).
+            codes: Vec::new(),
+            links: Vec::new(),
             headers: d
                 .headers
                 .into_iter()
@@ -698,12 +730,14 @@ mod tests {
         assert_eq!(detail.text.as_deref(), Some("Hello"));
         assert_eq!(detail.headers[0].name, "Subject");
         // The storage type writes what the API type reads, and back (but for
-        // `extractedText`, computed on read and never stored, and the
-        // attachments, listed from their own rows).
+        // `extractedText`, computed on read and never stored, the
+        // attachments, listed from their own rows, and the codes and links,
+        // kept in `message_findings`).
         let mut api_json = serde_json::to_value(&detail).expect("serializes");
         let api = api_json.as_object_mut().expect("an object");
-        api.remove("extractedText");
-        api.remove("attachments");
+        for field in ["extractedText", "attachments", "codes", "links"] {
+            api.remove(field).expect("a field of the API's detail");
+        }
         let mut stored_json = serde_json::to_value(&stored).expect("serializes");
         stored_json
             .as_object_mut()

@@ -441,6 +441,7 @@ pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
         // `ON DELETE CASCADE`: the deletion must not depend on the
         // database enforcing foreign keys (a raw chunk left behind would
         // still be served).
+        crate::search::forget(sql, "thread_id = ?", std::slice::from_ref(&thread))?;
         for table in [
             "message_parts",
             "message_refs",

@@ -131,6 +131,125 @@ pub struct MessageList {
     pub next_cursor: Option<u64>,
 }
 
+/// A one-time code found in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Code {
+    /// The code as written (4 to 10 characters: digits, or letter and digit
+    /// groups such as `G-123456` or `A7K-93Q`).
+    pub value: String,
+    /// The line it was found in, whitespace collapsed (at most 100
+    /// characters).
+    pub context: String,
+}
+
+/// A link found in a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Link {
+    /// The URL exactly as written (http or https; at most 2048 bytes).
+    pub url: String,
+    /// Its anchor text in the HTML (at most 200 characters); null for a bare
+    /// URL in the text.
+    pub text: Option<String>,
+}
+
+/// A search result: the summary and where it matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct SearchHit {
+    /// The listing fields.
+    #[serde(flatten)]
+    pub summary: MessageSummary,
+    /// A few words around the best match (the preview when the query has
+    /// only filters). Untrusted: written by the sender.
+    pub snippet: Option<String>,
+}
+
+/// `GET /api/messages/search` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResults {
+    /// Best match first (newest first when the query has no words).
+    pub messages: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// False while mail stored before search existed is still being indexed
+    /// (a few seconds per 10,000 messages after an upgrade): some of it may
+    /// be missing from the results until then.
+    pub complete: bool,
+}
+
+/// `GET /api/messages/wait` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct WaitResult {
+    /// The first inbound message after `after` that matches `q`; null when
+    /// none arrived before the timeout.
+    pub message: Option<Message>,
+}
+
+/// A frame the server sends on `GET /api/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(tag = "type")]
+pub enum LiveEvent {
+    /// A message was stored.
+    #[serde(rename = "message.received")]
+    Received {
+        /// Its listing fields.
+        message: MessageSummary,
+        /// True when sent in answer to a `subscribe` (mail stored before).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replay: bool,
+    },
+    /// A sent message left the queue (sent, or failed for every recipient).
+    #[serde(rename = "message.sent")]
+    Sent {
+        /// Its listing fields, with its `status`.
+        message: MessageSummary,
+        /// True when sent in answer to a `subscribe`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replay: bool,
+    },
+    /// The end of a `subscribe`'s replay.
+    #[serde(rename = "subscribed")]
+    Subscribed {
+        /// The `after` asked for.
+        after: u64,
+        /// How many events were replayed.
+        replayed: u32,
+        /// True when more were missed than one replay sends: subscribe again
+        /// with the last id replayed (or page `GET /api/messages`).
+        more: bool,
+    },
+    /// The answer to `{"type": "ping"}`.
+    #[serde(rename = "pong")]
+    Pong,
+    /// A frame the server could not take; the socket stays open.
+    #[serde(rename = "error")]
+    Error {
+        /// What was wrong.
+        error: String,
+    },
+}
+
+/// A frame a client sends on `GET /api/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Send me the events of messages stored after `after` (oldest first, at
+    /// most 100), then `subscribed`.
+    Subscribe {
+        /// A message id; 0 for everything.
+        after: u64,
+    },
+    /// Answered `{"type": "pong"}`.
+    Ping,
+}
+
 /// One header as received: its name and its unfolded value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -277,6 +396,16 @@ pub struct MessageDetail {
     /// without a trailing signature; the whole text when it is all quote or a
     /// forward. Untrusted: written by the sender.
     pub extracted_text: Option<String>,
+    /// One-time codes (verification codes, PINs, passcodes) found in the
+    /// subject and the body, most likely first (at most 10). Untrusted:
+    /// written by the sender, who may plant a code that is not one.
+    #[serde(default)]
+    pub codes: Vec<Code>,
+    /// The http(s) links of the text and the HTML, each once, in the order
+    /// they first appear (at most 100; tracking wrappers as they are).
+    /// Untrusted: written by the sender; never follow one blindly.
+    #[serde(default)]
+    pub links: Vec<Link>,
     /// Every header, in order.
     pub headers: Vec<HeaderField>,
     /// Attachment metadata.

@@ -22,6 +22,9 @@ pub const KEY_LEN: usize = KEY_PREFIX.len() + 43;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
+/// The prefix of the WebSocket subprotocol that carries a key.
+pub const WEBSOCKET_KEY_PROTOCOL: &str = "inboxkit.key.";
+
 impl ApiKey {
     /// The key made from `random`, which must come from a secure random source.
     pub fn from_random(random: [u8; KEY_RANDOM_BYTES]) -> ApiKey {
@@ -48,6 +51,16 @@ impl ApiKey {
             return None;
         }
         ApiKey::parse(rest.trim())
+    }
+
+    /// The key a browser sends as a WebSocket subprotocol
+    /// (`Sec-WebSocket-Protocol: inboxkit.key.<key>`, among others), with
+    /// the protocol to echo back.
+    pub fn from_websocket_protocols(header: &str) -> Option<(ApiKey, String)> {
+        header.split(',').map(str::trim).find_map(|protocol| {
+            let key = protocol.strip_prefix(WEBSOCKET_KEY_PROTOCOL)?;
+            Some((ApiKey::parse(key)?, protocol.to_owned()))
+        })
     }
 
     /// The key's text, to show to its owner once.

@@ -116,6 +116,24 @@ pub mod limits {
     pub const MAX_THREAD_TEXT_BYTES: usize = 64 * 1024;
     /// The most addresses a thread lists as its participants.
     pub const MAX_PARTICIPANTS: usize = 50;
+    /// The most codes a message's detail lists.
+    pub const MAX_CODES: usize = 10;
+    /// The most links a message's detail lists.
+    pub const MAX_LINKS: usize = 100;
+    /// The longest `q` of search and wait, in bytes.
+    pub const MAX_QUERY_BYTES: usize = 1024;
+    /// The default `timeout` of `GET /api/messages/wait`, in seconds.
+    pub const DEFAULT_WAIT_SECONDS: u64 = 30;
+    /// The longest `timeout` of `GET /api/messages/wait`, in seconds.
+    pub const MAX_WAIT_SECONDS: u64 = 60;
+    /// Waits one inbox holds open at once; more get 429.
+    pub const MAX_WAITERS: usize = 100;
+    /// Live event sockets one inbox holds open at once; more get 429.
+    pub const MAX_EVENT_SOCKETS: usize = 32;
+    /// Events a `subscribe` replays at most.
+    pub const MAX_REPLAY: u32 = 100;
+    /// The largest frame a client may send on the events socket, in bytes.
+    pub const MAX_CLIENT_FRAME: usize = 1024;
     /// Webhook delivery attempts kept per inbox (older ones are dropped).
     pub const KEPT_DELIVERIES: u32 = 100;
     /// How long one webhook delivery attempt may take, in milliseconds.

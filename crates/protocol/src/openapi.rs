@@ -5,14 +5,16 @@
 //! file is current.
 
 use crate::api::{
-    ForwardRequest, Health, MarkRead, Me, Message, MessageList, MessageSummary, ReplyRequest,
-    SendRequest, SendResponse, SignupRequest, SignupResponse, Thread, ThreadList, WebhookCreated,
-    WebhookDeliveryList, WebhookEvent, WebhookInfo, WebhookRequest,
+    ClientFrame, ForwardRequest, Health, LiveEvent, MarkRead, Me, Message, MessageList,
+    MessageSummary, ReplyRequest, SearchResults, SendRequest, SendResponse, SignupRequest,
+    SignupResponse, Thread, ThreadList, WaitResult, WebhookCreated, WebhookDeliveryList,
+    WebhookEvent, WebhookInfo, WebhookRequest,
 };
 use crate::limits::{
-    DEFAULT_PAGE, HTTP_RELAY_MAX_BYTES, MAX_ATTACHMENT_BODY, MAX_ATTACHMENTS, MAX_JSON_BODY,
-    MAX_MESSAGE_BYTES, MAX_PAGE, MAX_RECIPIENTS, MAX_THREAD_MESSAGES, RECIPIENTS_PER_HOUR,
-    SEND_EMAIL_MAX_BYTES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
+    DEFAULT_PAGE, DEFAULT_WAIT_SECONDS, HTTP_RELAY_MAX_BYTES, MAX_ATTACHMENT_BODY, MAX_ATTACHMENTS,
+    MAX_CLIENT_FRAME, MAX_EVENT_SOCKETS, MAX_JSON_BODY, MAX_MESSAGE_BYTES, MAX_PAGE,
+    MAX_QUERY_BYTES, MAX_RECIPIENTS, MAX_REPLAY, MAX_THREAD_MESSAGES, MAX_WAIT_SECONDS,
+    MAX_WAITERS, RECIPIENTS_PER_HOUR, SEND_EMAIL_MAX_BYTES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
 };
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
@@ -42,6 +44,10 @@ pub fn document() -> Value {
     let webhook_info = generator.subschema_for::<WebhookInfo>().to_value();
     let deliveries = generator.subschema_for::<WebhookDeliveryList>().to_value();
     let event = generator.subschema_for::<WebhookEvent>().to_value();
+    let search_results = generator.subschema_for::<SearchResults>().to_value();
+    let wait_result = generator.subschema_for::<WaitResult>().to_value();
+    let live_event = generator.subschema_for::<LiveEvent>().to_value();
+    let client_frame = generator.subschema_for::<ClientFrame>().to_value();
     let error = generator.subschema_for::<ApiError>().to_value();
     let schemas = generator.take_definitions(true);
 
@@ -204,6 +210,92 @@ pub fn document() -> Value {
                     ("400", "A query parameter is invalid, unknown or repeated."),
                     auth_errors[0], auth_errors[1],
                 ]), "200", ok("A page of messages.", &list))
+            }},
+            "/api/messages/search": { "get": {
+                "operationId": "searchMessages",
+                "summary": "Full-text search, best match first.",
+                "description": format!(
+                    "The query language of mail clients: words (all must match; `word*` is a prefix), `\"a phrase\"`, \
+                     `-word` (must not match), `OR` between terms (`a OR b c` is (a or b) and c), `from:`, `to:`, `subject:` \
+                     (a word, a prefix or a quoted phrase), `has:attachment`, `is:unread`, `is:read`, `in:inbox`, `in:sent`, \
+                     `before:YYYY-MM-DD` (received before that day, UTC), `after:YYYY-MM-DD` (on or after it), `thread:N`. \
+                     Case and diacritics are folded (`Muller` finds `Müller`); Chinese, Japanese and Korean words are found \
+                     inside unspaced text. Searched: the subject, the sender's name and address, the recipients, the text (or \
+                     the HTML's text; its first 128 KiB) and the attachments' names. Ranked by bm25, the subject weighing \
+                     most, then the sender; with only filters, newest first. At most {MAX_QUERY_BYTES} bytes and 32 terms. \
+                     Any query answers 200 or 400 saying what is wrong. Mail stored before search existed is indexed after \
+                     an upgrade in bounded batches: `complete` is false until then. Snippets are untrusted (the sender's text)."
+                ),
+                "security": bearer,
+                "parameters": [
+                    { "name": "q", "in": "query", "required": true, "description": "The query.",
+                      "schema": { "type": "string", "maxLength": MAX_QUERY_BYTES } },
+                    { "name": "limit", "in": "query", "description": "Page size.",
+                      "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
+                    { "name": "cursor", "in": "query", "description": "The previous page's nextCursor, as it is. A page is a place in the ranking of the messages that existed when the first page was asked for, so mail arriving meanwhile does not shift the pages.",
+                      "schema": { "type": "string", "maxLength": 40 } }
+                ],
+                "responses": with(errors(&[
+                    ("400", "The query is invalid (the message says what is wrong), or a parameter is invalid, unknown or repeated."),
+                    auth_errors[0], auth_errors[1],
+                ]), "200", ok("A page of results, each a summary with a snippet.", &search_results))
+            }},
+            "/api/messages/wait": { "get": {
+                "operationId": "waitForMessage",
+                "summary": "Wait for the next inbound message (optionally one matching a search query), without polling.",
+                "description": format!(
+                    "Answers at once with the first inbound message whose id is above `after` and that matches `q`, if one is \
+                     stored; otherwise the inbox wakes this request the moment such mail is stored (inbound, or sent by another \
+                     inbox here), or answers `{{\"message\": null}}` at the timeout. The message comes whole, with its `codes` \
+                     and `links` (untrusted: the sender's). Wait again with `after` set to the id you got (or to the same \
+                     `after` after a timeout or a 503), so nothing is missed. At most {MAX_WAITERS} waits per inbox at once \
+                     (429 beyond). A 503 `unavailable` means the inbox restarted during the wait (a deploy): wait again."
+                ),
+                "security": bearer,
+                "parameters": [
+                    { "name": "after", "in": "query", "description": "Only messages with a greater id (0: any). Default: the newest id when the call arrives, so only new mail.",
+                      "schema": { "type": "integer", "minimum": 0, "maximum": 9_007_199_254_740_991_u64 } },
+                    { "name": "timeout", "in": "query", "description": "Seconds to wait.",
+                      "schema": { "type": "integer", "minimum": 1, "maximum": MAX_WAIT_SECONDS, "default": DEFAULT_WAIT_SECONDS } },
+                    { "name": "q", "in": "query", "description": "Only messages matching this search query (see searchMessages).",
+                      "schema": { "type": "string", "maxLength": MAX_QUERY_BYTES } }
+                ],
+                "responses": with(errors(&[
+                    ("400", "`after`, `timeout` or `q` is invalid, or a parameter is unknown or repeated."),
+                    ("429", "This inbox already has the most waits open; retry after `Retry-After` seconds."),
+                    auth_errors[0],
+                    ("503", "The inbox restarted during the wait, or a dependency is unavailable: wait again."),
+                ]), "200", ok("The message, or null at the timeout.", &wait_result))
+            }},
+            "/api/events": { "get": {
+                "operationId": "liveEvents",
+                "summary": "Live events over a WebSocket (RFC 6455; OpenAPI can describe only the upgrade).",
+                "description": format!(
+                    "Connect with `Upgrade: websocket` and the key in `Authorization: Bearer`, or, from a browser, as the \
+                     subprotocol `inboxkit.key.<key>` (echoed in `Sec-WebSocket-Protocol`). The server sends text frames \
+                     (`LiveEvent`): `message.received` when mail is stored, `message.sent` when a sent message leaves the \
+                     queue, each with the message's summary. The client may send (`ClientFrame`) `{{\"type\": \"subscribe\", \
+                     \"after\": <id>}}` to be sent the events of messages stored after that id first (oldest first, at most \
+                     {MAX_REPLAY}; `subscribed` ends the replay, with `more: true` when there were more: subscribe again from \
+                     the last id), and `{{\"type\": \"ping\"}}`, answered `{{\"type\": \"pong\"}}`. A frame it cannot \
+                     take (over {MAX_CLIENT_FRAME} bytes, or unreadable) is answered with `error`; the socket stays open. \
+                     The connection is hibernatable: an idle one costs the inbox nothing. At most {MAX_EVENT_SOCKETS} per \
+                     inbox (429 beyond). After a disconnect, reconnect and subscribe from the last id seen."
+                ),
+                "security": bearer,
+                "parameters": [
+                    { "name": "Upgrade", "in": "header", "required": true, "schema": { "const": "websocket" } },
+                    { "name": "Sec-WebSocket-Protocol", "in": "header", "description": "`inboxkit.key.<key>`, for clients that cannot send Authorization.",
+                      "schema": { "type": "string" } }
+                ],
+                "responses": with(errors(&[
+                    ("400", "Not a WebSocket upgrade."),
+                    ("429", "This inbox already has the most live sockets open."),
+                    auth_errors[0], auth_errors[1],
+                ]), "101", json!({
+                    "description": "Switching protocols: the socket is open. Frames sent: LiveEvent; frames received: ClientFrame.",
+                    "x-frames": { "server": live_event, "client": client_frame }
+                }))
             }},
             "/api/messages/{id}": {
                 "get": {

@@ -73,7 +73,7 @@ use std::borrow::Cow;
 use crate::Timestamp;
 
 /// The longest `q` accepted, in bytes of UTF-8.
-pub const MAX_QUERY_BYTES: usize = 1024;
+pub const MAX_QUERY_BYTES: usize = crate::limits::MAX_QUERY_BYTES;
 
 /// The most terms a query may keep: words, phrases and field terms, negated
 /// ones included; filters are not counted.

@@ -130,6 +130,30 @@ pub enum ApiCall {
         /// Only unread messages.
         unread: bool,
     },
+    /// `GET /api/messages/search`.
+    Search {
+        /// The query, as the client wrote it (the inbox parses it).
+        q: String,
+        /// Page size, 1 to [`crate::limits::MAX_PAGE`].
+        limit: u32,
+        /// Where the previous page ended (its `nextCursor`).
+        cursor: Option<String>,
+    },
+    /// `GET /api/messages/wait`.
+    #[serde(rename_all = "camelCase")]
+    Wait {
+        /// Only messages with a greater id; the newest id when absent.
+        after: Option<u64>,
+        /// How long to wait, in milliseconds (1 to 60 s).
+        timeout_millis: u64,
+        /// Only messages matching this search query.
+        q: Option<String>,
+    },
+    /// `GET /api/events`: the live event socket.
+    Events {
+        /// The `Sec-WebSocket-Protocol` to echo, when the key came as one.
+        protocol: Option<String>,
+    },
     /// `GET /api/messages/:id`.
     GetMessage {
         /// The message id.

@@ -10,6 +10,7 @@ use protocol::{Reply, Timestamp};
 use router_worker::{InboxNamespace, PortError};
 use schema::Migration;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One object: its durable database, its in-memory instance (absent while
@@ -19,6 +20,8 @@ struct Object {
     db: Arc<SqliteDb>,
     instance: Option<Arc<InboxService>>,
     turn: Arc<Turn>,
+    /// Bumped by each restart: a request that began before it ends.
+    epoch: Arc<AtomicU64>,
 }
 
 /// What a request needs of its object while it runs.
@@ -26,6 +29,7 @@ struct Running {
     db: Arc<SqliteDb>,
     service: Arc<InboxService>,
     turn: Arc<Turn>,
+    epoch: Arc<AtomicU64>,
 }
 
 /// The InboxDO namespace, in process. Each object runs the real
@@ -56,6 +60,8 @@ pub struct InProcessNamespace {
     failing: Mutex<Vec<(String, u32)>>,
     alarm_failures: Mutex<Vec<String>>,
     holds: Holds,
+    /// Every live event an object published, in order (object id, frame).
+    published: Mutex<Vec<(String, String)>>,
 }
 
 impl InProcessNamespace {
@@ -73,6 +79,7 @@ impl InProcessNamespace {
             failing: Mutex::new(Vec::new()),
             alarm_failures: Mutex::new(Vec::new()),
             holds: Holds::default(),
+            published: Mutex::new(Vec::new()),
         }
     }
 
@@ -95,6 +102,41 @@ impl InProcessNamespace {
     /// When the alarm of object `id` is set for, if it is.
     pub fn alarm_of(&self, id: &str) -> Option<Timestamp> {
         lock(&self.alarms).get(id).copied()
+    }
+
+    /// The live events object `id` has published so far (the frames its
+    /// sockets would have been sent), oldest first.
+    pub fn published(&self, id: &str) -> Vec<String> {
+        lock(&self.published)
+            .iter()
+            .filter(|(object, _)| object == id)
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+
+    /// Answers a client frame on one of object `id`'s live sockets, as the
+    /// host's `websocket_message` does: the frames sent back.
+    pub fn socket_frame(&self, id: &str, text: &str) -> Vec<String> {
+        let running = self.wake(id);
+        let platform = ObjectPlatform {
+            namespace: self,
+            id: id.to_owned(),
+            turn: &running.turn,
+        };
+        running.turn.take();
+        let frames = running.service.socket_frame(&*running.db, &platform, text);
+        running.turn.give();
+        frames
+    }
+
+    /// How many waits object `id` holds open in memory (0 when it sleeps).
+    pub fn waiting(&self, id: &str) -> usize {
+        let object = self.object(id);
+        let object = lock(&object);
+        object
+            .instance
+            .as_ref()
+            .map_or(0, |service| service.waiting())
     }
 
     /// The errors alarms ended with (each was rescheduled 2 s later).
@@ -173,6 +215,7 @@ impl InProcessNamespace {
             db: Arc::clone(&object.db),
             service,
             turn: Arc::clone(&object.turn),
+            epoch: Arc::clone(&object.epoch),
         }
     }
 
@@ -183,10 +226,14 @@ impl InProcessNamespace {
     }
 
     /// Every object goes to sleep: its instance is dropped, its database kept.
-    /// The next request wakes it (and runs pending migrations).
+    /// The next request wakes it (and runs pending migrations). A request
+    /// still running (a wait) ends: its caller's call fails, as when the
+    /// platform resets an object for a deploy.
     pub fn restart(&self) {
         for object in lock(&self.objects).values() {
-            lock(object).instance = None;
+            let mut object = lock(object);
+            object.instance = None;
+            object.epoch.fetch_add(1, Ordering::SeqCst);
         }
     }
 
@@ -228,6 +275,7 @@ impl InProcessNamespace {
                 db: Arc::new(SqliteDb::new()),
                 instance: None,
                 turn: Arc::new(Turn::default()),
+                epoch: Arc::new(AtomicU64::new(0)),
             }))
         }))
     }
@@ -292,6 +340,14 @@ impl Platform for ObjectPlatform<'_> {
     async fn set_alarm(&self, at: Timestamp) -> Result<(), PlatformError> {
         lock(&self.namespace.alarms).insert(self.id.clone(), at);
         Ok(())
+    }
+
+    async fn idle<T>(&self, until: impl Future<Output = T>) -> T {
+        self.outside(until).await
+    }
+
+    fn publish(&self, frame: &str) {
+        lock(&self.namespace.published).push((self.id.clone(), frame.to_owned()));
     }
 
     /// Resolves once the fake clock has passed `millis` from now (noticed when
@@ -365,17 +421,35 @@ impl InboxNamespace for InProcessNamespace {
             turn: &running.turn,
         };
         running.turn.take();
-        let reply = running
-            .service
-            .serve(
-                &*running.db,
-                &platform,
-                &header,
-                &payload.unwrap_or_default(),
-            )
-            .await;
+        let payload = payload.unwrap_or_default();
+        // Boxed, so that dropping it ends it (its turn taken back) before the
+        // turn is given back below.
+        let serve = Box::pin(
+            running
+                .service
+                .serve(&*running.db, &platform, &header, &payload),
+        );
+        // A restart while the request runs ends it, as a deploy does on the
+        // platform: the caller's stub call fails.
+        let epoch = running.epoch.load(Ordering::SeqCst);
+        let reset = std::pin::pin!(std::future::poll_fn(|_| {
+            if running.epoch.load(Ordering::SeqCst) == epoch {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        }));
+        let reply = match futures_util::future::select(serve, reset).await {
+            futures_util::future::Either::Left((reply, _)) => Some(reply),
+            futures_util::future::Either::Right(((), unfinished)) => {
+                drop(unfinished);
+                None
+            }
+        };
         running.turn.give();
-        Ok(reply)
+        reply.ok_or_else(|| {
+            PortError("the object was reset while the request ran (a restart or deploy)".into())
+        })
     }
 
     fn status(answer: &Reply) -> u16 {
