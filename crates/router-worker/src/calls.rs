@@ -4,7 +4,9 @@
 //! SSRF guard and its new secret).
 
 use crate::error::RouterError;
-use crate::extract::{json_body, list_query, printable, thread_list_query};
+use crate::extract::{
+    events_call, json_body, list_query, printable, search_query, thread_list_query, wait_query,
+};
 use crate::http::too_large;
 use crate::router::{Caller, handle_index_key};
 use crate::routes::{Method, OwnerRoute};
@@ -80,6 +82,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 }
                 _ => return Err(refused()),
             },
+            OwnerRoute::Search => search_query(&request.query)?,
+            OwnerRoute::Wait => wait_query(&request.query)?,
+            OwnerRoute::Events => events_call(request)?,
             OwnerRoute::MessageRaw(id) => ApiCall::GetRaw { id: id.id()? },
             OwnerRoute::MessageAttachment(id, part) => ApiCall::GetAttachment {
                 id: id.id()?,

@@ -2,9 +2,11 @@
 //! and request text made safe to echo in an error.
 
 use crate::HttpRequest;
-use protocol::limits::{DEFAULT_PAGE, MAX_PAGE};
+use protocol::limits::{
+    DEFAULT_PAGE, DEFAULT_WAIT_SECONDS, MAX_PAGE, MAX_QUERY_BYTES, MAX_WAIT_SECONDS,
+};
 use protocol::wire::ApiCall;
-use protocol::{ApiError, ErrorCode, Timestamp};
+use protocol::{ApiError, ApiKey, ErrorCode, Timestamp};
 use serde::de::DeserializeOwned;
 
 /// Parses a JSON body (already size-checked), checking its media type first.
@@ -191,4 +193,154 @@ fn page_query(query: &str, with_since: bool) -> Result<Page, ApiError> {
         since,
         unread: unread.unwrap_or(false),
     })
+}
+
+/// The longest search cursor accepted (two integers and a dot).
+const MAX_CURSOR: usize = 40;
+
+/// `GET /api/messages/search` query: `q` (required), `limit`, `cursor`.
+/// The inbox parses `q`: its errors come from there, as for a wait's.
+pub(crate) fn search_query(query: &str) -> Result<ApiCall, ApiError> {
+    let mut q = None;
+    let mut limit = None;
+    let mut cursor = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let repeated = || ApiError::invalid(format!("The parameter `{name}` is given twice."));
+        match name.as_ref() {
+            "q" => {
+                if q.replace(bounded_query(&value)?).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "limit" => {
+                if limit.replace(page_limit(&value)?).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "cursor" => {
+                if value.len() > MAX_CURSOR || value.is_empty() {
+                    return Err(ApiError::invalid(
+                        "Invalid `cursor`: pass the `nextCursor` of the previous page as it is.",
+                    ));
+                }
+                if cursor.replace(value.into_owned()).is_some() {
+                    return Err(repeated());
+                }
+            }
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown parameter `{}`; use q, limit or cursor.",
+                    printable(&name)
+                )));
+            }
+        }
+    }
+    let q = q.ok_or_else(|| {
+        ApiError::invalid("The parameter `q` is required: the search query (see /llms.txt).")
+    })?;
+    Ok(ApiCall::Search {
+        q,
+        limit: limit.unwrap_or(DEFAULT_PAGE),
+        cursor,
+    })
+}
+
+/// `GET /api/messages/wait` query: `after` (a message id, or 0), `timeout`
+/// (whole seconds, 1 to 60), `q` (a search query).
+pub(crate) fn wait_query(query: &str) -> Result<ApiCall, ApiError> {
+    let mut after = None;
+    let mut timeout = None;
+    let mut q = None;
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let invalid = |why: &str| {
+            ApiError::invalid(format!(
+                "Invalid `{name}`: {why}, not '{}'.",
+                printable(&value)
+            ))
+        };
+        let repeated = || ApiError::invalid(format!("The parameter `{name}` is given twice."));
+        match name.as_ref() {
+            "after" => {
+                let id = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|id| *id <= MAX_ID && !value.starts_with('+'))
+                    .ok_or_else(|| invalid("must be a message id (0 for any message)"))?;
+                if after.replace(id).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "timeout" => {
+                let seconds = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (1..=MAX_WAIT_SECONDS).contains(s) && !value.starts_with('+'))
+                    .ok_or_else(|| {
+                        invalid(&format!(
+                            "must be whole seconds from 1 to {MAX_WAIT_SECONDS}"
+                        ))
+                    })?;
+                if timeout.replace(seconds).is_some() {
+                    return Err(repeated());
+                }
+            }
+            "q" => {
+                if q.replace(bounded_query(&value)?).is_some() {
+                    return Err(repeated());
+                }
+            }
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Unknown parameter `{}`; use after, timeout or q.",
+                    printable(&name)
+                )));
+            }
+        }
+    }
+    Ok(ApiCall::Wait {
+        after,
+        timeout_millis: timeout.unwrap_or(DEFAULT_WAIT_SECONDS) * 1000,
+        q,
+    })
+}
+
+/// `GET /api/events`: a WebSocket upgrade (the key checked already, from
+/// `Authorization` or a subprotocol, which is then echoed).
+pub(crate) fn events_call(request: &HttpRequest) -> Result<ApiCall, ApiError> {
+    let upgrade = request
+        .header_value("upgrade")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Err(ApiError::invalid(
+            "GET /api/events is a WebSocket: connect with a WebSocket client (Upgrade: websocket).",
+        ));
+    }
+    let protocol = request
+        .header_value("sec-websocket-protocol")
+        .and_then(ApiKey::from_websocket_protocols)
+        .map(|(_, protocol)| protocol);
+    Ok(ApiCall::Events { protocol })
+}
+
+fn bounded_query(value: &str) -> Result<String, ApiError> {
+    if value.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::invalid(format!(
+            "Invalid `q`: it is {} bytes; the limit is {MAX_QUERY_BYTES}.",
+            value.len()
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+fn page_limit(value: &str) -> Result<u32, ApiError> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n) && !value.starts_with('+'))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Invalid `limit`: must be an integer from 1 to {MAX_PAGE}, not '{}'.",
+                printable(value)
+            ))
+        })
 }

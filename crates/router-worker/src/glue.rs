@@ -14,7 +14,7 @@ use crate::{
 };
 use futures_util::StreamExt;
 use protocol::limits::MAX_JSON_BODY;
-use protocol::wire::{INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
+use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest, REQUEST_HEADER, encode_request};
 use protocol::{ApiError, Reply, bindings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -234,9 +234,23 @@ impl InboxNamespace for DoNamespace {
             .set(REQUEST_HEADER, &encode_request(request))
             .map_err(port_error)?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(payload);
+        // The event socket is an upgrade all the way to the object, which
+        // the runtime lets only a GET with `Upgrade: websocket` answer 101.
+        let upgrade = matches!(
+            request,
+            InboxRequest::Api {
+                call: ApiCall::Events { .. },
+                ..
+            }
+        );
+        if upgrade {
+            headers.set("upgrade", "websocket").map_err(port_error)?;
+            init.with_method(Method::Get).with_headers(headers);
+        } else {
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(payload);
+        }
         let request = Request::new_with_init(INBOX_RPC_URL, &init).map_err(port_error)?;
         stub.fetch_with_request(request).await.map_err(port_error)
     }

@@ -5,7 +5,7 @@
 use crate::error::RouterError;
 use crate::extract::printable;
 use crate::http::too_large;
-use crate::routes::{Method, Route};
+use crate::routes::{Method, OwnerRoute, Route};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Outgoing, RouterConfig, Trace};
 use protocol::api::Health;
 use protocol::limits::MAX_JSON_BODY;
@@ -168,9 +168,20 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         request: &HttpRequest,
         trace: &Trace,
     ) -> Result<Caller, RouterError> {
+        // A browser's WebSocket cannot send Authorization: the key may come
+        // as a subprotocol of the event socket.
         let key = request
             .header_value("authorization")
             .and_then(ApiKey::from_authorization)
+            .or_else(|| {
+                request
+                    .header_value("sec-websocket-protocol")
+                    .filter(|_| {
+                        Route::parse(&request.path) == Some(Route::Owner(OwnerRoute::Events))
+                    })
+                    .and_then(ApiKey::from_websocket_protocols)
+                    .map(|(key, _)| key)
+            })
             .ok_or_else(ApiError::unauthorized)?;
         let mail_domain = self.mail_domain()?.to_owned();
         let hash = key.hash();

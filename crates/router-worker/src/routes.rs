@@ -78,6 +78,12 @@ pub enum OwnerRoute {
     Me,
     /// `/api/messages`.
     Messages,
+    /// `/api/messages/search`.
+    Search,
+    /// `/api/messages/wait`.
+    Wait,
+    /// `/api/events` (a WebSocket).
+    Events,
     /// `/api/messages/:id`.
     Message(MessageRef),
     /// `/api/messages/:id/raw`.
@@ -162,6 +168,9 @@ impl Route {
             ["api", "signup"] => Some(Route::Signup),
             ["api", "me"] => owner(OwnerRoute::Me),
             ["api", "messages"] => owner(OwnerRoute::Messages),
+            // (Before `:id`: neither is a message id.)
+            ["api", "messages", "search"] => owner(OwnerRoute::Search),
+            ["api", "messages", "wait"] => owner(OwnerRoute::Wait),
             ["api", "messages", id] => owner(OwnerRoute::Message(message(id))),
             ["api", "messages", id, "raw"] => owner(OwnerRoute::MessageRaw(message(id))),
             ["api", "messages", id, "reply"] => owner(OwnerRoute::MessageReply(message(id))),
@@ -170,6 +179,7 @@ impl Route {
                 message(id),
                 AttachmentRef((*part).to_owned()),
             )),
+            ["api", "events"] => owner(OwnerRoute::Events),
             ["api", "threads"] => owner(OwnerRoute::Threads),
             ["api", "threads", id] => owner(OwnerRoute::Thread(ThreadRef((*id).to_owned()))),
             ["api", "webhook"] => owner(OwnerRoute::Webhook),
@@ -239,6 +249,9 @@ impl OwnerRoute {
         match self {
             OwnerRoute::Me => "/api/me",
             OwnerRoute::Messages => "/api/messages",
+            OwnerRoute::Search => "/api/messages/search",
+            OwnerRoute::Wait => "/api/messages/wait",
+            OwnerRoute::Events => "/api/events",
             OwnerRoute::Message(_) => "/api/messages/:id",
             OwnerRoute::MessageRaw(_) => "/api/messages/:id/raw",
             OwnerRoute::MessageReply(_) => "/api/messages/:id/reply",
@@ -256,6 +269,9 @@ impl OwnerRoute {
         use Method::{Delete, Get, Patch, Post, Put};
         match self {
             OwnerRoute::Me
+            | OwnerRoute::Search
+            | OwnerRoute::Wait
+            | OwnerRoute::Events
             | OwnerRoute::MessageRaw(_)
             | OwnerRoute::MessageAttachment(..)
             | OwnerRoute::Threads
@@ -285,6 +301,9 @@ mod tests {
             Route::Signup,
             Route::Owner(OwnerRoute::Me),
             Route::Owner(OwnerRoute::Messages),
+            Route::Owner(OwnerRoute::Search),
+            Route::Owner(OwnerRoute::Wait),
+            Route::Owner(OwnerRoute::Events),
             Route::Owner(OwnerRoute::Message(id.clone())),
             Route::Owner(OwnerRoute::MessageRaw(id.clone())),
             Route::Owner(OwnerRoute::MessageReply(id.clone())),
@@ -313,15 +332,18 @@ mod tests {
             Route::Owner(route) => match route {
                 OwnerRoute::Me => 5,
                 OwnerRoute::Messages => 6,
-                OwnerRoute::Message(_) => 7,
-                OwnerRoute::MessageRaw(_) => 8,
-                OwnerRoute::MessageReply(_) => 9,
-                OwnerRoute::MessageForward(_) => 10,
-                OwnerRoute::MessageAttachment(..) => 11,
-                OwnerRoute::Threads => 12,
-                OwnerRoute::Thread(_) => 13,
-                OwnerRoute::Webhook => 14,
-                OwnerRoute::WebhookDeliveries => 15,
+                OwnerRoute::Search => 7,
+                OwnerRoute::Wait => 8,
+                OwnerRoute::Events => 9,
+                OwnerRoute::Message(_) => 10,
+                OwnerRoute::MessageRaw(_) => 11,
+                OwnerRoute::MessageReply(_) => 12,
+                OwnerRoute::MessageForward(_) => 13,
+                OwnerRoute::MessageAttachment(..) => 14,
+                OwnerRoute::Threads => 15,
+                OwnerRoute::Thread(_) => 16,
+                OwnerRoute::Webhook => 17,
+                OwnerRoute::WebhookDeliveries => 18,
             },
         }
     }
@@ -329,7 +351,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=15).collect::<Vec<_>>());
+        assert_eq!(places, (0..=18).collect::<Vec<_>>());
     }
 
     #[test]
@@ -347,6 +369,9 @@ mod tests {
             ("/api/signup", &[Post]),
             ("/api/me", &[Get]),
             ("/api/messages", &[Get, Post]),
+            ("/api/messages/search", &[Get]),
+            ("/api/messages/wait", &[Get]),
+            ("/api/events", &[Get]),
             ("/api/messages/:id", &[Get, Patch]),
             ("/api/messages/:id/raw", &[Get]),
             ("/api/messages/:id/reply", &[Post]),
