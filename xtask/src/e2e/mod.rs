@@ -16,6 +16,7 @@ mod hostile;
 mod logs;
 mod mail;
 mod outbound;
+mod search;
 mod threads;
 
 use crate::api;
@@ -215,6 +216,22 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "a send to the outside with files, read back from wrangler's .eml by Python's email package",
         attachments::outside_send_read_by_python,
+    ),
+    (
+        "search finds English, German (Müller, Muller) and Japanese (請求書) mail; every operator narrows",
+        search::search_finds_and_narrows,
+    ),
+    (
+        "search pages of 2 visit every match once; the limit's bounds are refused with 400",
+        search::search_pages,
+    ),
+    (
+        "hostile search queries (unclosed quotes, NEAR(, *, 10,000 terms, NUL, invalid UTF-8) get 200 or 400, never a 5xx",
+        search::search_hostile_queries,
+    ),
+    (
+        "a verification mail's detail carries its code and its link",
+        search::codes_and_links,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
