@@ -18,6 +18,7 @@ mod mail;
 mod outbound;
 mod search;
 mod threads;
+mod wait;
 
 use crate::api;
 use crate::http::{Client, Response};
@@ -232,6 +233,30 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "a verification mail's detail carries its code and its link",
         search::codes_and_links,
+    ),
+    (
+        "a waiter started before the mail gets it; wake-up time beside GET /api/me",
+        wait::waiter_gets_new_mail,
+    ),
+    (
+        "20 concurrent waiters on one inbox all get the same message",
+        wait::many_waiters_one_message,
+    ),
+    (
+        "a wait for a stored message answers at once; sent mail is not waited for",
+        wait::stored_message_at_once,
+    ),
+    (
+        "a wait with q=subject:code passes over mail that does not match",
+        wait::wait_query_filters,
+    ),
+    (
+        "a wait with timeout=1 answers {\"message\": null} after about a second",
+        wait::wait_times_out,
+    ),
+    (
+        "a wait with a bad timeout, after or q is refused with 400",
+        wait::wait_bad_parameters,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
