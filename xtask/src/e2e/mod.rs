@@ -12,6 +12,7 @@
 mod attachments;
 mod basics;
 mod corpus;
+mod events;
 mod hostile;
 mod logs;
 mod mail;
@@ -257,6 +258,14 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "a wait with a bad timeout, after or q is refused with 400",
         wait::wait_bad_parameters,
+    ),
+    (
+        "the event socket refuses a bad or missing key with 401 before the upgrade",
+        events::events_refuse_a_bad_key,
+    ),
+    (
+        "the event socket: live events by header and by subprotocol, ping, bad frames, replay after a reconnection and across a restart",
+        events::events_live_and_replayed,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
