@@ -171,6 +171,7 @@ const NARROWING: &[(&str, &[u64])] = &[
     ("見積書", &[]),
     ("from:alice@example.com", &[1, 6]),
     ("from:bob@example.com invoice", &[4]),
+    ("to:partner@example.com", &[7]),
     ("subject:invoice", &[1, 7]),
     ("subject:lunch", &[6]),
     ("invoice -lunch", &[1, 4, 7]),
