@@ -1,7 +1,8 @@
 //! The service's API and mail endpoint as every workerd run drives them (the
 //! end-to-end suite, soak, rollout, latency, bench, schemathesis): signing up,
 //! authenticated calls, delivering mail through wrangler's local Email Routing
-//! endpoint, filling an inbox, and paging through one with the cursor.
+//! endpoint, filling an inbox, paging through one with the cursor, and
+//! searching one.
 
 use crate::Result;
 use crate::http::{Client, Response};
@@ -153,7 +154,9 @@ pub(crate) fn deliver_ok(client: &Client, from: &str, to: &str, raw: &[u8]) -> R
     Ok(())
 }
 
-fn percent_encode(text: &str) -> String {
+/// `text` as a query value: unreserved bytes as they are, every other byte
+/// (space, `"`, `:`, UTF-8 bytes) as `%XX`.
+pub(crate) fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'@' => {
@@ -228,4 +231,114 @@ pub(crate) fn filled_inbox(
         ));
     }
     Ok(key)
+}
+
+/// One page of `GET /api/messages/search`, read strictly: a 200 with a
+/// `messages` list (each with an id and a snippet), `nextCursor` a string or
+/// null, and `complete` a boolean.
+#[derive(Debug)]
+pub(crate) struct SearchPage {
+    pub(crate) ids: Vec<u64>,
+    pub(crate) next_cursor: Option<String>,
+    pub(crate) complete: bool,
+}
+
+/// The path of a search for `q` (percent-encoded), with `limit` and
+/// `cursor` when given.
+pub(crate) fn search_path(q: &str, limit: Option<usize>, cursor: Option<&str>) -> String {
+    let mut path = format!("/api/messages/search?q={}", percent_encode(q));
+    if let Some(limit) = limit {
+        path.push_str(&format!("&limit={limit}"));
+    }
+    if let Some(cursor) = cursor {
+        path.push_str(&format!("&cursor={}", percent_encode(cursor)));
+    }
+    path
+}
+
+/// Reads a search answer as a [`SearchPage`]; anything else fails, naming
+/// `what` (the query) and the answer.
+pub(crate) fn search_page_of(answer: &Response, what: &str) -> Result<SearchPage> {
+    if answer.status != 200 {
+        return Err(format!("search {what}: {} {}", answer.status, answer.body));
+    }
+    let body = answer.parsed().map_err(|e| format!("search {what}: {e}"))?;
+    let messages = body["messages"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("search {what}: no messages list in {}", answer.body))?;
+    for m in &messages {
+        // A message summary, with its snippet.
+        if !m["snippet"].is_string() || !m["direction"].is_string() || !m["read"].is_boolean() {
+            return Err(format!(
+                "search {what}: a result that is not a summary with a snippet string: {m}"
+            ));
+        }
+    }
+    let next_cursor = match body.get("nextCursor") {
+        None => {
+            return Err(format!("search {what}: no nextCursor in {}", answer.body));
+        }
+        Some(Json::Null) => None,
+        Some(Json::String(c)) => Some(c.clone()),
+        Some(other) => {
+            return Err(format!(
+                "search {what}: nextCursor is {other}, not a string or null, in {}",
+                answer.body
+            ));
+        }
+    };
+    let complete = body["complete"]
+        .as_bool()
+        .ok_or_else(|| format!("search {what}: no boolean complete in {}", answer.body))?;
+    Ok(SearchPage {
+        ids: ids(&messages).map_err(|e| format!("search {what}: {e}"))?,
+        next_cursor,
+        complete,
+    })
+}
+
+/// One page of a search for `q`.
+pub(crate) fn search(
+    client: &Client,
+    key: &str,
+    q: &str,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<SearchPage> {
+    let path = search_path(q, limit, cursor);
+    let answer = call(client, key, "GET", &path, None)?;
+    search_page_of(&answer, &format!("{q:?}"))
+}
+
+/// Every match of a search for `q`, page by page with `nextCursor` (pages of
+/// `limit`), in the order given; and whether every page said `complete`.
+/// More than 1,000 pages fails (a cursor that never ends).
+pub(crate) fn search_all(
+    client: &Client,
+    key: &str,
+    q: &str,
+    limit: usize,
+) -> Result<(Vec<u64>, bool)> {
+    let mut seen = Vec::new();
+    let mut complete = true;
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let page = search(client, key, q, Some(limit), cursor.as_deref())?;
+        if page.ids.len() > limit {
+            return Err(format!(
+                "search {q:?} with limit={limit} gave a page of {}",
+                page.ids.len()
+            ));
+        }
+        seen.extend(page.ids);
+        complete &= page.complete;
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok((seen, complete)),
+        }
+    }
+    Err(format!(
+        "search {q:?}: still a nextCursor after 1,000 pages"
+    ))
 }

@@ -90,6 +90,14 @@ impl MailCounts {
     }
 }
 
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
 /// A client for one base URL. Non-2xx statuses are answers, not errors.
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
@@ -106,15 +114,19 @@ impl Client {
     /// A client whose mail deliveries are counted in `mail` (shared by the
     /// clients of one session).
     pub(crate) fn counting(base: &str, mail: Arc<MailCounts>) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
         Client {
             base: base.to_owned(),
-            agent,
+            agent: agent(Duration::from_secs(30)),
             mail,
+        }
+    }
+
+    /// This client with `timeout` for a whole request rather than 30 s (for
+    /// calls that may rightly take that long, as a long poll).
+    pub(crate) fn with_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            agent: agent(timeout),
+            ..self.clone()
         }
     }
 

@@ -8,7 +8,7 @@
 //! while concurrent requests to the waking inbox all succeed: none may see a
 //! half-migrated schema (it would show as a 5xx, or as missing data).
 
-use crate::api::{deliver, deliver_ok, list_all, mark_read, signup_key};
+use crate::api::{deliver, deliver_ok, list_all, mark_read, search_all, signup_key};
 use crate::http::Client;
 use crate::tools::Tools;
 use crate::wrangler::signal_group;
@@ -267,6 +267,55 @@ fn threaded_after_the_rollout(client: &Client, key: &str, handle: &str) -> Resul
     Ok(())
 }
 
+/// A word every message the previous version stored holds (in its body),
+/// and no other message does.
+const OLD_WORD: &str = "previous";
+
+/// Waits (up to 30 s) until a search for [`OLD_WORD`] says `complete`
+/// (mail stored before search existed is indexed by the alarm), then checks
+/// it finds exactly the messages the previous version stored; and that
+/// their detail has the `codes` and `links` lists.
+fn searchable_after_the_rollout(client: &Client, key: &str, handle: &str) -> Result<()> {
+    let old: Vec<u64> = (1..=MESSAGES as u64).collect();
+    let started = std::time::Instant::now();
+    loop {
+        let (mut found, complete) = search_all(client, key, OLD_WORD, 100)
+            .map_err(|e| format!("{handle} after the rollout: {e}"))?;
+        found.sort_unstable();
+        // Whatever the backfill has reached, it finds old mail only, once.
+        if found.windows(2).any(|w| w[0] == w[1]) || found.iter().any(|id| !old.contains(id)) {
+            return Err(format!(
+                "{handle}: a search for {OLD_WORD:?} found {found:?}; only messages 1 to {MESSAGES} hold it"
+            ));
+        }
+        if complete {
+            if found != old {
+                return Err(format!(
+                    "{handle}: a complete search for {OLD_WORD:?} found {found:?}, not the {MESSAGES} messages stored before the rollout"
+                ));
+            }
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            return Err(format!(
+                "{handle}: search was not complete within 30 s of the rollout (it found {found:?} so far)"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    for id in &old {
+        let answer = client.get_with_key(&format!("/api/messages/{id}"), key)?;
+        let body = answer.parsed()?;
+        if answer.status != 200 || !body["codes"].is_array() || !body["links"].is_array() {
+            return Err(format!(
+                "{handle}: message {id} from before the rollout has no codes and links lists: {} {}",
+                answer.status, answer.body
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
     step("migration rollout on wrangler dev: the previous version's inboxes wake under this one");
     require_history()?;
@@ -420,6 +469,8 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
             // The old mail is threaded by the backfill after the wake: its
             // messages become one thread (within a few seconds: the alarm).
             threaded_after_the_rollout(&client, key, handle)?;
+            // And indexed for search by the backfill, found by its words.
+            searchable_after_the_rollout(&client, key, handle)?;
             // And what the new migration brought works.
             let auth = format!("Bearer {key}");
             let sent = client.request(
@@ -458,7 +509,8 @@ pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
         }
         println!(
             "rollout: {INBOXES} inboxes of the previous version, {WAKERS} concurrent requests each at wake-up: \
-             all answered, each migrated once to {version} with its {MESSAGES} messages, read marks and bytes intact"
+             all answered, each migrated once to {version} with its {MESSAGES} messages, read marks and bytes intact, \
+             threaded and found by search"
         );
         Ok(())
     })();

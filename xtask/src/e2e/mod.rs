@@ -12,11 +12,14 @@
 mod attachments;
 mod basics;
 mod corpus;
+mod events;
 mod hostile;
 mod logs;
 mod mail;
 mod outbound;
+mod search;
 mod threads;
+mod wait;
 
 use crate::api;
 use crate::http::{Client, Response};
@@ -215,6 +218,54 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "a send to the outside with files, read back from wrangler's .eml by Python's email package",
         attachments::outside_send_read_by_python,
+    ),
+    (
+        "search finds English, German (Müller, Muller) and Japanese (請求書) mail; every operator narrows",
+        search::search_finds_and_narrows,
+    ),
+    (
+        "search pages of 2 visit every match once; the limit's bounds are refused with 400",
+        search::search_pages,
+    ),
+    (
+        "hostile search queries (unclosed quotes, NEAR(, *, 10,000 terms, NUL, invalid UTF-8) get 200 or 400, never a 5xx",
+        search::search_hostile_queries,
+    ),
+    (
+        "a verification mail's detail carries its code and its link",
+        search::codes_and_links,
+    ),
+    (
+        "a waiter started before the mail gets it; wake-up time beside GET /api/me",
+        wait::waiter_gets_new_mail,
+    ),
+    (
+        "20 concurrent waiters on one inbox all get the same message",
+        wait::many_waiters_one_message,
+    ),
+    (
+        "a wait for a stored message answers at once; sent mail is not waited for",
+        wait::stored_message_at_once,
+    ),
+    (
+        "a wait with q=subject:code passes over mail that does not match",
+        wait::wait_query_filters,
+    ),
+    (
+        "a wait with timeout=1 answers {\"message\": null} after about a second",
+        wait::wait_times_out,
+    ),
+    (
+        "a wait with a bad timeout, after or q is refused with 400",
+        wait::wait_bad_parameters,
+    ),
+    (
+        "the event socket refuses a bad or missing key with 401 before the upgrade",
+        events::events_refuse_a_bad_key,
+    ),
+    (
+        "the event socket: live events by header and by subprotocol, ping, bad frames, replay after a reconnection and across a restart",
+        events::events_live_and_replayed,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
