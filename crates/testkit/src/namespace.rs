@@ -200,6 +200,33 @@ impl InProcessNamespace {
         ran
     }
 
+    /// Runs the alarm of object `id` once, if the clock has reached it;
+    /// `false` when it is not set or not due.
+    pub fn run_alarm_of(&self, id: &str) -> bool {
+        let now = self.clock.now();
+        {
+            let mut alarms = lock(&self.alarms);
+            if alarms.get(id).is_none_or(|at| *at > now) {
+                return false;
+            }
+            alarms.remove(id);
+        }
+        let running = self.wake(id);
+        let platform = ObjectPlatform {
+            namespace: self,
+            id: id.to_owned(),
+            turn: &running.turn,
+        };
+        running.turn.take();
+        let outcome = pollster::block_on(running.service.alarm(&*running.db, &platform));
+        running.turn.give();
+        if let Err(error) = outcome {
+            lock(&self.alarms).insert(id.to_owned(), now.plus_millis(2_000));
+            lock(&self.alarm_failures).push(error.to_string());
+        }
+        true
+    }
+
     /// Object `id`, woken if it sleeps.
     fn wake(&self, id: &str) -> Running {
         let object = self.object(id);
@@ -368,6 +395,24 @@ impl Platform for ObjectPlatform<'_> {
     }
 }
 
+/// A request's future and the object's turn it runs in. The fields drop
+/// in order: the future first (a call out it was awaiting takes the turn
+/// back as it goes), then the turn is given back; so a request dropped
+/// unfinished (its client went away) never keeps the object's turn.
+struct InTurn<'a, F> {
+    future: F,
+    _turn: GiveBack<'a>,
+}
+
+/// Gives an object's turn back when dropped.
+struct GiveBack<'a>(&'a Turn);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        self.0.give();
+    }
+}
+
 /// Takes an object's turn back when dropped.
 struct TakeBack<'a>(&'a Turn);
 
@@ -420,33 +465,37 @@ impl InboxNamespace for InProcessNamespace {
             id: id.to_owned(),
             turn: &running.turn,
         };
-        running.turn.take();
         let payload = payload.unwrap_or_default();
-        // Boxed, so that dropping it ends it (its turn taken back) before the
-        // turn is given back below.
-        let serve = Box::pin(
-            running
-                .service
-                .serve(&*running.db, &platform, &header, &payload),
-        );
         // A restart while the request runs ends it, as a deploy does on the
         // platform: the caller's stub call fails.
         let epoch = running.epoch.load(Ordering::SeqCst);
-        let reset = std::pin::pin!(std::future::poll_fn(|_| {
+        let reset = std::future::poll_fn(|_| {
             if running.epoch.load(Ordering::SeqCst) == epoch {
                 std::task::Poll::Pending
             } else {
                 std::task::Poll::Ready(())
             }
-        }));
-        let reply = match futures_util::future::select(serve, reset).await {
+        });
+        running.turn.take();
+        let mut request = InTurn {
+            future: Box::pin(futures_util::future::select(
+                Box::pin(
+                    running
+                        .service
+                        .serve(&*running.db, &platform, &header, &payload),
+                ),
+                Box::pin(reset),
+            )),
+            _turn: GiveBack(&running.turn),
+        };
+        let reply = match (&mut request.future).await {
             futures_util::future::Either::Left((reply, _)) => Some(reply),
             futures_util::future::Either::Right(((), unfinished)) => {
                 drop(unfinished);
                 None
             }
         };
-        running.turn.give();
+        drop(request);
         reply.ok_or_else(|| {
             PortError("the object was reset while the request ran (a restart or deploy)".into())
         })
