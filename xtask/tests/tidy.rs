@@ -115,11 +115,12 @@ fn no_test_is_ignored_or_expected_to_panic() {
     }
 }
 
-/// Whether a table header (without its brackets) names a table of normal
-/// dependencies: `dependencies`, or a target's (`target.'cfg(..)'.dependencies`).
-/// Returns the dependency it is about when the header names one
-/// (`dependencies.serde`), or `Some("")` for a whole table.
-fn dependency_table(header: &str) -> Option<String> {
+/// Whether a table header (without its brackets) names a table of `kind`
+/// (`dependencies`, `dev-dependencies`): `dependencies`, or a target's
+/// (`target.'cfg(..)'.dependencies`). Returns the dependency it is about
+/// when the header names one (`dependencies.serde`), or `Some("")` for a
+/// whole table.
+fn table_of(header: &str, kind: &str) -> Option<String> {
     let header = header.trim();
     let rest = match header.strip_prefix("target.") {
         Some(target) => {
@@ -135,10 +136,11 @@ fn dependency_table(header: &str) -> Option<String> {
         }
         None => header,
     };
-    if rest == "dependencies" {
+    if rest == kind {
         Some(String::new())
     } else {
-        rest.strip_prefix("dependencies.")
+        rest.strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix('.'))
             .map(|name| name.trim().trim_matches('"').to_owned())
     }
 }
@@ -148,6 +150,11 @@ fn dependency_table(header: &str) -> Option<String> {
 /// dependencies of the crate's code): each entry's name, and its `package`
 /// when it renames one.
 fn dependencies(manifest: &str) -> std::collections::BTreeSet<String> {
+    dependencies_in(manifest, "dependencies")
+}
+
+/// The packages of every `kind` table of a manifest (see [`dependencies`]).
+fn dependencies_in(manifest: &str, kind: &str) -> std::collections::BTreeSet<String> {
     let mut names = std::collections::BTreeSet::new();
     // None: not in a dependency table; Some(""): in a whole table; Some(name):
     // in `[dependencies.name]`.
@@ -156,7 +163,7 @@ fn dependencies(manifest: &str) -> std::collections::BTreeSet<String> {
         let line = line.split('#').next().unwrap_or("").trim();
         if let Some(header) = line.strip_prefix('[') {
             let header = header.trim_start_matches('[').trim_end_matches(']');
-            table = dependency_table(header);
+            table = table_of(header, kind);
             if let Some(name) = table.as_ref().filter(|n| !n.is_empty()) {
                 names.insert(name.clone());
             }
@@ -231,6 +238,31 @@ insta.workspace = true
     assert!(
         !names.contains("name"),
         "[package] was read as dependencies: {names:?}"
+    );
+}
+
+#[test]
+fn neither_deployable_dev_depends_on_the_other() {
+    let manifest = "[dev-dependencies]\nrouter-worker.workspace = true\n\
+                    [target.'cfg(unix)'.dev-dependencies]\ninsta = \"1\"\n";
+    let dev = dependencies_in(manifest, "dev-dependencies");
+    assert!(
+        dev.contains("router-worker") && dev.contains("insta"),
+        "{dev:?}"
+    );
+    let router = dependencies_in(&read("crates/router-worker/Cargo.toml"), "dev-dependencies");
+    assert!(
+        !router.contains("inbox-do"),
+        "router-worker dev-depends on inbox-do"
+    );
+    let inbox = dependencies_in(&read("crates/inbox-do/Cargo.toml"), "dev-dependencies");
+    assert!(
+        inbox.contains("testkit"),
+        "the dev tables were not read: {inbox:?}"
+    );
+    assert!(
+        !inbox.contains("router-worker"),
+        "inbox-do dev-depends on router-worker"
     );
 }
 

@@ -54,7 +54,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use mail_parser::decoders::html::add_html_token;
 use serde::{Deserialize, Serialize};
 
 /// Most codes listed.
@@ -1680,7 +1679,7 @@ fn decode_entities(mut s: &str) -> String {
             .take_while(|b| b.is_ascii_alphanumeric() || *b == b'#')
             .count();
         if name_len > 0 && rest.as_bytes().get(1 + name_len) == Some(&b';') {
-            add_html_token(&mut out, &rest.as_bytes()[..name_len + 2], false);
+            crate::quoted::add_entity(&mut out, &rest.as_bytes()[..name_len + 2]);
             s = &rest[name_len + 2..];
         } else {
             out.push('&');

@@ -386,9 +386,11 @@ pub struct MessageDetail {
     pub references: Vec<String>,
     /// The Date header, when it parses.
     pub date: Option<Timestamp>,
-    /// The plain-text body, decoded to UTF-8.
+    /// The plain-text body, decoded to UTF-8: at most 1 MiB (a longer one is
+    /// cut at a character boundary and named in `warnings`; the raw message
+    /// keeps every byte).
     pub text: Option<String>,
-    /// The HTML body, decoded to UTF-8.
+    /// The HTML body, decoded to UTF-8, bounded as `text` is.
     pub html: Option<String>,
     /// The new text of the message: its text (or its HTML as text) without
     /// quoted history ("On … wrote:" blocks, `>` quotes, forwarded and

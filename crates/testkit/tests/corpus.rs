@@ -11,19 +11,6 @@ use serde_json::{Value as Json, json};
 use std::path::Path;
 use testkit::TestService;
 
-fn signed_up(service: &TestService) -> String {
-    let reply = service.request(
-        &HttpRequest::new("POST", "/api/signup")
-            .header("content-type", "application/json")
-            .body(r#"{"handle":"alice"}"#),
-    );
-    assert_eq!(reply.status, 201);
-    serde_json::from_slice::<Json>(&reply.body).expect("a JSON signup reply")["apiKey"]
-        .as_str()
-        .expect("an apiKey")
-        .to_owned()
-}
-
 fn get(service: &TestService, key: &str, path: &str) -> (u16, Vec<u8>) {
     let reply = service
         .request(&HttpRequest::new("GET", path).header("authorization", &format!("Bearer {key}")));
@@ -33,7 +20,7 @@ fn get(service: &TestService, key: &str, path: &str) -> (u16, Vec<u8>) {
 /// Delivers `raw` to a fresh inbox and returns the API's view of it.
 fn ingest_and_read(raw: &[u8]) -> Json {
     let service = TestService::new();
-    let key = signed_up(&service);
+    let key = service.signup("alice");
     let id = match service.deliver("sender@example.net", "alice+corpus@agents.test", raw) {
         MailVerdict::Accepted(id) => id,
         other => panic!("not stored: {other:?}"),
