@@ -233,7 +233,7 @@ pub fn document() -> Value {
                     { "name": "limit", "in": "query", "description": "Page size.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
                     { "name": "cursor", "in": "query", "description": "The previous page's nextCursor, as it is. A page is a place in the ranking of the messages that existed when the first page was asked for, so mail arriving meanwhile does not shift the pages.",
-                      "schema": { "type": "string", "maxLength": 40 } }
+                      "schema": { "type": "string", "pattern": "^[0-9]{1,16}\\.[0-9]{1,16}$" } }
                 ],
                 "responses": with(errors(&[
                     ("400", "The query is invalid (the message says what is wrong), or a parameter is invalid, unknown or repeated."),
