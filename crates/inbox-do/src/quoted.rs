@@ -1228,8 +1228,6 @@ mod tests {
     }
 }
 
-/// Properties over arbitrary bodies (proptest does not build for wasm32).
-
 /// Appends the character an HTML character reference (`&amp;`, `&#38;`,
 /// `&#x26;`, the whole token) stands for. The references mail uses most
 /// (numeric ones, and `amp`, `lt`, `gt`, `quot`, `apos`, `nbsp`) are
@@ -1267,6 +1265,7 @@ fn numeric(digits: &[u8], radix: u32) -> Option<char> {
     )
 }
 
+/// Properties over arbitrary bodies (proptest does not build for wasm32).
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod properties {
     use super::*;

@@ -228,8 +228,8 @@ pub fn document() -> Value {
                 ),
                 "security": bearer,
                 "parameters": [
-                    { "name": "q", "in": "query", "required": true, "description": "The query.",
-                      "schema": { "type": "string", "maxLength": MAX_QUERY_BYTES } },
+                    { "name": "q", "in": "query", "required": true, "description": "The query (its bytes, UTF-8, at most the maximum given).",
+                      "schema": { "type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES } },
                     { "name": "limit", "in": "query", "description": "Page size.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
                     { "name": "cursor", "in": "query", "description": "The previous page's nextCursor, as it is. A page is a place in the ranking of the messages that existed when the first page was asked for, so mail arriving meanwhile does not shift the pages.",
@@ -258,7 +258,7 @@ pub fn document() -> Value {
                     { "name": "timeout", "in": "query", "description": "Seconds to wait.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_WAIT_SECONDS, "default": DEFAULT_WAIT_SECONDS } },
                     { "name": "q", "in": "query", "description": "Only messages matching this search query (see searchMessages).",
-                      "schema": { "type": "string", "maxLength": MAX_QUERY_BYTES } }
+                      "schema": { "type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES } }
                 ],
                 "responses": with(errors(&[
                     ("400", "`after`, `timeout` or `q` is invalid, or a parameter is unknown or repeated."),
