@@ -7,7 +7,10 @@
 //! list beside the message list at the same sizes, and the backfill that
 //! threads 10,000 messages stored before threads existed, and attachment
 //! downloads of 1 MB and 20 MB beside the raw download of the same message,
-//! with their peak heap. Run with `cargo bench -p inbox-do` (or
+//! with their peak heap; search at 1,000 and 100,000 messages beside the
+//! message list, the search backfill of 10,000 (and once 100,000) messages
+//! stored before search existed with its longest alarm, and the index's
+//! size beside the mail's. Run with `cargo bench -p inbox-do` (or
 //! `cargo xtask bench`); figures are in BENCHMARKS.md.
 
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
@@ -16,6 +19,7 @@
 // wasm32 (by `clippy --all-targets`) it is an empty program.
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
+    use criterion::measurement::{Measurement, WallTime};
     use criterion::{BatchSize, Criterion, Throughput, criterion_group};
     use inbox_do::InboxService;
     use peak_alloc::PeakAlloc;
@@ -23,6 +27,7 @@ mod native {
     use protocol::{ApiKey, Handle, Reply, Timestamp};
     use schema::{Sql, Value};
     use sha2::{Digest, Sha256};
+    use std::cell::OnceCell;
     use std::hint::black_box;
     use std::time::Duration;
     use testkit::{FixedPlatform, SqliteDb};
@@ -501,12 +506,582 @@ mod native {
         group.finish();
     }
 
+    /// A seeded generator (SplitMix64), so every run fills the same mail.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        /// Uniform in `0..n`.
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// In `0..n`, rank `k` drawn about `1 / (k + 1)` as often as rank
+        /// 0 (Zipf's law, as words and correspondents are in real mail).
+        fn zipf(&mut self, n: usize) -> usize {
+            let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+            ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+        }
+    }
+
+    /// English words, roughly most frequent first, so that [`Rng::zipf`]
+    /// over them gives text with a few very common words and many rare ones.
+    const WORDS: &[&str] = &[
+        "the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he", "was", "for", "on",
+        "are", "with", "as", "his", "they", "be", "at", "one", "have", "this", "from", "or", "had",
+        "by", "not", "word", "but", "what", "some", "we", "can", "out", "other", "were", "all",
+        "there", "when", "up", "use", "your", "how", "said", "an", "each", "she", "which", "do",
+        "their", "time", "if", "will", "way", "about", "many", "then", "them", "write", "would",
+        "like", "so", "these", "her", "long", "make", "thing", "see", "him", "two", "has", "look",
+        "more", "day", "could", "go", "come", "did", "number", "sound", "no", "most", "people",
+        "my", "over", "know", "water", "than", "call", "first", "who", "may", "down", "side",
+        "been", "now", "find", "any", "new", "work", "part", "take", "get", "place", "made",
+        "live", "where", "after", "back", "little", "only", "round", "man", "year", "came", "show",
+        "every", "good", "me", "give", "our", "under", "name", "very", "through", "just", "form",
+        "sentence", "great", "think", "say", "help", "low", "line", "differ", "turn", "cause",
+        "much", "mean", "before", "move", "right", "boy", "old", "too", "same", "tell", "does",
+        "set", "three", "want", "air", "well", "also", "play", "small", "end", "put", "home",
+        "read", "hand", "port", "large", "spell", "add", "even", "land", "here", "must", "big",
+        "high", "such", "follow", "act", "why", "ask", "men", "change", "went", "light", "kind",
+        "off", "need", "house", "picture", "try", "us", "again", "animal", "point", "mother",
+        "world", "near", "build", "self", "earth", "father", "head", "stand", "own", "page",
+        "should", "country", "found", "answer", "school", "grow", "study", "still", "learn",
+        "plant", "cover", "food", "sun", "four", "between", "state", "keep", "eye", "never",
+        "last", "let", "thought", "city", "tree", "cross", "farm", "hard", "start", "might",
+        "story", "saw", "far", "sea", "draw", "left", "late", "run", "while", "press", "close",
+        "night", "real", "life", "few", "north", "open", "seem", "together", "next", "white",
+        "children", "begin", "got", "walk", "example", "ease", "paper", "group", "always", "music",
+        "those", "both", "mark", "often", "letter", "until", "mile", "river", "car", "feet",
+        "care", "second", "book", "carry", "took", "science", "eat", "room", "friend", "began",
+        "idea", "fish", "mountain", "stop", "once", "base", "hear", "horse", "cut", "sure",
+        "watch", "color", "face", "wood", "main", "enough", "plain", "girl", "usual", "young",
+        "ready", "above", "ever", "red", "list", "though", "feel", "talk", "bird", "soon", "body",
+        "dog", "family", "direct", "pose", "leave", "song", "measure", "door", "product", "black",
+        "short", "numeral", "class", "wind", "question", "happen", "complete", "ship", "area",
+        "half", "rock", "order", "fire", "south", "problem", "piece", "told", "knew", "pass",
+        "since", "top", "whole", "king", "space", "heard", "best", "hour", "better", "true",
+        "during", "hundred", "five", "remember", "step", "early", "hold", "west", "ground",
+        "interest", "reach", "fast", "verb", "sing", "listen", "six", "table", "travel", "less",
+        "morning", "ten", "simple", "several", "vowel", "toward", "war", "lay", "against",
+        "pattern", "slow", "center", "love", "person", "money", "serve", "appear", "road", "map",
+        "rain", "rule", "govern", "pull", "cold", "notice", "voice", "unit", "power", "town",
+        "fine", "certain", "fly", "fall", "lead", "cry", "dark", "machine", "note", "wait", "plan",
+        "figure", "star", "box", "noun", "field", "rest", "correct", "able", "pound", "done",
+        "beauty", "drive", "stood", "contain", "front", "teach", "week", "final", "gave", "green",
+        "oh", "quick", "develop", "ocean", "warm", "free", "minute", "strong", "special", "mind",
+        "behind", "clear", "tail", "produce", "fact", "street", "inch", "multiply", "nothing",
+        "course", "stay", "wheel", "full", "force", "blue", "object", "decide", "surface", "deep",
+        "moon", "island", "foot", "system", "busy", "test", "record", "boat", "common", "gold",
+        "possible", "plane", "stead", "dry", "wonder", "laugh", "thousand", "ago", "ran", "check",
+        "game", "shape", "equate", "hot", "miss", "brought", "heat", "snow", "tire", "bring",
+        "yes", "distant", "fill", "east", "paint", "language", "among", "meeting", "report",
+        "schedule", "budget", "project", "deadline", "review", "contract", "shipment", "account",
+        "password", "delivery",
+    ];
+
+    const FIRST: [&str; 24] = [
+        "Alice", "Bruno", "Chen", "Dana", "Emeka", "Fatima", "Grace", "Hiro", "Ines", "Jonas",
+        "Kavya", "Liam", "Maya", "Nikolai", "Olga", "Pedro", "Quinn", "Rosa", "Sanjay", "Tess",
+        "Umar", "Vera", "Wei", "Yusuf",
+    ];
+    const LAST: [&str; 25] = [
+        "Nguyen", "Okafor", "Schmidt", "Garcia", "Kowalski", "Haddad", "Tanaka", "Silva", "Murphy",
+        "Rossi", "Ivanova", "Patel", "Dubois", "Larsen", "Moreau", "Cohen", "Jensen", "Novak",
+        "Reyes", "Fischer", "Ali", "Brown", "Kim", "Lopez", "Berg",
+    ];
+
+    /// The name and address of correspondent `rank` (600 distinct ones).
+    fn sender(rank: usize) -> (String, String) {
+        let (first, last) = (FIRST[rank % FIRST.len()], LAST[rank % LAST.len()]);
+        let domain = ["example.com", "mail.test", "corp.example", "shop.test"][rank % 4];
+        (
+            format!("{first} {last}"),
+            format!("{}.{}@{domain}", first.to_lowercase(), last.to_lowercase()),
+        )
+    }
+
+    /// In exactly 10 of the messages of any inbox the bench fills (and not in
+    /// [`WORDS`]).
+    const RARE_WORD: &str = "zanzibar";
+    /// In 30% of them (and not in [`WORDS`]).
+    const COMMON_WORD: &str = "invoice";
+
+    /// `count` words of [`WORDS`] in sentences, Zipf-distributed.
+    fn sentences(rng: &mut Rng, count: usize, extra: &[&str]) -> String {
+        let mut words: Vec<&str> = (0..count).map(|_| WORDS[rng.zipf(WORDS.len())]).collect();
+        for word in extra {
+            let at = rng.below(words.len() + 1);
+            words.insert(at, word);
+        }
+        let mut text = String::new();
+        let mut line = 0;
+        let mut sentence = 0;
+        for word in words {
+            if sentence == 0 {
+                let mut chars = word.chars();
+                if let Some(c) = chars.next() {
+                    text.extend(c.to_uppercase());
+                    text.push_str(chars.as_str());
+                }
+                sentence = 6 + rng.below(12);
+            } else {
+                text.push_str(word);
+            }
+            sentence -= 1;
+            if sentence == 0 {
+                text.push('.');
+            }
+            line += word.len() + 1;
+            if line > 70 {
+                text.push_str("\r\n");
+                line = 0;
+            } else {
+                text.push(' ');
+            }
+        }
+        text.push_str("\r\n");
+        text
+    }
+
+    /// Message `i` of an inbox of `count`: a varied sender (Zipf over 600),
+    /// subject and body (30 to 250 words), one in eight with a small
+    /// attachment; [`RARE_WORD`] in 10 of them, [`COMMON_WORD`] in 30%.
+    fn varied_message(rng: &mut Rng, i: usize, count: usize) -> (String, Vec<u8>) {
+        let (name, addr) = sender(rng.zipf(600));
+        let mut extra = Vec::new();
+        if i % (count / 10) == 7 {
+            extra.push(RARE_WORD);
+        }
+        if i % 10 < 3 {
+            extra.push(COMMON_WORD);
+        }
+        let subject_words = 2 + rng.below(6);
+        let subject: Vec<&str> = (0..subject_words)
+            .map(|_| WORDS[30 + rng.zipf(WORDS.len() - 30)])
+            .collect();
+        let subject = format!(
+            "{}{}",
+            if rng.below(4) == 0 { "Re: " } else { "" },
+            subject.join(" ")
+        );
+        let body_words = 30 + rng.below(221);
+        let body = sentences(rng, body_words, &extra);
+        let mut raw = format!(
+            "From: {name} <{addr}>\r\nTo: bench@agents.test\r\nSubject: {subject}\r\n\
+             Message-ID: <varied-{i}@example.com>\r\nDate: Thu, 26 Mar 2026 12:00:00 +0000\r\n\
+             MIME-Version: 1.0\r\n"
+        );
+        if rng.below(8) == 0 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\n\r\n{body}--b\r\n\
+                 Content-Type: application/pdf; name=report-{i}.pdf\r\n\
+                 Content-Disposition: attachment; filename=report-{i}.pdf\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK\r\n--b--\r\n"
+            ));
+        } else {
+            raw.push_str(&format!(
+                "Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+            ));
+        }
+        (addr, raw.into_bytes())
+    }
+
+    /// An inbox of `count` such messages, each ingested as mail arrives (so
+    /// indexed at ingest), every third one then marked read.
+    fn searchable(count: usize) -> (SqliteDb, InboxService) {
+        let (db, service) = inbox();
+        let mut rng = Rng(0x5EA2C4);
+        for i in 0..count {
+            let (from, raw) = varied_message(&mut rng, i, count);
+            let request = InboxRequest::Ingest {
+                envelope_from: from,
+                recipient: "bench@agents.test".into(),
+                tag: None,
+            };
+            let reply = serve(&service, &db, &encode_request(&request), &raw);
+            assert_eq!(
+                reply.status,
+                201,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+        db.exec("UPDATE messages SET read = 1 WHERE id % 3 = 0", &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        (db, service)
+    }
+
+    /// The four searches timed, each with its `q`.
+    fn search_cases() -> [(&'static str, String); 4] {
+        let (name, _) = sender(3);
+        [
+            ("rare word (10 matches)", RARE_WORD.to_owned()),
+            ("common word (30% match)", COMMON_WORD.to_owned()),
+            (
+                "from: a sender + a word",
+                format!("from:\"{name}\" {COMMON_WORD}"),
+            ),
+            (
+                "filters only: is:unread has:attachment",
+                "is:unread has:attachment".to_owned(),
+            ),
+        ]
+    }
+
+    /// How many messages `q` matches (counted in SQL, not paged).
+    fn matches(db: &SqliteDb, q: &str) -> i64 {
+        let query = protocol::search::Query::parse(q).unwrap_or_else(|e| panic!("{e}"));
+        let rows = match query.match_expression() {
+            Some(expression) => db.exec(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH ?",
+                &[Value::from(expression.as_str())],
+            ),
+            None => db.exec(
+                "SELECT count(*) FROM messages WHERE read = 0 AND has_attachments = 1",
+                &[],
+            ),
+        };
+        rows.unwrap_or_else(|e| panic!("{e}")).rows[0][0]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no count"))
+    }
+
+    /// A search's first page of 20, answered by the InboxDO.
+    fn search_request(q: &str) -> String {
+        encode_request(&InboxRequest::Api {
+            key_hash: key().hash(),
+            mail_domain: "agents.test".into(),
+            call: ApiCall::Search {
+                q: q.to_owned(),
+                limit: 20,
+                cursor: None,
+            },
+        })
+    }
+
+    /// Criterion's median for `bench` of `group` in this run, in
+    /// nanoseconds, read back from where criterion keeps its estimates
+    /// (`$CRITERION_HOME`, or `criterion/` in the target directory).
+    fn median_ns(group: &str, bench: &str) -> Option<f64> {
+        let safe = |s: &str| {
+            s.replace(
+                &['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'][..],
+                "_",
+            )
+        };
+        let home = match std::env::var_os("CRITERION_HOME") {
+            Some(home) => std::path::PathBuf::from(home),
+            None => match std::env::var_os("CARGO_TARGET_DIR") {
+                Some(target) => std::path::PathBuf::from(target).join("criterion"),
+                // This binary is target/<profile>/deps/<name>.
+                None => std::env::current_exe()
+                    .ok()?
+                    .parent()?
+                    .parent()?
+                    .parent()?
+                    .join("criterion"),
+            },
+        };
+        let path = home
+            .join(safe(group))
+            .join(safe(bench))
+            .join("new/estimates.json");
+        let text = std::fs::read_to_string(path).ok()?;
+        let estimates: serde_json::Value = serde_json::from_str(&text).ok()?;
+        estimates["median"]["point_estimate"].as_f64()
+    }
+
+    /// `ns` as criterion words a time.
+    fn duration(ns: f64) -> String {
+        match ns {
+            n if n >= 1e9 => format!("{:.2} s", n / 1e9),
+            n if n >= 1e6 => format!("{:.2} ms", n / 1e6),
+            n if n >= 1e3 => format!("{:.1} µs", n / 1e3),
+            n => format!("{n:.0} ns"),
+        }
+    }
+
+    /// Prints each bench of `group` as its median and its ratio to the
+    /// floor's (the first name), when criterion measured them in this run.
+    fn print_ratios(group: &str, names: &[&str], notes: &[String]) {
+        let Some((floor, rest)) = names.split_first() else {
+            return;
+        };
+        let Some(floor_ns) = median_ns(group, floor) else {
+            return;
+        };
+        println!("\n{group}: medians, and each one's ratio to the floor");
+        println!("  {floor:<42} {:>10}", duration(floor_ns));
+        for (i, name) in rest.iter().enumerate() {
+            if let Some(ns) = median_ns(group, name) {
+                let note = notes.get(i).map_or("", String::as_str);
+                println!(
+                    "  {name:<42} {:>10} {:>7.1}x  {note}",
+                    duration(ns),
+                    ns / floor_ns
+                );
+            }
+        }
+        println!();
+    }
+
+    /// Search at 1,000 and 100,000 messages: a rare word, a common one,
+    /// `from:` and a word (each the first page of 20 ranked results with
+    /// snippets), and filters only, beside the floor of the message list's
+    /// newest 20 in the same inbox. The inbox is filled only when a bench of
+    /// the group is selected.
+    fn bench_search(c: &mut Criterion) {
+        let hash = key().hash();
+        for count in [1_000usize, 100_000] {
+            let name = format!("search at {count} messages");
+            let filled = OnceCell::new();
+            let fill = || {
+                let (db, service) = searchable(count);
+                // Each query finds what it is meant to.
+                for (case, q) in search_cases() {
+                    let reply = serve(&service, &db, &search_request(&q), b"");
+                    assert_eq!(reply.status, 200, "{case}");
+                    let results: protocol::api::SearchResults =
+                        serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("{e}"));
+                    let want = usize::try_from(matches(&db, &q).min(20)).unwrap_or(20);
+                    assert_eq!(results.messages.len(), want, "{case}");
+                    assert!(results.complete);
+                }
+                assert_eq!(matches(&db, RARE_WORD), 10);
+                (db, service)
+            };
+            let mut group = c.benchmark_group(&name);
+            const FLOOR: &str = "floor: list newest 20";
+            let list = encode_request(&InboxRequest::Api {
+                key_hash: hash,
+                mail_domain: "agents.test".into(),
+                call: ApiCall::ListMessages {
+                    limit: 20,
+                    cursor: None,
+                    since: None,
+                    unread: false,
+                },
+            });
+            group.bench_function(FLOOR, |b| {
+                let (db, service) = filled.get_or_init(fill);
+                b.iter(|| {
+                    let reply = serve(service, db, black_box(&list), b"");
+                    assert_eq!(reply.status, 200);
+                    reply
+                })
+            });
+            let cases = search_cases();
+            for (case, q) in &cases {
+                let request = search_request(q);
+                group.bench_function(*case, |b| {
+                    let (db, service) = filled.get_or_init(fill);
+                    b.iter(|| {
+                        let reply = serve(service, db, black_box(&request), b"");
+                        assert_eq!(reply.status, 200);
+                        reply
+                    })
+                });
+            }
+            group.finish();
+            if let Some((db, _)) = filled.get() {
+                let mut names = vec![FLOOR];
+                names.extend(cases.iter().map(|(case, _)| *case));
+                let notes: Vec<String> = cases
+                    .iter()
+                    .map(|(_, q)| format!("q={q:?}: {} matches", matches(db, q)))
+                    .collect();
+                print_ratios(&name, &names, &notes);
+            }
+        }
+    }
+
+    /// Whether any message is still outside the search index.
+    fn search_pending(db: &SqliteDb) -> bool {
+        !db.exec(
+            "SELECT 1 FROM messages WHERE search_indexed = 0 LIMIT 1",
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rows
+        .is_empty()
+    }
+
+    /// Runs alarms until every message is indexed; returns how many ran.
+    fn run_search_backfill(db: &SqliteDb, service: &InboxService) -> u32 {
+        let platform = FixedPlatform::at(NOW);
+        let mut alarms = 0;
+        while search_pending(db) {
+            pollster::block_on(service.alarm(db, &platform)).unwrap_or_else(|e| panic!("{e}"));
+            alarms += 1;
+        }
+        alarms
+    }
+
+    /// The search backfill of `db` (put back before migration 10 first),
+    /// each alarm timed by criterion's wall clock: prints the number of
+    /// alarms, their total, median and longest.
+    fn report_search_backfill(db: &SqliteDb, service: &InboxService, messages: usize) {
+        db.as_before_search();
+        // As a new index: only FTS5's few bookkeeping pages.
+        let left = stored_bytes(db, "message_search%");
+        let platform = FixedPlatform::at(NOW);
+        let clock = WallTime;
+        let mut times = Vec::new();
+        while search_pending(db) {
+            let start = clock.start();
+            pollster::block_on(service.alarm(db, &platform)).unwrap_or_else(|e| panic!("{e}"));
+            times.push(clock.end(start));
+        }
+        let total: Duration = times.iter().sum();
+        times.sort();
+        let median = times.get(times.len() / 2).copied().unwrap_or_default();
+        let longest = times.last().copied().unwrap_or_default();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "search backfill of {messages} messages, each alarm timed once: {} alarms, \
+             {:.0} ms in all ({:.0} ms per 10,000), one alarm: median {:.1} ms, max {:.1} ms \
+             ({:.2}% of the 30 s CPU limit of one invocation); the index before it: {left} bytes",
+            times.len(),
+            ms(total),
+            ms(total) * 10_000.0 / messages as f64,
+            ms(median),
+            ms(longest),
+            longest.as_secs_f64() / 30.0 * 100.0
+        );
+        assert!(!search_pending(db));
+        assert_eq!(matches(db, RARE_WORD), 10);
+    }
+
+    /// Bytes of the tables and indexes whose names are `pattern` (LIKE), by
+    /// SQLite's `dbstat` (pages, as stored).
+    fn stored_bytes(db: &SqliteDb, pattern: &str) -> i64 {
+        db.exec(
+            "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE ?",
+            &[Value::from(pattern)],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rows[0][0]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no size"))
+    }
+
+    /// The search index and the findings as a share of the mail stored.
+    fn report_index_size(db: &SqliteDb, messages: usize) {
+        let raw = db
+            .exec("SELECT sum(size) FROM messages", &[])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rows[0][0]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no size"));
+        let everything = stored_bytes(db, "%");
+        let index = stored_bytes(db, "message_search%");
+        let findings = stored_bytes(db, "message_findings");
+        let mib = |bytes: i64| bytes as f64 / (1024.0 * 1024.0);
+        let share = |bytes: i64| bytes as f64 / raw as f64 * 100.0;
+        println!(
+            "\nsearch index size at {messages} messages (dbstat pages; the mail: {:.1} MiB raw, \
+             the whole database {:.1} MiB):",
+            mib(raw),
+            mib(everything)
+        );
+        println!(
+            "  message_search (FTS5 and its shadow tables): {index} bytes, {:.1} MiB, \
+             {:.1}% of the raw mail",
+            mib(index),
+            share(index)
+        );
+        println!(
+            "  message_findings: {findings} bytes, {:.2} MiB, {:.1}% of the raw mail",
+            mib(findings),
+            share(findings)
+        );
+        // Where the bytes are: the index's parts, and the largest others.
+        let largest = db
+            .exec(
+                "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name
+                 ORDER BY name LIKE 'message_search%' DESC, sum(pgsize) DESC LIMIT 10",
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        for row in &largest.rows {
+            let bytes = |i: usize| row[i].as_i64().unwrap_or_default();
+            println!(
+                "    {:<28} {:>6.2} MiB in pages ({:>6.2} MiB of payload), {:>5.1}% of the raw mail",
+                row[0].as_str().unwrap_or("?"),
+                mib(bytes(1)),
+                mib(bytes(2)),
+                share(bytes(1))
+            );
+        }
+        println!();
+    }
+
+    /// The backfill that indexes 10,000 messages stored before search
+    /// existed (each alarm indexes at most `SEARCH_BACKFILL_BATCH`), beside
+    /// an alarm with nothing to do; then the size of the index, each alarm
+    /// of that backfill timed, and the same for 100,000 messages once.
+    fn bench_search_backfill(c: &mut Criterion) {
+        const MESSAGES: usize = 10_000;
+        let mut group = c.benchmark_group(format!("search backfill of {MESSAGES} messages"));
+        group.sample_size(10);
+        let platform = FixedPlatform::at(NOW);
+        group.bench_function("floor: an alarm with nothing to do", |b| {
+            let (db, service) = inbox();
+            b.iter(|| {
+                pollster::block_on(service.alarm(&db, &platform)).unwrap_or_else(|e| panic!("{e}"))
+            })
+        });
+        let filled = OnceCell::new();
+        group.bench_function("every message indexed", |b| {
+            let (db, service) = filled.get_or_init(|| {
+                let inbox = searchable(MESSAGES);
+                report_index_size(&inbox.0, MESSAGES);
+                inbox
+            });
+            b.iter_batched(
+                || db.as_before_search(),
+                |()| {
+                    let alarms = run_search_backfill(db, service);
+                    let batch = inbox_do::SEARCH_BACKFILL_BATCH as usize;
+                    assert_eq!(alarms as usize, MESSAGES.div_ceil(batch));
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        group.finish();
+        let Some((db, service)) = filled.get() else {
+            return;
+        };
+        print_ratios(
+            &format!("search backfill of {MESSAGES} messages"),
+            &[
+                "floor: an alarm with nothing to do",
+                "every message indexed",
+            ],
+            &[],
+        );
+        report_search_backfill(db, service, MESSAGES);
+        let (db, service) = searchable(100_000);
+        report_search_backfill(&db, &service, 100_000);
+        println!();
+    }
+
     criterion_group!(
         benches,
         bench_ingest,
         bench_list,
         bench_backfill,
-        bench_download
+        bench_download,
+        bench_search,
+        bench_search_backfill
     );
 
     pub(crate) fn main() {

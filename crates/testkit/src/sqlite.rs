@@ -108,6 +108,21 @@ impl SqliteDb {
         }
     }
 
+    /// Puts every message back as mail stored before migration 10 left it:
+    /// not in the search index, no findings, none indexed (its backfill has
+    /// all to do). The index is then merged, so that its shadow tables hold
+    /// no deletions either, as a new index's do.
+    pub fn as_before_search(&self) {
+        for statement in [
+            "DELETE FROM message_search",
+            "INSERT INTO message_search (message_search) VALUES ('optimize')",
+            "DELETE FROM message_findings",
+            "UPDATE messages SET search_indexed = 0",
+        ] {
+            self.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
     /// The steps of `query`'s plan (`EXPLAIN QUERY PLAN`), as SQLite words
     /// them; panics if one is a full-table `SCAN`, so a test of an indexed
     /// query fails when it stops being one.
