@@ -330,20 +330,6 @@ fn a_deleted_thread_is_no_longer_found() {
     assert_eq!(rows, 0, "no index row outlives its message");
 }
 
-/// Puts the inbox back as a build before migration 10 left it: no index,
-/// no findings, nothing marked indexed.
-fn as_before_search(service: &TestService, handle: &str) {
-    service.objects().with_db_of(handle, |db| {
-        for statement in [
-            "DELETE FROM message_search",
-            "DELETE FROM message_findings",
-            "UPDATE messages SET search_indexed = 0",
-        ] {
-            db.exec(statement, &[]).unwrap_or_else(|e| panic!("{e}"));
-        }
-    });
-}
-
 /// Every id `q` finds, through every page.
 fn all_ids(service: &TestService, key: &str, q: &str) -> BTreeSet<u64> {
     let mut ids = BTreeSet::new();
@@ -398,7 +384,7 @@ fn mail_stored_before_search_is_indexed_by_the_alarm_in_bounded_batches() {
     }
     let fresh = all_ids(&service, &alice, "report");
     assert_eq!(fresh.len(), total - total.div_ceil(50));
-    as_before_search(&service, "alice");
+    service.objects().with_db_of("alice", |db| db.as_before_search());
     service.objects().restart();
     // Before the backfill: the answer says it is incomplete, and old mail
     // still shows its codes (found on read).
