@@ -384,7 +384,9 @@ fn mail_stored_before_search_is_indexed_by_the_alarm_in_bounded_batches() {
     }
     let fresh = all_ids(&service, &alice, "report");
     assert_eq!(fresh.len(), total - total.div_ceil(50));
-    service.objects().with_db_of("alice", |db| db.as_before_search());
+    service
+        .objects()
+        .with_db_of("alice", |db| db.as_before_search());
     service.objects().restart();
     // Before the backfill: the answer says it is incomplete, and old mail
     // still shows its codes (found on read).
