@@ -73,12 +73,12 @@ pub(crate) fn message(sql: &dyn Sql, id: u64) -> Result<Option<Message>, InboxEr
 
 /// The answer of a wait: message `id` (gone again already: as if none came),
 /// or `{message: null}`.
-pub(crate) fn waited(sql: &dyn Sql, id: Option<u64>) -> Result<Reply, InboxError> {
+pub(crate) fn waited(sql: &dyn Sql, after: u64, id: Option<u64>) -> Result<Reply, InboxError> {
     let message = match id {
         Some(id) => message(sql, id)?,
         None => None,
     };
-    Ok(Reply::json(200, &WaitResult { message }))
+    Ok(Reply::json(200, &WaitResult { message, after }))
 }
 
 /// The caller: the inbox's owner, on the deployment's mail domain.
@@ -140,7 +140,7 @@ pub(crate) fn call(
                 None => store::last_id(sql)?.max(0) as u64,
             };
             if let Some(id) = search::first_arrival(sql, query.as_ref(), after)? {
-                return Ok(Outcome::Reply(waited(sql, Some(id))?));
+                return Ok(Outcome::Reply(waited(sql, after, Some(id))?));
             }
             let timeout = timeout_millis.clamp(1_000, MAX_WAIT_SECONDS * 1_000);
             return Ok(Outcome::Wait(Waiting {

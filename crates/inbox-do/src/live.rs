@@ -7,12 +7,16 @@
 //! every waiter, and each looks again for its own match, so many waiters
 //! each get the message and a waiter for `q=subject:code` sleeps on through
 //! other mail. The check and the registration are one synchronous step, so
-//! no arrival falls between them. A waiter whose client went away is dropped
-//! at the next arrival or registration (its receiver is gone), and at most
-//! [`MAX_WAITERS`] wait at once. When the object goes away mid-wait (a
-//! deploy, a restart) the client gets 503 `unavailable` from the router,
-//! and retries with the same `after`: nothing it waited for is lost, since
-//! the answer comes from storage.
+//! no arrival falls between them. At most [`MAX_WAITERS`] wait at once: one
+//! more ends the oldest early, answered `{message: null}` as at a timeout,
+//! so a crowd of waits whose clients went away (workerd does not tell an
+//! object that its caller left: such a wait keeps its place until its
+//! timeout) can never lock real ones out. A wait whose future is dropped
+//! (natively) is dropped at the next registration or arrival. When the
+//! object goes away mid-wait (a deploy, a restart) the client gets 503
+//! `unavailable` from the router and waits again with the same `after`
+//! (every answer says which it used): nothing is lost, since the answer
+//! comes from storage.
 //!
 //! Live events go to the inbox's hibernatable WebSockets through
 //! [`Platform::publish`]: `message.received` when mail is stored and
@@ -26,16 +30,25 @@ use crate::search;
 use crate::store;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
-use protocol::api::{ClientFrame, Direction, LiveEvent, MessageSummary, SendStatus};
+use protocol::api::{ClientFrame, Direction, LiveEvent, MessageSummary};
 use protocol::limits::{MAX_CLIENT_FRAME, MAX_REPLAY, MAX_WAITERS};
-use protocol::{ApiError, ErrorCode, Reply};
+use protocol::{ApiError, Reply};
 use schema::{Sql, SqlError, Value};
 use std::sync::Mutex;
 
-/// The waits in progress in this object's memory.
+/// The waits in progress in this object's memory, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    waiters: Mutex<Vec<oneshot::Sender<()>>>,
+    waiters: Mutex<Vec<oneshot::Sender<Wake>>>,
+}
+
+/// Why a wait was woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A message was stored: look again.
+    Arrived,
+    /// Too many waits: the oldest ends now, as at its timeout.
+    Evicted,
 }
 
 impl Hub {
@@ -43,7 +56,7 @@ impl Hub {
     pub(crate) fn arrived<P: Platform>(&self, sql: &dyn Sql, platform: &P, id: u64) {
         for waiter in self.lock().drain(..) {
             // A waiter that went away has dropped its receiver.
-            let _ = waiter.send(());
+            let _ = waiter.send(Wake::Arrived);
         }
         match store::summary(sql, id) {
             Ok(Some(message)) => publish(
@@ -64,19 +77,21 @@ impl Hub {
         self.lock().len()
     }
 
-    /// A wake-up for the next arrival, or `None` when [`MAX_WAITERS`] wait.
-    fn register(&self) -> Option<oneshot::Receiver<()>> {
+    /// A wake-up for the next arrival; when [`MAX_WAITERS`] wait already,
+    /// the oldest is ended first.
+    fn register(&self) -> oneshot::Receiver<Wake> {
         let mut waiters = self.lock();
         waiters.retain(|w| !w.is_canceled());
-        if waiters.len() >= MAX_WAITERS {
-            return None;
+        while waiters.len() >= MAX_WAITERS {
+            let oldest = waiters.remove(0);
+            let _ = oldest.send(Wake::Evicted);
         }
         let (sender, receiver) = oneshot::channel();
         waiters.push(sender);
-        Some(receiver)
+        receiver
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<oneshot::Sender<()>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<oneshot::Sender<Wake>>> {
         // Nothing panics while holding it; a poisoned list is still a list.
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -92,28 +107,26 @@ impl Hub {
         loop {
             // One synchronous step: the look and the registration.
             let found = search::first_arrival(sql, waiting.query.as_ref(), waiting.after);
+            let after = waiting.after;
             match found {
-                Ok(Some(id)) => return answer(api::waited(sql, Some(id))),
+                Ok(Some(id)) => return answer(api::waited(sql, after, Some(id))),
                 Ok(None) => {}
                 Err(error) => return InboxError::from(error).into_reply(),
             }
             let left = waiting.deadline.millis() - platform.now().millis();
             if left <= 0 {
-                return answer(api::waited(sql, None));
+                return answer(api::waited(sql, after, None));
             }
-            let Some(woken) = self.register() else {
-                return InboxError::from(ApiError::new(
-                    ErrorCode::RateLimited,
-                    format!("This inbox already has {MAX_WAITERS} waits open; retry shortly."),
-                ))
-                .with_header("retry-after", "1")
-                .into_reply();
-            };
+            let woken = self.register();
             let timeout = std::pin::pin!(platform.sleep(left as u64));
             match platform.idle(select(woken, timeout)).await {
                 // Something arrived: look again.
-                Either::Left((Ok(()), _)) => {}
-                // The hub is gone (the object is going away).
+                Either::Left((Ok(Wake::Arrived), _)) => {}
+                // Ended early for a newer wait: as at the timeout.
+                Either::Left((Ok(Wake::Evicted), _)) => {
+                    return answer(api::waited(sql, after, None));
+                }
+                // The hub is gone (the object is being torn down).
                 Either::Left((Err(oneshot::Canceled), _)) => {
                     return Reply::error(&ApiError::unavailable(
                         "The inbox restarted during the wait. Wait again with the same `after`.",
@@ -171,11 +184,15 @@ pub(crate) fn frame(sql: &dyn Sql, text: &str) -> Result<Vec<String>, SqlError> 
 
 /// The events of the messages stored after `after`, oldest first (at most
 /// [`MAX_REPLAY`]), and whether more follow. A sent message still in the
-/// queue has had no `message.sent` yet and is left out.
+/// queue has had no `message.sent` yet and is left out (in the query, so a
+/// long queue cannot fill a replay with nothing): its event comes live when
+/// it leaves the queue.
 fn replay(sql: &dyn Sql, after: u64) -> Result<(Vec<LiveEvent>, bool), SqlError> {
     let rows = sql.exec(
         &format!(
-            "SELECT {} FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+            "SELECT {} FROM messages
+             WHERE id > ? AND NOT (direction = 'outbound' AND send_status = 'queued')
+             ORDER BY id LIMIT ?",
             store::SUMMARY_COLUMNS
         ),
         &[
@@ -192,7 +209,6 @@ fn replay(sql: &dyn Sql, after: u64) -> Result<(Vec<LiveEvent>, bool), SqlError>
                 message,
                 replay: true,
             },
-            Direction::Outbound if message.status == Some(SendStatus::Queued) => continue,
             Direction::Outbound => LiveEvent::Sent {
                 message,
                 replay: true,

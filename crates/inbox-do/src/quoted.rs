@@ -1066,6 +1066,43 @@ impl Text {
     }
 }
 
+/// Appends the character an HTML character reference (`&amp;`, `&#38;`,
+/// `&#x26;`, the whole token) stands for. The references mail uses most
+/// (numeric ones, and `amp`, `lt`, `gt`, `quot`, `apos`, `nbsp`) are
+/// decoded here: mail-parser's table of named ones, a perfect hash, finds
+/// none of them once compiled for wasm32 (seen on workerd: `&amp;` in an
+/// href stayed as it was), so it is asked only for the rest.
+pub(crate) fn add_entity(out: &mut String, token: &[u8]) {
+    let name = token
+        .strip_prefix(b"&")
+        .and_then(|t| t.strip_suffix(b";"))
+        .unwrap_or(&[]);
+    let known = match name {
+        b"amp" | b"AMP" => Some('&'),
+        b"lt" | b"LT" => Some('<'),
+        b"gt" | b"GT" => Some('>'),
+        b"quot" | b"QUOT" => Some('"'),
+        b"apos" => Some('\''),
+        b"nbsp" => Some('\u{a0}'),
+        [b'#', b'x' | b'X', hex @ ..] => numeric(hex, 16),
+        [b'#', decimal @ ..] => numeric(decimal, 10),
+        _ => None,
+    };
+    match known {
+        Some(c) => out.push(c),
+        None => add_html_token(out, token, false),
+    }
+}
+
+fn numeric(digits: &[u8], radix: u32) -> Option<char> {
+    let code = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
+    Some(
+        char::from_u32(code)
+            .filter(|c| *c != '\0')
+            .unwrap_or('\u{fffd}'),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1226,43 +1263,6 @@ mod tests {
         // A word ending right at the cut is not followed by more.
         assert_eq!(preview(Some(&(short.clone() + " more words"))), Some(short));
     }
-}
-
-/// Appends the character an HTML character reference (`&amp;`, `&#38;`,
-/// `&#x26;`, the whole token) stands for. The references mail uses most
-/// (numeric ones, and `amp`, `lt`, `gt`, `quot`, `apos`, `nbsp`) are
-/// decoded here: mail-parser's table of named ones, a perfect hash, finds
-/// none of them once compiled for wasm32 (seen on workerd: `&amp;` in an
-/// href stayed as it was), so it is asked only for the rest.
-pub(crate) fn add_entity(out: &mut String, token: &[u8]) {
-    let name = token
-        .strip_prefix(b"&")
-        .and_then(|t| t.strip_suffix(b";"))
-        .unwrap_or(&[]);
-    let known = match name {
-        b"amp" | b"AMP" => Some('&'),
-        b"lt" | b"LT" => Some('<'),
-        b"gt" | b"GT" => Some('>'),
-        b"quot" | b"QUOT" => Some('"'),
-        b"apos" => Some('\''),
-        b"nbsp" => Some('\u{a0}'),
-        [b'#', b'x' | b'X', hex @ ..] => numeric(hex, 16),
-        [b'#', decimal @ ..] => numeric(decimal, 10),
-        _ => None,
-    };
-    match known {
-        Some(c) => out.push(c),
-        None => add_html_token(out, token, false),
-    }
-}
-
-fn numeric(digits: &[u8], radix: u32) -> Option<char> {
-    let code = u32::from_str_radix(std::str::from_utf8(digits).ok()?, radix).ok()?;
-    Some(
-        char::from_u32(code)
-            .filter(|c| *c != '\0')
-            .unwrap_or('\u{fffd}'),
-    )
 }
 
 /// Properties over arbitrary bodies (proptest does not build for wasm32).

@@ -188,6 +188,9 @@ pub struct WaitResult {
     /// The first inbound message after `after` that matches `q`; null when
     /// none arrived before the timeout.
     pub message: Option<Message>,
+    /// The `after` this wait used (the newest id when it arrived, if none
+    /// was given): pass it again after a null answer, so nothing is missed.
+    pub after: u64,
 }
 
 /// A frame the server sends on `GET /api/events`.

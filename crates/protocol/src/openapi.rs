@@ -232,7 +232,7 @@ pub fn document() -> Value {
                       "schema": { "type": "string", "minLength": 1, "maxLength": MAX_QUERY_BYTES } },
                     { "name": "limit", "in": "query", "description": "Page size.",
                       "schema": { "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE } },
-                    { "name": "cursor", "in": "query", "description": "The previous page's nextCursor, as it is. A page is a place in the ranking of the messages that existed when the first page was asked for, so mail arriving meanwhile does not shift the pages.",
+                    { "name": "cursor", "in": "query", "description": "The previous page's nextCursor, as it is. A page is a place in the ranking of the messages that existed when the first page was asked for: new mail is not added to a search's pages, though a change meanwhile (new mail, a deletion) may shift the ranking so that a later page repeats or skips a result.",
                       "schema": { "type": "string", "pattern": "^[0-9]{1,16}\\.[0-9]{1,16}$" } }
                 ],
                 "responses": with(errors(&[
@@ -247,9 +247,11 @@ pub fn document() -> Value {
                     "Answers at once with the first inbound message whose id is above `after` and that matches `q`, if one is \
                      stored; otherwise the inbox wakes this request the moment such mail is stored (inbound, or sent by another \
                      inbox here), or answers `{{\"message\": null}}` at the timeout. The message comes whole, with its `codes` \
-                     and `links` (untrusted: the sender's). Wait again with `after` set to the id you got (or to the same \
-                     `after` after a timeout or a 503), so nothing is missed. At most {MAX_WAITERS} waits per inbox at once \
-                     (429 beyond). A 503 `unavailable` means the inbox restarted during the wait (a deploy): wait again."
+                     and `links` (untrusted: the sender's), and the `after` the wait used. Wait again with `after` set to the id you \
+                     got (or to the answer's `after` after a timeout, or the same `after` after a 503), so nothing is missed. \
+                     At most {MAX_WAITERS} waits per inbox at once: one more ends the oldest early, answered as at its timeout \
+                     (a wait whose client went away keeps its place until then). A 503 `unavailable` means the inbox \
+                     restarted during the wait (a deploy): wait again."
                 ),
                 "security": bearer,
                 "parameters": [
@@ -262,7 +264,6 @@ pub fn document() -> Value {
                 ],
                 "responses": with(errors(&[
                     ("400", "`after`, `timeout` or `q` is invalid, or a parameter is unknown or repeated."),
-                    ("429", "This inbox already has the most waits open; retry after `Retry-After` seconds."),
                     auth_errors[0],
                     ("503", "The inbox restarted during the wait, or a dependency is unavailable: wait again."),
                 ]), "200", ok("The message, or null at the timeout.", &wait_result))
@@ -277,7 +278,8 @@ pub fn document() -> Value {
                      queue, each with the message's summary. The client may send (`ClientFrame`) `{{\"type\": \"subscribe\", \
                      \"after\": <id>}}` to be sent the events of messages stored after that id first (oldest first, at most \
                      {MAX_REPLAY}; `subscribed` ends the replay, with `more: true` when there were more: subscribe again from \
-                     the last id), and `{{\"type\": \"ping\"}}`, answered `{{\"type\": \"pong\"}}`. A frame it cannot \
+                     the last id), and `{{\"type\":\"ping\"}}` (these exact bytes are answered by the runtime without waking the inbox), \
+                     answered `{{\"type\":\"pong\"}}`. Sent mail still queued is not replayed: its event comes live. A frame it cannot \
                      take (over {MAX_CLIENT_FRAME} bytes, or unreadable) is answered with `error`; the socket stays open. \
                      The connection is hibernatable: an idle one costs the inbox nothing. At most {MAX_EVENT_SOCKETS} per \
                      inbox (429 beyond). After a disconnect, reconnect and subscribe from the last id seen."

@@ -188,3 +188,34 @@ fn the_upgrade_takes_the_key_from_authorization_or_the_subprotocol() {
             .is_some_and(|e| e.contains("WebSocket"))
     );
 }
+
+#[test]
+fn a_replay_leaves_out_queued_sends_without_losing_its_place() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let _bob = service.signup("bob");
+    for n in 0..3 {
+        let (status, sent) = service.call(
+            "POST",
+            "/api/messages",
+            &alice,
+            Some(json!({ "to": "bob@agents.test", "subject": format!("Out {n}"), "text": "t" })),
+        );
+        assert_eq!(status, 201, "{sent}");
+    }
+    // As if the three were still waiting for a relay.
+    service.objects().with_db_of("alice", |db| {
+        schema::Sql::exec(db, "UPDATE messages SET send_status = 'queued'", &[])
+            .expect("marking them queued");
+    });
+    let inbound = deliver(&service, "After the sends");
+    let replay = frames(
+        service
+            .objects()
+            .socket_frame(&object_id("alice"), r#"{"type":"subscribe","after":0}"#),
+    );
+    assert_eq!(replay.len(), 2, "{replay:?}");
+    assert_eq!(replay[0]["message"]["id"], inbound);
+    assert_eq!(replay[1]["replayed"], 1);
+    assert_eq!(replay[1]["more"], false);
+}

@@ -424,3 +424,42 @@ fn mail_stored_before_search_is_indexed_by_the_alarm_in_bounded_batches() {
     assert_eq!(found["messages"][0]["subject"], "Mail 50");
     assert_eq!(found["messages"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn date_filters_split_mail_at_midnight_utc() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    // The fake clock starts at 2026-03-26T12:00:00Z.
+    deliver(
+        &service,
+        &mail("A <a@example.com>", "On the 26th", "report"),
+    );
+    service.clock.advance(12 * 3_600_000); // 2026-03-27T00:00:00Z
+    deliver(
+        &service,
+        &mail("A <a@example.com>", "At midnight", "report"),
+    );
+    service.clock.advance(36 * 3_600_000); // 2026-03-28T12:00:00Z
+    deliver(
+        &service,
+        &mail("A <a@example.com>", "On the 28th", "report"),
+    );
+    let subjects = |q: &str| -> Vec<String> {
+        let mut found: Vec<String> = search(&service, &alice, q)["messages"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|m| m["subject"].as_str().expect("a subject").to_owned())
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(subjects("before:2026-03-27"), ["On the 26th"]);
+    assert_eq!(subjects("after:2026-03-27"), ["At midnight", "On the 28th"]);
+    assert_eq!(
+        subjects("after:2026-03-27 before:2026-03-28 report"),
+        ["At midnight"]
+    );
+    assert_eq!(subjects("after:2026-03-29").len(), 0);
+    assert_eq!(subjects("before:2026-03-26").len(), 0);
+}

@@ -104,7 +104,7 @@ fn a_stored_match_answers_at_once_and_after_defaults_to_the_newest_id() {
         };
         let ((status, answer), ()) = join!(wait, clock);
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer, json!({ "message": null }));
+        assert_eq!(answer, json!({ "message": null, "after": 1 }));
     });
 }
 
@@ -203,7 +203,7 @@ fn the_timeout_answers_null_and_sent_mail_is_not_waited_for() {
         };
         let ((status, answer), ()) = join!(wait, meanwhile);
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer, json!({ "message": null }));
+        assert_eq!(answer, json!({ "message": null, "after": 0 }));
     });
 }
 
@@ -310,4 +310,53 @@ fn bad_parameters_are_refused_with_what_is_wrong() {
     }
     let (status, _) = service.call("GET", "/api/messages/wait", "ik_nope", None);
     assert_eq!(status, 401);
+}
+
+#[test]
+fn one_wait_more_than_the_cap_ends_the_oldest_as_at_its_timeout() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let cap = protocol::limits::MAX_WAITERS;
+    pollster::block_on(async {
+        let done: Vec<Cell<bool>> = (0..=cap).map(|_| Cell::new(false)).collect();
+        // The first cap waits (whose clients, on workerd, may have gone).
+        let first: Vec<_> = (0..cap)
+            .map(|i| {
+                noted(
+                    service.call_async("GET", "/api/messages/wait?timeout=60", &alice, None),
+                    &done[i],
+                )
+            })
+            .collect();
+        let everyone = futures_util::future::join_all(first);
+        let newest = async {
+            until("every wait registered", || waiting(&service) == cap).await;
+            let newest = noted(
+                service.call_async("GET", "/api/messages/wait?timeout=60", &alice, None),
+                &done[cap],
+            );
+            let arrival = async {
+                // The oldest answered at once; the others still wait.
+                settled(&done[0]).await;
+                assert!(done[1..].iter().all(|d| !d.get()), "only the oldest ended");
+                assert_eq!(waiting(&service), cap);
+                deliver(&service, "For the rest", "x").await;
+                for d in &done {
+                    settled(d).await;
+                }
+            };
+            let (answer, ()) = join!(newest, arrival);
+            answer
+        };
+        let (answers, (status, newest)) = join!(everyone, newest);
+        assert_eq!(status, 200, "{newest}");
+        assert_eq!(newest["message"]["subject"], "For the rest");
+        let (status, oldest) = &answers[0];
+        assert_eq!(*status, 200);
+        assert_eq!(*oldest, json!({ "message": null, "after": 0 }));
+        for (status, answer) in &answers[1..] {
+            assert_eq!(*status, 200, "{answer}");
+            assert_eq!(answer["message"]["subject"], "For the rest");
+        }
+    });
 }
