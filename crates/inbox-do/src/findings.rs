@@ -51,6 +51,7 @@
 //! scanning with bounded look-around, no regex, and nothing slices a string
 //! but at an ASCII byte or a checked char boundary.
 
+use crate::quoted::find_byte;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -1460,86 +1461,21 @@ struct Tag<'a> {
 }
 
 /// Reads the tag whose `<` is at `i`, or `None` when that `<` opens no tag
-/// (mirrors the scanner in `quoted.rs`, keeping `href`).
+/// (with the scanner of `quoted.rs`, keeping the first `href`).
 fn parse_tag(html: &str, i: usize) -> Option<Tag<'_>> {
-    let b = html.as_bytes();
-    let mut j = i + 1;
-    let closing = b.get(j) == Some(&b'/');
-    if closing {
-        j += 1;
-    }
-    if !b.get(j).is_some_and(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    let name_start = j;
-    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-' || b[j] == b':') {
-        j += 1;
-    }
-    let name = html[name_start..j].to_ascii_lowercase();
     let mut href = None;
-    let mut closed = false;
-    loop {
-        while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b'/') {
-            j += 1;
-        }
-        if j >= b.len() {
-            break;
-        }
-        if b[j] == b'>' {
-            j += 1;
-            closed = true;
-            break;
-        }
-        let attr_start = j;
-        while j < b.len() && !b[j].is_ascii_whitespace() && !matches!(b[j], b'=' | b'>' | b'/') {
-            j += 1;
-        }
-        let attr_end = j;
-        while j < b.len() && b[j].is_ascii_whitespace() {
-            j += 1;
-        }
-        let mut value = "";
-        if b.get(j) == Some(&b'=') {
-            j += 1;
-            while j < b.len() && b[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            let (start, end) = match b.get(j) {
-                Some(&q @ (b'"' | b'\'')) => {
-                    let start = j + 1;
-                    let end = find_byte(b, start, q).unwrap_or(b.len());
-                    j = (end + 1).min(b.len());
-                    (start, end)
-                }
-                _ => {
-                    let start = j;
-                    while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' {
-                        j += 1;
-                    }
-                    (start, j)
-                }
-            };
-            value = html.get(start..end).unwrap_or("");
-        }
-        let attr = html.get(attr_start..attr_end).unwrap_or("");
+    let scanned = crate::quoted::scan_tag(html, i, |attr, value| {
         if attr.eq_ignore_ascii_case("href") && href.is_none() {
             href = Some(value);
         }
-    }
+    })?;
     Some(Tag {
-        name,
-        closing,
+        name: scanned.name,
+        closing: scanned.closing,
         href,
-        closed,
-        end: j,
+        closed: scanned.closed,
+        end: scanned.end,
     })
-}
-
-fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
-    b.get(from..)?
-        .iter()
-        .position(|&c| c == byte)
-        .map(|p| p + from)
 }
 
 /// The index after the end tag of the raw-text element `name` whose content

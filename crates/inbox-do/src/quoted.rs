@@ -746,6 +746,49 @@ fn quote_kind(tag: &Tag<'_>) -> Option<Quote> {
 
 /// Reads the tag whose `<` is at `i`, or `None` when that `<` opens no tag.
 fn parse_tag<'a>(html: &'a str, i: usize) -> Option<Tag<'a>> {
+    let mut attributes = Attributes::default();
+    let scanned = scan_tag(html, i, |attr, value| {
+        if attr.eq_ignore_ascii_case("class") {
+            attributes.class = value;
+        } else if attr.eq_ignore_ascii_case("id") {
+            attributes.id = value;
+        } else if attr.eq_ignore_ascii_case("type") {
+            attributes.kind = value;
+        }
+    })?;
+    Some(Tag {
+        name: scanned.name,
+        closing: scanned.closing,
+        self_closing: scanned.self_closing,
+        attributes,
+        end: scanned.end,
+    })
+}
+
+/// A tag as [`scan_tag`] reads it.
+#[derive(Debug)]
+pub(crate) struct ScannedTag {
+    /// Its name, lowercased.
+    pub(crate) name: String,
+    /// `</name ...>`.
+    pub(crate) closing: bool,
+    /// It ends with `/>`.
+    pub(crate) self_closing: bool,
+    /// Its `>` was found (an unclosed tag at the end of the HTML is not).
+    pub(crate) closed: bool,
+    /// The index after it.
+    pub(crate) end: usize,
+}
+
+/// Scans the tag whose `<` is at `i`, giving each attribute's name and
+/// (unquoted, undecoded) value to `attribute`; `None` when that `<` opens
+/// no tag. Linear in the tag's length. The one tag scanner of the crate:
+/// the quote rules here and the links of `findings` both read tags with it.
+pub(crate) fn scan_tag<'a>(
+    html: &'a str,
+    i: usize,
+    mut attribute: impl FnMut(&'a str, &'a str),
+) -> Option<ScannedTag> {
     let b = html.as_bytes();
     let mut j = i + 1;
     let closing = b.get(j) == Some(&b'/');
@@ -760,8 +803,8 @@ fn parse_tag<'a>(html: &'a str, i: usize) -> Option<Tag<'a>> {
         j += 1;
     }
     let name = html[name_start..j].to_ascii_lowercase();
-    let mut attributes = Attributes::default();
     let mut self_closing = false;
+    let mut closed = false;
     loop {
         while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b'/') {
             self_closing = b[j] == b'/';
@@ -772,6 +815,7 @@ fn parse_tag<'a>(html: &'a str, i: usize) -> Option<Tag<'a>> {
         }
         if b[j] == b'>' {
             j += 1;
+            closed = true;
             break;
         }
         self_closing = false;
@@ -806,25 +850,18 @@ fn parse_tag<'a>(html: &'a str, i: usize) -> Option<Tag<'a>> {
             };
             value = html.get(start..end).unwrap_or("");
         }
-        let attr = html.get(attr_start..attr_end).unwrap_or("");
-        if attr.eq_ignore_ascii_case("class") {
-            attributes.class = value;
-        } else if attr.eq_ignore_ascii_case("id") {
-            attributes.id = value;
-        } else if attr.eq_ignore_ascii_case("type") {
-            attributes.kind = value;
-        }
+        attribute(html.get(attr_start..attr_end).unwrap_or(""), value);
     }
-    Some(Tag {
+    Some(ScannedTag {
         name,
         closing,
         self_closing,
-        attributes,
+        closed,
         end: j,
     })
 }
 
-fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
+pub(crate) fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
     b.get(from..)?
         .iter()
         .position(|&c| c == byte)
