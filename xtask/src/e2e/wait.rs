@@ -318,8 +318,8 @@ pub(super) fn wait_query_filters(suite: &mut Suite) -> Result<()> {
     })
 }
 
-/// `timeout=1` with nothing arriving answers `{"message": null}` after
-/// about a second.
+/// `timeout=1` with nothing arriving answers `{"message": null, "after"}`
+/// (the newest id when it was asked: none yet, 0) after about a second.
 pub(super) fn wait_times_out(suite: &mut Suite) -> Result<()> {
     let key = suite.inbox("e2e-wait-timeout")?;
     let client = waiting_client(suite);
@@ -328,10 +328,10 @@ pub(super) fn wait_times_out(suite: &mut Suite) -> Result<()> {
     let took = began.elapsed().as_secs_f64();
     let body = answer.parsed()?;
     expect(
-        answer.status == 200 && body == json!({"message": Json::Null}),
+        answer.status == 200 && body == json!({"message": Json::Null, "after": 0}),
         || {
             format!(
-                "timeout=1 answered {} {} (expected 200 {{\"message\": null}})",
+                "timeout=1 answered {} {} (expected 200 {{\"message\": null, \"after\": 0}})",
                 answer.status, answer.body
             )
         },
