@@ -51,7 +51,7 @@
 //! scanning with bounded look-around, no regex, and nothing slices a string
 //! but at an ASCII byte or a checked char boundary.
 
-use crate::quoted::find_byte;
+use crate::quoted::{find_byte, skip_markup, skip_raw_text};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -1476,35 +1476,6 @@ fn parse_tag(html: &str, i: usize) -> Option<Tag<'_>> {
         closed: scanned.closed,
         end: scanned.end,
     })
-}
-
-/// The index after the end tag of the raw-text element `name` whose content
-/// starts at `from`.
-fn skip_raw_text(b: &[u8], from: usize, name: &str) -> usize {
-    let mut j = from;
-    while let Some(p) = find_byte(b, j, b'<') {
-        let after = p + 2 + name.len();
-        if b.get(p + 1) == Some(&b'/')
-            && b.get(p + 2..after)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-        {
-            return find_byte(b, after, b'>').map_or(b.len(), |q| q + 1);
-        }
-        j = p + 1;
-    }
-    b.len()
-}
-
-/// The index after a comment, `<!…>` or `<?…>` at `i`, if one starts there.
-fn skip_markup(html: &str, i: usize) -> Option<usize> {
-    let b = html.as_bytes();
-    if b[i..].starts_with(b"<!--") {
-        return Some(html[i + 4..].find("-->").map_or(b.len(), |p| i + 4 + p + 3));
-    }
-    if matches!(b.get(i + 1), Some(b'!' | b'?')) {
-        return Some(find_byte(b, i, b'>').map_or(b.len(), |p| p + 1));
-    }
-    None
 }
 
 /// Whether the `<` at `i` opens an `a` start tag.

@@ -870,7 +870,7 @@ pub(crate) fn find_byte(b: &[u8], from: usize, byte: u8) -> Option<usize> {
 
 /// The index after the end tag of the raw-text element `name` (style,
 /// script, title) whose content starts at `from`.
-fn skip_raw_text(b: &[u8], from: usize, name: &str) -> usize {
+pub(crate) fn skip_raw_text(b: &[u8], from: usize, name: &str) -> usize {
     let mut j = from;
     while let Some(p) = find_byte(b, j, b'<') {
         let after = p + 2 + name.len();
@@ -883,6 +883,18 @@ fn skip_raw_text(b: &[u8], from: usize, name: &str) -> usize {
         j = p + 1;
     }
     b.len()
+}
+
+/// The index after a comment, `<!…>` or `<?…>` at `i`, if one starts there.
+pub(crate) fn skip_markup(html: &str, i: usize) -> Option<usize> {
+    let b = html.as_bytes();
+    if b[i..].starts_with(b"<!--") {
+        return Some(html[i + 4..].find("-->").map_or(b.len(), |p| i + 4 + p + 3));
+    }
+    if matches!(b.get(i + 1), Some(b'!' | b'?')) {
+        return Some(find_byte(b, i, b'>').map_or(b.len(), |p| p + 1));
+    }
+    None
 }
 
 /// Renders `html` to plain text, one line per block, whitespace collapsed as
@@ -906,12 +918,8 @@ fn render_html(html: &str, drop_quotes: bool) -> String {
             i = end;
             continue;
         }
-        if b[i..].starts_with(b"<!--") {
-            i = html[i + 4..].find("-->").map_or(b.len(), |p| i + 4 + p + 3);
-            continue;
-        }
-        if matches!(b.get(i + 1), Some(b'!' | b'?')) {
-            i = find_byte(b, i, b'>').map_or(b.len(), |p| p + 1);
+        if let Some(end) = skip_markup(html, i) {
+            i = end;
             continue;
         }
         let Some(tag) = parse_tag(html, i) else {

@@ -32,20 +32,11 @@ fn binary(len: usize, seed: u8) -> Vec<u8> {
 }
 
 fn attachments_of(suite: &Suite, key: &str, id: u64) -> Result<Vec<Json>> {
-    let answer = call(
-        &suite.client(),
-        key,
-        "GET",
-        &format!("/api/messages/{id}"),
-        None,
-    )?;
-    expect(answer.status == 200, || {
-        format!("GET /api/messages/{id}: {} {}", answer.status, answer.body)
-    })?;
-    answer.parsed()?["attachments"]
+    let detail = super::message_detail(suite, key, id)?;
+    detail["attachments"]
         .as_array()
         .cloned()
-        .ok_or_else(|| format!("message {id} has no attachments list: {}", answer.body))
+        .ok_or_else(|| format!("message {id} has no attachments list: {detail}"))
 }
 
 fn download(suite: &Suite, key: &str, id: u64, part: &str) -> Result<Response> {

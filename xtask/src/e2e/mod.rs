@@ -351,6 +351,21 @@ pub(crate) fn run(tools: &Tools) -> Result<Summary> {
     Ok(Summary { passed, failed })
 }
 
+/// `GET /api/messages/:id` as JSON, which must answer 200.
+pub(crate) fn message_detail(suite: &Suite, key: &str, id: u64) -> Result<serde_json::Value> {
+    let answer = api::call(
+        &suite.client(),
+        key,
+        "GET",
+        &format!("/api/messages/{id}"),
+        None,
+    )?;
+    expect(answer.status == 200, || {
+        format!("GET /api/messages/{id}: {} {}", answer.status, answer.body)
+    })?;
+    answer.parsed()
+}
+
 pub(crate) fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<()> {
     if condition { Ok(()) } else { Err(what()) }
 }

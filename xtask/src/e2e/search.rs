@@ -12,7 +12,7 @@ use crate::api::{
 use crate::http::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use std::collections::BTreeSet;
 
 /// `text` in base64, in lines of 76, each ending in CRLF.
@@ -413,28 +413,13 @@ pub(super) fn search_hostile_queries(suite: &mut Suite) -> Result<()> {
     })
 }
 
-/// The detail of message `id`.
-fn detail(suite: &Suite, key: &str, id: u64) -> Result<Json> {
-    let answer = call(
-        &suite.client(),
-        key,
-        "GET",
-        &format!("/api/messages/{id}"),
-        None,
-    )?;
-    expect(answer.status == 200, || {
-        format!("GET /api/messages/{id}: {} {}", answer.status, answer.body)
-    })?;
-    answer.parsed()
-}
-
 /// A verification mail's detail carries its code and its link; a mail with
 /// neither carries empty lists.
 pub(super) fn codes_and_links(suite: &mut Suite) -> Result<()> {
     let key = suite.inbox("e2e-codes")?;
     let to = suite.address("e2e-codes");
     fill(suite, &key, &to)?;
-    let verification = detail(suite, &key, 5)?;
+    let verification = super::message_detail(suite, &key, 5)?;
     let codes = verification["codes"].as_array().ok_or_else(|| {
         format!("the verification mail's detail has no codes list: {verification}")
     })?;
@@ -463,7 +448,7 @@ pub(super) fn codes_and_links(suite: &mut Suite) -> Result<()> {
             )
         },
     )?;
-    let plain = detail(suite, &key, 1)?;
+    let plain = super::message_detail(suite, &key, 1)?;
     expect(
         plain["codes"] == json!([]) && plain["links"] == json!([]),
         || {
