@@ -58,7 +58,10 @@ mod native {
                 handle,
                 key_hash: hash,
             },
-            InboxRequest::Confirm { key_hash: hash },
+            InboxRequest::Confirm {
+                key_hash: hash,
+                prefix: None,
+            },
         ] {
             let reply = serve(&service, &db, &encode_request(&request), b"");
             assert!(reply.is_success(), "{}", reply.status);

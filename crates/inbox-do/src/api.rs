@@ -6,7 +6,10 @@
 //! attempt runs after this synchronous step, in the request shell).
 
 use crate::attachments;
+use crate::erase;
 use crate::error::InboxError;
+use crate::idempotency;
+use crate::keys::{self, UsedKey};
 use crate::owner::Owner;
 use crate::ports::InboxConfig;
 use crate::reply::{self, Original};
@@ -17,13 +20,14 @@ use crate::store;
 use crate::threads;
 use crate::webhook::{self, Webhook};
 use protocol::api::{
-    Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage, WaitResult,
+    KeyScope, Me, Message, MessageList, RecipientKind, Thread, ThreadList, ThreadMessage,
+    WaitResult,
 };
 use protocol::limits::{MAX_THREAD_MESSAGES, MAX_THREAD_TEXT_BYTES, MAX_WAIT_SECONDS};
 use protocol::search::Query;
-use protocol::wire::{ApiCall, ReplyPlan, RoutedRecipient};
+use protocol::wire::{Access, ApiCall, Erased, ReplyPlan, RoutedRecipient};
 use protocol::{ApiError, Reply, Timestamp};
-use schema::Sql;
+use schema::{Sql, Value};
 
 /// What an API call needs after its synchronous step.
 #[derive(Debug)]
@@ -41,6 +45,13 @@ pub(crate) enum Outcome {
         /// The `Sec-WebSocket-Protocol` to echo.
         protocol: Option<String>,
     },
+    /// The reply, after which the alarm is planned again (a setting it
+    /// depends on changed).
+    Replan(Reply),
+    /// A key was deleted: its live sockets are closed (tag: its hash, hex).
+    KeyDeleted { reply: Reply, tag: String },
+    /// The inbox was erased: its alarm, waits and sockets end.
+    Erased(Reply),
 }
 
 /// A wait for mail that has not arrived: what to look for, and until when.
@@ -86,6 +97,8 @@ pub(crate) fn waited(sql: &dyn Sql, after: u64, id: Option<u64>) -> Result<Reply
 pub(crate) struct Caller<'a> {
     pub(crate) owner: &'a Owner,
     pub(crate) mail_domain: &'a str,
+    /// The key the call came with.
+    pub(crate) key: UsedKey,
 }
 
 /// Answers one authenticated call.
@@ -97,6 +110,19 @@ pub(crate) fn call(
     payload: &[u8],
     now: Timestamp,
 ) -> Result<Outcome, InboxError> {
+    // The InboxDO decides what a key may do, whatever the router checked.
+    if caller.key.scope == KeyScope::Read && call.access() == Access::Write {
+        return Err(ApiError::forbidden().into());
+    }
+    // A repeat of a send with its Idempotency-Key is answered before
+    // anything else about it is looked at (its original may be gone).
+    let idempotent = idempotency::of(&call, payload)?;
+    if let Some(repeat) = &idempotent
+        && let Some(reply) = idempotency::replay(sql, repeat, now)?
+    {
+        return Ok(Outcome::Reply(reply));
+    }
+    let idempotent = idempotent.as_ref();
     let reply = match call {
         ApiCall::Me => me(caller),
         ApiCall::ListMessages {
@@ -200,6 +226,7 @@ pub(crate) fn call(
             reply_to,
             mut recipients,
             attachments,
+            idempotency_key: _,
         } => {
             let attachments = send::files_from(attachments, payload)?;
             if recipients.is_empty() {
@@ -224,7 +251,7 @@ pub(crate) fn call(
                 thread: None,
                 attachments,
             };
-            return send::begin(sql, config, caller.owner, outgoing, now);
+            return send::begin(sql, config, caller.owner, outgoing, idempotent, now);
         }
         ApiCall::ReplyRecipients { id, reply_all } => {
             let original = Original::load(sql, id)?;
@@ -245,6 +272,7 @@ pub(crate) fn call(
             html,
             recipients,
             attachments,
+            idempotency_key: _,
         } => {
             let files = send::files_from(attachments, payload)?;
             let original = Original::load(sql, id)?;
@@ -258,6 +286,7 @@ pub(crate) fn call(
                 config,
                 caller.owner,
                 composed.outgoing(own, recipients, files),
+                idempotent,
                 now,
             );
         }
@@ -268,6 +297,7 @@ pub(crate) fn call(
             recipients,
             include_attachments,
             attachments: added,
+            idempotency_key: _,
         } => {
             let added = send::files_from(added, payload)?;
             let original = Original::load(sql, id)?;
@@ -300,6 +330,7 @@ pub(crate) fn call(
                 config,
                 caller.owner,
                 composed.outgoing(own, recipients, files),
+                idempotent,
                 now,
             );
         }
@@ -319,6 +350,48 @@ pub(crate) fn call(
         ApiCall::GetWebhook => webhook::get(sql)?,
         ApiCall::DeleteWebhook => webhook::delete(sql)?,
         ApiCall::ListDeliveries => webhook::deliveries(sql)?,
+        ApiCall::DeleteMessage { id } => {
+            if !erase::delete_message(sql, id)? {
+                return Err(no_such_message(id));
+            }
+            Reply::no_content()
+        }
+        ApiCall::UpdateMe { retention_days } => {
+            let days = protocol::lifecycle::check_retention(retention_days)?;
+            sql.exec(
+                "UPDATE inbox SET retention_days = ? WHERE id = 1",
+                &[days.map_or(Value::Null, |d| Value::Integer(i64::from(d)))],
+            )?;
+            let owner = Owner {
+                retention_days: days,
+                ..caller.owner.clone()
+            };
+            return Ok(Outcome::Replan(me(Caller {
+                owner: &owner,
+                ..caller
+            })));
+        }
+        ApiCall::DeleteInbox => {
+            let erased = Erased {
+                handle: caller.owner.handle.clone(),
+                key_hashes: keys::all_hashes(sql)?,
+            };
+            erase::erase_inbox(sql, caller.owner.handle.as_str(), now)?;
+            return Ok(Outcome::Erased(Reply::json(200, &erased)));
+        }
+        ApiCall::ListKeys => keys::list(sql)?,
+        ApiCall::CreateKey {
+            key_hash,
+            name,
+            scope,
+            prefix,
+        } => keys::create(sql, &key_hash, &name, scope, &prefix, now)?,
+        ApiCall::ConfirmKey { key_hash } => keys::confirm(sql, &key_hash)?,
+        ApiCall::DropKey { key_hash } => keys::drop_pending(sql, &key_hash)?,
+        ApiCall::DeleteKey { id } => {
+            let (reply, tag) = keys::delete(sql, id)?;
+            return Ok(Outcome::KeyDeleted { reply, tag });
+        }
     };
     Ok(Outcome::Reply(reply))
 }
@@ -334,6 +407,8 @@ fn me(caller: Caller<'_>) -> Reply {
             handle: owner.handle.clone(),
             created_at: owner.created_at,
             message_count: owner.message_count,
+            retention_days: owner.retention_days,
+            scope: caller.key.scope,
         },
     )
 }

@@ -339,6 +339,25 @@ impl Platform for DoPlatform<'_> {
         }
     }
 
+    async fn delete_alarm(&self) -> std::result::Result<(), PlatformError> {
+        self.storage
+            .delete_alarm()
+            .await
+            .map_err(|e| PlatformError(e.to_string()))
+    }
+
+    fn close_sockets(&self, tag: Option<&str>) {
+        let sockets = match tag {
+            Some(tag) => self.state.get_websockets_with_tag(tag),
+            None => self.state.get_websockets(),
+        };
+        for socket in sockets {
+            // 1008: policy violation — the key (or the inbox) is gone. One
+            // already closing refuses, which is fine.
+            let _ = socket.close(Some(1008), Some("key deleted"));
+        }
+    }
+
     async fn delete_all_storage(&self) -> std::result::Result<(), PlatformError> {
         self.storage
             .delete_all()

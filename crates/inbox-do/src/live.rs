@@ -49,6 +49,8 @@ enum Wake {
     Arrived,
     /// Too many waits: the oldest ends now, as at its timeout.
     Evicted,
+    /// The inbox was deleted: the wait ends as its key no longer works.
+    Gone,
 }
 
 impl Hub {
@@ -68,6 +70,13 @@ impl Hub {
             ),
             Ok(None) => {}
             Err(error) => log::error!("inbox storage error while announcing mail: {error}"),
+        }
+    }
+
+    /// The inbox was deleted: every wait ends now, answered 401.
+    pub(crate) fn close(&self) {
+        for waiter in self.lock().drain(..) {
+            let _ = waiter.send(Wake::Gone);
         }
     }
 
@@ -122,6 +131,9 @@ impl Hub {
             match platform.idle(select(woken, timeout)).await {
                 // Something arrived: look again.
                 Either::Left((Ok(Wake::Arrived), _)) => {}
+                Either::Left((Ok(Wake::Gone), _)) => {
+                    return Reply::error(&ApiError::unauthorized());
+                }
                 // Ended early for a newer wait: as at the timeout.
                 Either::Left((Ok(Wake::Evicted), _)) => {
                     return answer(api::waited(sql, after, None));

@@ -8,6 +8,7 @@
 //! triggers on the `messages` table (migration 7).
 
 use crate::error::InboxError;
+use crate::keys::{self, UsedKey};
 use protocol::wire::CLAIM_TTL_MILLIS;
 use protocol::{ApiError, ErrorCode, Handle, KeyHash, Reply, Timestamp};
 use schema::{Row, Sql, SqlError, Value};
@@ -22,6 +23,7 @@ pub(crate) struct Owner {
     pub(crate) created_at: Timestamp,
     pub(crate) stored_bytes: u64,
     pub(crate) message_count: u64,
+    pub(crate) retention_days: Option<u32>,
 }
 
 /// The owner, if the inbox has one. The stored handle is taken as stored:
@@ -29,7 +31,8 @@ pub(crate) struct Owner {
 /// (a newly reserved word) must not lock the inbox out of its own data.
 pub(crate) fn load_owner(sql: &dyn Sql) -> Result<Option<Owner>, SqlError> {
     let rows = sql.exec(
-        "SELECT handle, key_hash, state, claimed_at, created_at, stored_bytes, message_count
+        "SELECT handle, key_hash, state, claimed_at, created_at, stored_bytes, message_count,
+                retention_days
          FROM inbox WHERE id = 1",
         &[],
     )?;
@@ -46,18 +49,28 @@ pub(crate) fn load_owner(sql: &dyn Sql) -> Result<Option<Owner>, SqlError> {
             created_at: Timestamp::from_millis(row.int(4)?),
             stored_bytes: u64::try_from(row.int(5)?).unwrap_or(0),
             message_count: u64::try_from(row.int(6)?).unwrap_or(0),
+            retention_days: row.opt_int(7)?.and_then(|d| u32::try_from(d).ok()),
         })
     };
     read().map(Some).map_err(|e| e.context("the inbox row"))
 }
 
-/// The owner of an authenticated call: active, with this key.
-pub(crate) fn authenticate(sql: &dyn Sql, key_hash: &KeyHash) -> Result<Owner, InboxError> {
+/// The owner of an authenticated call, and the key it came with: the inbox
+/// is active and the key is one of its active keys.
+pub(crate) fn authenticate(
+    sql: &dyn Sql,
+    key_hash: &KeyHash,
+    now: Timestamp,
+) -> Result<(Owner, UsedKey), InboxError> {
     // The DO is the authority: a stale or forged KV entry can route a request
-    // here, but only the stored hash grants access.
-    load_owner(sql)?
-        .filter(|o| o.active && o.key_hash == *key_hash)
-        .ok_or_else(|| ApiError::unauthorized().into())
+    // here, but only a stored hash grants access.
+    let Some(owner) = load_owner(sql)?.filter(|o| o.active) else {
+        return Err(ApiError::unauthorized().into());
+    };
+    match keys::find_active(sql, key_hash, now)? {
+        Some(key) => Ok((owner, key)),
+        None => Err(ApiError::unauthorized().into()),
+    }
 }
 
 /// Claims the handle for a signup's key (201), unless someone else holds it
@@ -97,13 +110,21 @@ pub(crate) fn claim(
     Ok(status_only(201))
 }
 
-/// Makes the claim of `key_hash` the inbox's owner (204), or 409 `conflict`
-/// when that claim was lost.
-pub(crate) fn confirm(sql: &dyn Sql, key_hash: &KeyHash) -> Result<Reply, InboxError> {
+/// Makes the claim of `key_hash` the inbox's owner, its key the first
+/// `full` key (204), or 409 `conflict` when that claim was lost.
+pub(crate) fn confirm(
+    sql: &dyn Sql,
+    key_hash: &KeyHash,
+    prefix: Option<&str>,
+    now: Timestamp,
+) -> Result<Reply, InboxError> {
     match load_owner(sql)? {
         Some(owner) if owner.key_hash == *key_hash => {
             if !owner.active {
-                sql.exec("UPDATE inbox SET state = 'active' WHERE id = 1", &[])?;
+                sql.transaction(&mut || {
+                    sql.exec("UPDATE inbox SET state = 'active' WHERE id = 1", &[])?;
+                    keys::add_signup_key(sql, key_hash, prefix, now)
+                })?;
             }
             Ok(status_only(204))
         }

@@ -84,6 +84,17 @@ pub trait Platform {
     fn publish(&self, frame: &str) {
         let _ = frame;
     }
+    /// Cancels this inbox's alarm, if one is set. The default does
+    /// nothing.
+    async fn delete_alarm(&self) -> Result<(), PlatformError> {
+        Ok(())
+    }
+    /// Closes this inbox's live event sockets: those opened with the key
+    /// whose hash (hex) is `tag`, or every one when `tag` is `None`. The
+    /// default has no sockets.
+    fn close_sockets(&self, tag: Option<&str>) {
+        let _ = tag;
+    }
     /// Deletes everything this object stores (a rate limiter whose bucket is
     /// full again leaves nothing behind). Its SQL tables are already dropped
     /// by the caller; the default does nothing more.

@@ -25,6 +25,7 @@
 use crate::api::Outcome;
 use crate::attachments;
 use crate::error::InboxError;
+use crate::idempotency::{self, Idempotent};
 use crate::ingest::{self, Inbound, storage_full};
 use crate::jobs::{self, HANDOVER_TIMEOUT_MILLIS, SendFields, SendJob};
 use crate::live::Hub;
@@ -136,6 +137,9 @@ pub(crate) fn files_from(
 pub(crate) struct Started {
     pub(crate) message_id: u64,
     pub(crate) jobs: Vec<SendJob>,
+    /// The send's Idempotency-Key, whose answer is kept once its first
+    /// attempts have run.
+    pub(crate) idempotency_key: Option<String>,
 }
 
 /// The synchronous half of a send: checks the relay and the rate limits,
@@ -147,6 +151,7 @@ pub(crate) fn begin(
     config: &InboxConfig,
     owner: &Owner,
     outgoing: Outgoing,
+    idempotent: Option<&Idempotent>,
     now: Timestamp,
 ) -> Result<Outcome, InboxError> {
     let relayed = outgoing
@@ -278,6 +283,9 @@ pub(crate) fn begin(
     let mut jobs = Vec::new();
     let message_id = store::insert(sql, &message, &mut |id, at| {
         jobs.clear();
+        if let Some(idempotent) = idempotent {
+            idempotency::claim(sql, idempotent, id, now)?;
+        }
         match &failure {
             Some(why) => {
                 store::insert_recipients(sql, id, &listed, SendStatus::Failed, Some(why), at)?;
@@ -302,9 +310,17 @@ pub(crate) fn begin(
     })?;
     if failure.is_some() {
         log::error!("an outbound message could not be built; it was stored as failed");
-        return Ok(Outcome::Reply(outcome_reply(sql, message_id)?));
+        let reply = outcome_reply(sql, message_id)?;
+        if let Some(idempotent) = idempotent {
+            idempotency::settle(sql, &idempotent.key, &reply)?;
+        }
+        return Ok(Outcome::Reply(reply));
     }
-    Ok(Outcome::Send(Started { message_id, jobs }))
+    Ok(Outcome::Send(Started {
+        message_id,
+        jobs,
+        idempotency_key: idempotent.map(|i| i.key.clone()),
+    }))
 }
 
 /// Refuses a forward whose original's files would make it larger than a
@@ -435,7 +451,12 @@ pub(crate) fn outcome_reply(sql: &dyn Sql, message_id: u64) -> Result<Reply, Inb
                     .collect(),
             },
         )),
-        None => Err(SqlError::new("a sent message vanished").into()),
+        None => Err(ApiError::new(
+            ErrorCode::Conflict,
+            "The message was deleted while it was being sent; recipients it had already \
+             reached keep it.",
+        )
+        .into()),
     }
 }
 

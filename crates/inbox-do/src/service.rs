@@ -10,7 +10,9 @@
 
 use crate::api::{self, Caller, Outcome, Waiting};
 use crate::decode::{Layer, Pipeline};
+use crate::erase;
 use crate::error::{InboxError, answer};
+use crate::idempotency;
 use crate::ingest::{self, Inbound};
 use crate::jobs::{self, Job};
 use crate::live;
@@ -24,7 +26,7 @@ use crate::threads;
 use crate::throttle::{self, Cleanup, Rate};
 use crate::webhook;
 use protocol::wire::{InboxRequest, decode_request};
-use protocol::{Reply, Timestamp};
+use protocol::{ApiError, ErrorCode, Reply, Timestamp};
 use schema::{MigrateError, Migration, Sql, SqlError};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,6 +49,9 @@ pub struct InboxService {
     config: InboxConfig,
     /// Waits in progress.
     hub: Hub,
+    /// Whether this wake-up has looked for a tombstone, and found one.
+    tomb_checked: AtomicBool,
+    tombstoned: AtomicBool,
 }
 
 /// What a request comes to: a complete reply, or stored bytes for the host
@@ -229,6 +234,11 @@ enum Step {
     },
     /// A wait with nothing to answer yet.
     Wait(Waiting),
+    /// A key was deleted: close its sockets (tag: its hash, hex).
+    KeyDeleted { reply: Reply, tag: String },
+    /// The inbox was erased: cancel the alarm, end the waits, close the
+    /// sockets.
+    Erased(Reply),
     /// The live event socket.
     Socket {
         protocol: Option<String>,
@@ -258,6 +268,8 @@ impl InboxService {
             backfill_checked: AtomicBool::new(false),
             config,
             hub: Hub::default(),
+            tomb_checked: AtomicBool::new(false),
+            tombstoned: AtomicBool::new(false),
         }
     }
 
@@ -311,6 +323,11 @@ impl InboxService {
         // A rate limiter never migrates: it keeps only its bucket.
         let limiter = matches!(request, InboxRequest::Throttle { .. });
         if !limiter {
+            match self.is_tombstone(sql) {
+                Ok(true) => return Answer::Reply(tombstone_reply(&request)),
+                Ok(false) => {}
+                Err(error) => return Answer::Reply(InboxError::from(error).into_reply()),
+            }
             if let Err(error) = self.migrate(sql, now) {
                 return Answer::Reply(InboxError::from(error).into_reply());
             }
@@ -321,6 +338,25 @@ impl InboxService {
             Ok(Step::Raw(raw)) => return Answer::Raw(raw),
             Ok(Step::Socket { protocol, tag }) => return Answer::Socket { protocol, tag },
             Ok(Step::Wait(waiting)) => self.hub.wait(sql, platform, waiting).await,
+            Ok(Step::KeyDeleted { reply, tag }) => {
+                platform.close_sockets(Some(&tag));
+                reply
+            }
+            Ok(Step::Erased(reply)) => {
+                // The tables are gone already; what is left is in memory
+                // and the platform.
+                self.tombstoned.store(true, Ordering::Release);
+                self.tomb_checked.store(true, Ordering::Release);
+                self.migrated.store(false, Ordering::Release);
+                self.hub.close();
+                platform.close_sockets(None);
+                if let Err(error) = platform.delete_alarm().await {
+                    // An alarm that still fires finds the tombstone and
+                    // does nothing.
+                    log::error!("cancelling a deleted inbox's alarm failed: {error}");
+                }
+                reply
+            }
             Ok(Step::Stored { reply, wake, id }) => {
                 if let Some(id) = id {
                     self.hub.arrived(sql, platform, id);
@@ -346,7 +382,11 @@ impl InboxService {
                 // The jobs are claimed for these attempts; should one be cut
                 // short, the alarm picks its job up when its lease ends.
                 self.set_alarm(sql, platform).await;
-                let Started { message_id, jobs } = started;
+                let Started {
+                    message_id,
+                    jobs,
+                    idempotency_key,
+                } = started;
                 let raws = send::Raws::default();
                 let ports = self.ports();
                 let attempts = jobs
@@ -357,11 +397,16 @@ impl InboxService {
                     .into_iter()
                     .collect::<Result<Vec<()>, SqlError>>();
                 self.set_alarm(sql, platform).await;
-                answer(
-                    outcome
-                        .map_err(InboxError::from)
-                        .and_then(|_| send::outcome_reply(sql, message_id)),
-                )
+                let reply = outcome
+                    .map_err(InboxError::from)
+                    .and_then(|_| send::outcome_reply(sql, message_id));
+                if let (Ok(reply), Some(key)) = (&reply, idempotency_key)
+                    && let Err(error) = idempotency::settle(sql, &key, reply)
+                {
+                    // A repeat is answered from the message's state instead.
+                    log::error!("keeping a send's idempotent answer failed: {error}");
+                }
+                answer(reply)
             }
         };
         Answer::Reply(reply)
@@ -381,6 +426,10 @@ impl InboxService {
             }
             Cleanup::Later(at) => return Ok(platform.set_alarm(at).await?),
         }
+        if self.is_tombstone(sql)? {
+            // A deleted inbox does nothing more.
+            return Ok(platform.delete_alarm().await?);
+        }
         self.migrate(sql, now)?;
         let jobs = jobs::claim_due(sql, now, ALARM_BATCH)?;
         let raws = send::Raws::default();
@@ -396,6 +445,16 @@ impl InboxService {
         // Mail stored before threads (or search) existed is threaded (or
         // indexed) a batch per alarm; `set_alarm` comes back at once while
         // some is left.
+        let purged = idempotency::purge(sql, now)?;
+        if purged > 0 {
+            log::info!("forgot {purged} idempotency keys older than 24 hours");
+        }
+        if let Some(days) = owner::load_owner(sql)?.and_then(|o| o.retention_days) {
+            let (deleted, _) = erase::retention_pass(sql, days, now)?;
+            if deleted > 0 {
+                log::info!("deleted {deleted} messages older than {days} days");
+            }
+        }
         if threads::backfill_pending(sql)? {
             let done = threads::backfill(sql, platform.now())?;
             log::info!("threaded {done} messages stored before threads existed");
@@ -416,6 +475,10 @@ impl InboxService {
         platform: &P,
         text: &str,
     ) -> Vec<String> {
+        if !matches!(self.is_tombstone(sql), Ok(false)) {
+            // A deleted inbox (its sockets are being closed) answers nothing.
+            return Vec::new();
+        }
         let frames = self
             .migrate(sql, platform.now())
             .map_err(|e| e.to_string())
@@ -445,6 +508,18 @@ impl InboxService {
         }
     }
 
+    /// Whether this object is a deleted inbox's tombstone: looked up once
+    /// per wake-up (a tombstone stays one).
+    fn is_tombstone(&self, sql: &dyn Sql) -> Result<bool, SqlError> {
+        if self.tomb_checked.load(Ordering::Acquire) {
+            return Ok(self.tombstoned.load(Ordering::Acquire));
+        }
+        let tombstoned = erase::is_tombstone(sql)?;
+        self.tombstoned.store(tombstoned, Ordering::Release);
+        self.tomb_checked.store(true, Ordering::Release);
+        Ok(tombstoned)
+    }
+
     /// Runs pending migrations once per wake-up.
     fn migrate(&self, sql: &dyn Sql, now: Timestamp) -> Result<(), MigrateError> {
         if self.migrated.load(Ordering::Acquire) {
@@ -466,10 +541,17 @@ impl InboxService {
     /// pending, or to now while mail is left to thread.
     async fn set_alarm<P: Platform>(&self, sql: &dyn Sql, platform: &P) {
         let next = jobs::next_wake(sql).and_then(|next| {
-            Ok(match backfill_pending(sql)? {
-                true => Some(platform.now()),
-                false => next,
-            })
+            if backfill_pending(sql)? {
+                return Ok(Some(platform.now()));
+            }
+            let expiries = [
+                idempotency::next_expiry(sql)?,
+                match owner::load_owner(sql)?.and_then(|o| o.retention_days) {
+                    Some(days) => erase::next_expiry(sql, days)?,
+                    None => None,
+                },
+            ];
+            Ok(expiries.into_iter().flatten().chain(next).min())
         });
         match next {
             Ok(Some(at)) => set_alarm_at(platform, at).await,
@@ -504,7 +586,9 @@ impl InboxService {
     ) -> Result<Step, InboxError> {
         let reply = match request {
             InboxRequest::Claim { handle, key_hash } => owner::claim(sql, &handle, &key_hash, now)?,
-            InboxRequest::Confirm { key_hash } => owner::confirm(sql, &key_hash)?,
+            InboxRequest::Confirm { key_hash, prefix } => {
+                owner::confirm(sql, &key_hash, prefix.as_deref(), now)?
+            }
             InboxRequest::Release { key_hash } => owner::release(sql, &key_hash)?,
             InboxRequest::Ingest {
                 envelope_from,
@@ -545,14 +629,18 @@ impl InboxService {
                 mail_domain,
                 call,
             } => {
-                let owner = authenticate(sql, &key_hash)?;
+                let (owner, key) = authenticate(sql, &key_hash, now)?;
                 let caller = Caller {
                     owner: &owner,
                     mail_domain: &mail_domain,
+                    key,
                 };
                 return Ok(
                     match api::call(sql, &self.config, caller, call, payload, now)? {
                         Outcome::Reply(reply) => Step::Reply { reply, wake: false },
+                        Outcome::Replan(reply) => Step::Reply { reply, wake: true },
+                        Outcome::KeyDeleted { reply, tag } => Step::KeyDeleted { reply, tag },
+                        Outcome::Erased(reply) => Step::Erased(reply),
                         Outcome::Send(started) => Step::Send(started),
                         Outcome::Raw(raw) => Step::Raw(raw),
                         Outcome::Wait(waiting) => Step::Wait(waiting),
@@ -580,6 +668,31 @@ impl InboxService {
             Job::Webhook(job) => webhook::run(sql, platform, &self.config, job).await,
             Job::Send(job) => send::attempt(sql, platform, &self.ports(), *job, raws).await,
         }
+    }
+}
+
+/// What a deleted inbox's tombstone answers: its handle is never claimed
+/// again, no mail is taken, and no key works.
+fn tombstone_reply(request: &InboxRequest) -> Reply {
+    let gone = || {
+        ApiError::new(
+            ErrorCode::HandleTaken,
+            "This handle belonged to an inbox that was deleted; it is never given out again.",
+        )
+    };
+    match request {
+        InboxRequest::Claim { .. } => Reply::error(&gone()),
+        InboxRequest::Confirm { .. } => Reply::error(&ApiError::new(
+            ErrorCode::Conflict,
+            "The signup's claim on this handle was lost.",
+        )),
+        InboxRequest::Release { .. } | InboxRequest::Ping | InboxRequest::Throttle { .. } => {
+            Reply::no_content()
+        }
+        InboxRequest::Ingest { .. } => Reply::error(&ApiError::not_found(
+            "This inbox was deleted; it takes no mail.",
+        )),
+        InboxRequest::Api { .. } => Reply::error(&ApiError::unauthorized()),
     }
 }
 

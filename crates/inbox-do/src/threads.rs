@@ -421,53 +421,18 @@ pub(crate) fn message_ids(sql: &dyn Sql, id: u64, limit: u32) -> Result<Vec<u64>
 /// there is no such thread.
 pub(crate) fn delete(sql: &dyn Sql, id: u64) -> Result<bool, SqlError> {
     let thread = Value::Integer(id as i64);
-    let mut found = false;
-    sql.transaction(&mut || {
-        let rows = sql.exec(
-            "SELECT 1 FROM threads WHERE id = ?",
-            std::slice::from_ref(&thread),
-        )?;
-        found = rows.single()?.is_some();
-        if !found {
-            return Ok(());
-        }
-        sql.exec(
-            "UPDATE inbox SET stored_bytes = max(stored_bytes -
-                (SELECT coalesce(sum(size), 0) FROM messages WHERE thread_id = ?), 0)
-             WHERE id = 1",
-            std::slice::from_ref(&thread),
-        )?;
-        // What refers to the messages goes first, by name, rather than by
-        // `ON DELETE CASCADE`: the deletion must not depend on the
-        // database enforcing foreign keys (a raw chunk left behind would
-        // still be served).
-        crate::search::forget(sql, "thread_id = ?", std::slice::from_ref(&thread))?;
-        for table in [
-            "message_parts",
-            "message_refs",
-            "message_recipients",
-            "attachments",
-            "jobs",
-        ] {
-            sql.exec(
-                &format!(
-                    "DELETE FROM {table} WHERE message_id IN
-                        (SELECT id FROM messages WHERE thread_id = ?)"
-                ),
-                std::slice::from_ref(&thread),
-            )?;
-        }
-        sql.exec(
-            "DELETE FROM messages WHERE thread_id = ?",
-            std::slice::from_ref(&thread),
-        )?;
-        sql.exec(
-            "DELETE FROM threads WHERE id = ?",
-            std::slice::from_ref(&thread),
-        )?;
-        Ok(())
-    })?;
-    Ok(found)
+    let rows = sql.exec(
+        "SELECT 1 FROM threads WHERE id = ?",
+        std::slice::from_ref(&thread),
+    )?;
+    if rows.single()?.is_none() {
+        return Ok(false);
+    }
+    // The thread goes with its last message (see `refresh`); one left
+    // with none would go here.
+    crate::erase::delete_messages(sql, "thread_id = ?", std::slice::from_ref(&thread))?;
+    sql.exec("DELETE FROM threads WHERE id = ?", &[thread])?;
+    Ok(true)
 }
 
 fn summaries(rows: Rows) -> Result<Vec<ThreadSummary>, SqlError> {

@@ -82,11 +82,17 @@ fn the_object_decides_ownership() {
     // Not usable until confirmed.
     assert_eq!(object.send(&api(1)).status, 401);
     // Only the claimant can confirm.
-    let wrong = object.send(&InboxRequest::Confirm { key_hash: hash(2) });
+    let wrong = object.send(&InboxRequest::Confirm {
+        key_hash: hash(2),
+        prefix: None,
+    });
     assert_eq!((wrong.status, code(&wrong).as_str()), (409, "conflict"));
     assert_eq!(
         object
-            .send(&InboxRequest::Confirm { key_hash: hash(1) })
+            .send(&InboxRequest::Confirm {
+                key_hash: hash(1),
+                prefix: None
+            })
             .status,
         204
     );
@@ -135,7 +141,10 @@ fn an_unconfirmed_claim_can_be_released_or_expires() {
     // The first claimant, back late, has lost it.
     assert_eq!(
         object
-            .send(&InboxRequest::Confirm { key_hash: hash(1) })
+            .send(&InboxRequest::Confirm {
+                key_hash: hash(1),
+                prefix: None
+            })
             .status,
         409
     );
@@ -166,7 +175,10 @@ fn active(object: &mut Object) {
     assert_eq!(object.send(&claim(1)).status, 201);
     assert_eq!(
         object
-            .send(&InboxRequest::Confirm { key_hash: hash(1) })
+            .send(&InboxRequest::Confirm {
+                key_hash: hash(1),
+                prefix: None
+            })
             .status,
         204
     );
@@ -439,6 +451,7 @@ fn a_hand_over_that_never_answers_fails_within_the_lease() {
             reply_to: Vec::new(),
             recipients: Vec::new(),
             attachments: Vec::new(),
+            idempotency_key: None,
         },
     };
     let header = protocol::wire::encode_request(&send);

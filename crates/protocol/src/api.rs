@@ -55,6 +55,123 @@ pub struct Me {
     pub created_at: Timestamp,
     /// How many messages the inbox holds.
     pub message_count: u64,
+    /// Messages older than this many days are deleted; null keeps them
+    /// until they are deleted by hand (or the inbox is full).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// The scope of the key that asked.
+    #[serde(default = "KeyScope::full")]
+    pub scope: KeyScope,
+}
+
+/// `PATCH /api/me` body: what to change (at least one field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMe {
+    /// Delete messages older than this many days (1 to 3650), by the
+    /// inbox's alarm, in bounded batches; null keeps them.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 3650)))]
+    pub retention_days: Option<Option<u32>>,
+}
+
+/// A field that is present, null or not: `Some(None)` for null, `None`
+/// (through `#[serde(default)]`) when absent.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// Everything the API offers.
+    Full,
+    /// Only reads: list, get, raw, attachments, search, wait, events,
+    /// threads, export, keys' listing; every change is 403 `forbidden`.
+    Read,
+}
+
+impl KeyScope {
+    /// `full`.
+    pub fn full() -> Self {
+        KeyScope::Full
+    }
+
+    /// Its name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Full => "full",
+            KeyScope::Read => "read",
+        }
+    }
+
+    /// The scope named `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "full" => Some(KeyScope::Full),
+            "read" => Some(KeyScope::Read),
+            _ => None,
+        }
+    }
+}
+
+/// One API key of the inbox, as `GET /api/keys` lists it: never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct KeyInfo {
+    /// Its id in this inbox (for `DELETE /api/keys/:id`).
+    pub id: u64,
+    /// The name it was given (`signup` for the key made at signup).
+    pub name: String,
+    /// What it may do.
+    pub scope: KeyScope,
+    /// The key's first characters, to recognise it by; null for a key
+    /// made before keys were listed.
+    pub prefix: Option<String>,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it was last used, to the hour (null: never since it was made).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// `GET /api/keys` → 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct KeyList {
+    /// Oldest first.
+    pub keys: Vec<KeyInfo>,
+}
+
+/// `POST /api/keys` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// A name to recognise it by (1 to 100 bytes, no control characters).
+    pub name: String,
+    /// What it may do.
+    pub scope: KeyScope,
+}
+
+/// `POST /api/keys` → 201: the key, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedKey {
+    /// The key's description.
+    #[serde(flatten)]
+    pub info: KeyInfo,
+    /// The API key itself. Store it now: only its hash is kept.
+    pub api_key: String,
 }
 
 /// Whether a message came in or went out.

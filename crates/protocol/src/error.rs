@@ -18,6 +18,9 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// The key is valid but its scope does not allow this (a `read` key
+    /// asking to change something).
+    Forbidden,
     /// The handle asked for at signup belongs to another inbox.
     HandleTaken,
     /// The request conflicts with the resource's current state.
@@ -44,6 +47,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest => 400,
             ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::HandleTaken | ErrorCode::Conflict => 409,
@@ -88,6 +92,14 @@ impl ApiError {
         Self::new(
             ErrorCode::Unauthorized,
             "A valid API key is required: send `Authorization: Bearer ik_...`.",
+        )
+    }
+
+    /// 403 `forbidden`: a `read` key asked for a write.
+    pub fn forbidden() -> Self {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            "This key may only read; use a key with the `full` scope to change anything.",
         )
     }
 

@@ -63,6 +63,12 @@ impl ApiKey {
         })
     }
 
+    /// The first characters of the key (`ik_` and six more: 36 of its 256
+    /// random bits), to recognise it by in a listing.
+    pub fn prefix(&self) -> &str {
+        &self.0[..KEY_PREFIX.len() + 6]
+    }
+
     /// The key's text, to show to its owner once.
     pub fn expose(&self) -> &str {
         &self.0

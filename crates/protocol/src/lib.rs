@@ -12,6 +12,7 @@ pub mod error;
 pub mod filename;
 pub mod handle;
 pub mod key;
+pub mod lifecycle;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod outbound;
@@ -138,6 +139,26 @@ pub mod limits {
     pub const KEPT_DELIVERIES: u32 = 100;
     /// How long one webhook delivery attempt may take, in milliseconds.
     pub const WEBHOOK_TIMEOUT_MILLIS: u64 = 5_000;
+    /// Keys one inbox holds at most (of either scope).
+    pub const MAX_KEYS: usize = 20;
+    /// The longest key name, in bytes.
+    pub const MAX_KEY_NAME_BYTES: usize = 100;
+    /// The longest `Idempotency-Key`, in characters.
+    pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+    /// How long an `Idempotency-Key` is remembered, in milliseconds (24 h).
+    pub const IDEMPOTENCY_TTL_MILLIS: i64 = 24 * 60 * 60 * 1000;
+    /// How long a repeat of a send still in flight is answered 409 before
+    /// it is answered from the message's state (the first request was cut
+    /// short), in milliseconds.
+    pub const IDEMPOTENCY_IN_FLIGHT_MILLIS: i64 = 60 * 1000;
+    /// A key's `lastUsedAt` is written at most once in this long, in
+    /// milliseconds (one hour), so a request is not a write.
+    pub const LAST_USED_GRANULARITY_MILLIS: i64 = 60 * 60 * 1000;
+    /// The shortest and longest `retentionDays`.
+    pub const RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+    /// Messages one retention pass of the alarm deletes at most; more wait
+    /// for the next pass, at once.
+    pub const RETENTION_BATCH: u32 = 200;
 }
 
 #[cfg(test)]

@@ -5,16 +5,17 @@
 //! file is current.
 
 use crate::api::{
-    ClientFrame, ForwardRequest, Health, LiveEvent, MarkRead, Me, Message, MessageList,
-    MessageSummary, ReplyRequest, SearchResults, SendRequest, SendResponse, SignupRequest,
-    SignupResponse, Thread, ThreadList, WaitResult, WebhookCreated, WebhookDeliveryList,
-    WebhookEvent, WebhookInfo, WebhookRequest,
+    ClientFrame, CreateKeyRequest, CreatedKey, ForwardRequest, Health, KeyList, LiveEvent,
+    MarkRead, Me, Message, MessageList, MessageSummary, ReplyRequest, SearchResults, SendRequest,
+    SendResponse, SignupRequest, SignupResponse, Thread, ThreadList, UpdateMe, WaitResult,
+    WebhookCreated, WebhookDeliveryList, WebhookEvent, WebhookInfo, WebhookRequest,
 };
 use crate::limits::{
     DEFAULT_PAGE, DEFAULT_WAIT_SECONDS, HTTP_RELAY_MAX_BYTES, MAX_ATTACHMENT_BODY, MAX_ATTACHMENTS,
-    MAX_CLIENT_FRAME, MAX_EVENT_SOCKETS, MAX_JSON_BODY, MAX_MESSAGE_BYTES, MAX_PAGE,
+    MAX_CLIENT_FRAME, MAX_EVENT_SOCKETS, MAX_JSON_BODY, MAX_KEYS, MAX_MESSAGE_BYTES, MAX_PAGE,
     MAX_QUERY_BYTES, MAX_RECIPIENTS, MAX_REPLAY, MAX_THREAD_MESSAGES, MAX_WAIT_SECONDS,
-    MAX_WAITERS, RECIPIENTS_PER_HOUR, SEND_EMAIL_MAX_BYTES, SENDS_PER_HOUR, SENDS_PER_MINUTE,
+    MAX_WAITERS, RECIPIENTS_PER_HOUR, RETENTION_BATCH, RETENTION_DAYS, SEND_EMAIL_MAX_BYTES,
+    SENDS_PER_HOUR, SENDS_PER_MINUTE,
 };
 use crate::{ApiError, SERVICE_NAME, VERSION};
 use schemars::generate::SchemaSettings;
@@ -48,6 +49,10 @@ pub fn document() -> Value {
     let wait_result = generator.subschema_for::<WaitResult>().to_value();
     let live_event = generator.subschema_for::<LiveEvent>().to_value();
     let client_frame = generator.subschema_for::<ClientFrame>().to_value();
+    let update_me = generator.subschema_for::<UpdateMe>().to_value();
+    let key_list = generator.subschema_for::<KeyList>().to_value();
+    let create_key = generator.subschema_for::<CreateKeyRequest>().to_value();
+    let created_key = generator.subschema_for::<CreatedKey>().to_value();
     let error = generator.subschema_for::<ApiError>().to_value();
     let schemas = generator.take_definitions(true);
 
@@ -102,6 +107,24 @@ pub fn document() -> Value {
         "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 }
     });
     let bearer = json!([{ "bearerAuth": [] }]);
+    let idem_param = json!({
+        "name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "Makes the request safe to retry: a repeat with the same key within 24 hours answers the first answer (same status and body, with `Idempotent-Replayed: true`) and sends nothing; while the first is still in flight, 409 `conflict` (retry shortly); the same key with another endpoint or body, 409. Only requests that stored a message are remembered (a refused one may be retried with its key).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[A-Za-z0-9._~-]{1,256}$" }
+    });
+    let forbidden = (
+        "403",
+        "The key has the `read` scope, which may not change anything (`forbidden`).",
+    );
+    let idem_conflict = (
+        "409",
+        "The Idempotency-Key is in use by a request still in flight, or was used for another request (`conflict`).",
+    );
+    let key_param = json!({
+        "name": "id", "in": "path", "required": true,
+        "description": "The key id (from `GET /api/keys`).",
+        "schema": { "type": "integer", "minimum": 1, "maximum": 9_007_199_254_740_991_u64 }
+    });
     let send_invalid = format!(
         "The body is invalid: an address in `to`, `cc`, `bcc` or `replyTo` is not one plain address \
          (or not an inbox here, for our own domain; the message names it, e.g. `cc[2]`), there is no \
@@ -164,9 +187,64 @@ pub fn document() -> Value {
                 ]), "201", ok("The inbox was created.", &signup_response))
             }},
             "/api/me": { "get": {
-                "operationId": "me", "summary": "The inbox this key belongs to.",
+                "operationId": "me", "summary": "The inbox this key belongs to, its retention setting and the key's scope.",
                 "security": bearer,
                 "responses": with(errors(&auth_errors), "200", ok("The inbox.", &me))
+            }, "patch": {
+                "operationId": "updateMe",
+                "summary": "Set how long messages are kept.",
+                "description": format!("`retentionDays` from {} to {}: the inbox's alarm deletes messages received longer ago than that (the oldest first, {RETENTION_BATCH} per pass, passes back to back until none is left); null keeps messages.", RETENTION_DAYS.start(), RETENTION_DAYS.end()),
+                "security": bearer,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": update_me } } },
+                "responses": with(errors(&[
+                    ("400", "The body is invalid: `retentionDays` is missing, out of range or not an integer, or a field is unknown."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    forbidden,
+                    ("415", "The body is not JSON."),
+                    ("503", "A dependency is unavailable; retry later."),
+                ]), "200", ok("The inbox, as `GET /api/me` shows it.", &me))
+            }, "delete": {
+                "operationId": "deleteInbox",
+                "summary": "Delete the inbox, for good: its mail, webhook, jobs and keys are erased, every key stops working, its live sockets close, mail to its address is refused from then on, and its handle is never given out again. There is no undo.",
+                "security": bearer,
+                "responses": with(errors(&[
+                    ("401", "The API key is missing, malformed or unknown."),
+                    forbidden,
+                    ("503", "A dependency is unavailable; retry later."),
+                ]), "204", json!({ "description": "Deleted." }))
+            }},
+            "/api/keys": { "get": {
+                "operationId": "listKeys", "summary": "The inbox's API keys (never the keys themselves: a name, a scope, a prefix, when made and last used).",
+                "security": bearer,
+                "responses": with(errors(&auth_errors), "200", ok("The keys, oldest first.", &key_list))
+            }, "post": {
+                "operationId": "createKey",
+                "summary": "Create a key: `full` may do everything, `read` only reads (list, get, raw, attachments, search, wait, events, threads, export, keys). The key is shown only in this answer.",
+                "description": format!("At most {MAX_KEYS} keys per inbox. To rotate a key: create a new one, move your agent to it, then delete the old one."),
+                "security": bearer,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": create_key } } },
+                "responses": with(errors(&[
+                    ("400", "The body is invalid: `name` is empty, longer than 100 bytes or has control characters, or `scope` is not `full` or `read`."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    forbidden,
+                    ("409", "The inbox already has the most keys it may (`conflict`)."),
+                    ("415", "The body is not JSON."),
+                    ("503", "A dependency is unavailable; retry later."),
+                ]), "201", ok("The key, with `apiKey` shown this once.", &created_key))
+            }},
+            "/api/keys/{id}": { "delete": {
+                "operationId": "deleteKey",
+                "summary": "Delete a key: it stops working at once. The inbox's last `full` key cannot be deleted.",
+                "security": bearer,
+                "parameters": [key_param],
+                "responses": with(errors(&[
+                    ("400", "The key id is not a positive integer."),
+                    ("401", "The API key is missing, malformed or unknown."),
+                    forbidden,
+                    ("404", "There is no such key in this inbox."),
+                    ("409", "It is the inbox's last `full` key (`conflict`)."),
+                    ("503", "A dependency is unavailable; retry later."),
+                ]), "204", json!({ "description": "Deleted." }))
             }},
             "/api/messages": { "post": {
                 "operationId": "sendMessage",
@@ -183,10 +261,12 @@ pub fn document() -> Value {
                      to at most {RECIPIENTS_PER_HOUR} recipients an hour in all.{attachments_text}"
                 ),
                 "security": bearer,
+                "parameters": [idem_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": send_request } } },
                 "responses": with(errors(&[
                     ("400", send_invalid.as_str()),
                     ("401", "The API key is missing, malformed or unknown."),
+                    forbidden, idem_conflict,
                     ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),
                     ("429", "Too many sends (messages a minute or an hour) or recipients an hour; retry after `Retry-After` seconds."),
@@ -319,6 +399,19 @@ pub fn document() -> Value {
                         ("415", "The body is not JSON."),
                         ("503", "A dependency is unavailable; retry later."),
                     ]), "200", ok("The updated summary.", &summary))
+                },
+                "delete": {
+                    "operationId": "deleteMessage",
+                    "summary": "Delete a message: its raw bytes, its detail, its search entry, its place in its thread (a thread left empty goes) and its storage count, at once; its pending webhook events are dropped and a send not yet handed over is cancelled.",
+                    "security": bearer,
+                    "parameters": [id_param],
+                    "responses": with(errors(&[
+                        ("400", "The message id is not a positive integer."),
+                        ("401", "The API key is missing, malformed or unknown."),
+                        forbidden,
+                        ("404", "There is no such message in this inbox."),
+                        ("503", "A dependency is unavailable; retry later."),
+                    ]), "204", json!({ "description": "Deleted." }))
                 }
             },
             "/api/messages/{id}/reply": { "post": {
@@ -326,12 +419,13 @@ pub fn document() -> Value {
                 "summary": "Reply to a message (or, with `replyAll`, to everyone on it). It joins the message's thread.",
                 "description": "To is the original's Reply-To, or its From (for a message this inbox sent, its To); `replyAll` adds its To and Cc. This inbox is never a recipient (with or without a `+tag`), and no address twice. The subject is `Re: ` and the original's, with any reply or forward prefixes in common languages (Re:, RE:, AW:, SV:, Fwd:, ...) removed first, so never doubled. In-Reply-To is its Message-ID; References its References and its Message-ID (the thread's root and the latest 19 at most). The original is quoted below the new text as mail clients do, in the text part (`On ..., Name <address> wrote:` and `> ` lines) and, when either has HTML, in an HTML part (a `gmail_quote` blockquote); at most 128 KiB of its text and of its HTML. A reply-all that would reach more than 50 addresses is refused (409). It is then sent like any message (the same limits; an inbox of this deployment gets it directly) and answered likewise. `attachments` as for a send; the original's are not re-attached.",
                 "security": bearer,
-                "parameters": [id_param],
+                "parameters": [id_param, idem_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": reply_request } } },
                 "responses": with(errors(&[
                     ("400", "The body or the id is invalid."),
-                    ("409", "The message has nobody to reply to but this inbox itself, or a reply-all would reach more than 50 addresses (`conflict`)."),
+                    ("409", "The message has nobody to reply to but this inbox itself, or a reply-all would reach more than 50 addresses, or the Idempotency-Key is in flight or was used for another request (`conflict`)."),
                     ("401", "The API key is missing, malformed or unknown."),
+                    forbidden,
                     ("404", "There is no such message in this inbox."),
                     ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),
@@ -345,11 +439,12 @@ pub fn document() -> Value {
                 "summary": "Forward a message to new recipients, with an optional note above it. It starts a new thread.",
                 "description": "Recipients as for a send (`to`, `cc`, `bcc`). The subject is `Fwd: ` and the original's (an existing forward prefix is not doubled); the body is the note, then Gmail's `---------- Forwarded message ---------` block with the original's From, Date, Subject, To and Cc, then its text (and its HTML, when it has one). The original's attachments go with it, decoded and re-encoded byte for byte (inline ones stay inline, with their Content-ID; a forwarded message it carries goes whole), unless `includeAttachments` is false; `attachments` adds files after them, as for a send.",
                 "security": bearer,
-                "parameters": [id_param],
+                "parameters": [id_param, idem_param],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": forward_request } } },
                 "responses": with(errors(&[
                     ("400", send_invalid.as_str()),
                     ("401", "The API key is missing, malformed or unknown."),
+                    forbidden, idem_conflict,
                     ("404", "There is no such message in this inbox."),
                     ("413", too_large.as_str()),
                     ("415", "The body is not JSON."),

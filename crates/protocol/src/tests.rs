@@ -123,6 +123,7 @@ fn every_code_has_its_status() {
     let cases = [
         (ErrorCode::InvalidRequest, 400, "invalid_request"),
         (ErrorCode::Unauthorized, 401, "unauthorized"),
+        (ErrorCode::Forbidden, 403, "forbidden"),
         (ErrorCode::NotFound, 404, "not_found"),
         (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
         (ErrorCode::HandleTaken, 409, "handle_taken"),

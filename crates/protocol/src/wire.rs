@@ -8,7 +8,7 @@
 //! is already the public API's body, so the router forwards it unchanged. The
 //! InboxDO trusts nothing in a request: it re-checks the key hash itself.
 
-use crate::api::RecipientKind;
+use crate::api::{KeyScope, RecipientKind};
 use crate::{Handle, KeyHash, Timestamp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -65,6 +65,10 @@ pub enum InboxRequest {
     Confirm {
         /// The hash given in the claim.
         key_hash: KeyHash,
+        /// The key's first characters, for `GET /api/keys` (absent from a
+        /// router that predates key listing).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<String>,
     },
     /// Signup failed after the claim: give the handle back. 204 whether or not
     /// the claim was still held; an active inbox is never released.
@@ -222,6 +226,9 @@ pub enum ApiCall {
         /// after the other in this order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<WireAttachment>,
+        /// The `Idempotency-Key` the client sent, checked by the router.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// `POST /api/messages/:id/reply`, step 1: who the reply goes to (the
     /// router then routes each address, as for a send). 200 with
@@ -251,6 +258,9 @@ pub enum ApiCall {
         /// The files attached, as for [`ApiCall::Send`].
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<WireAttachment>,
+        /// The `Idempotency-Key` the client sent, checked by the router.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// `POST /api/messages/:id/forward`, already validated and routed by the
     /// router. Answered as a send.
@@ -271,6 +281,9 @@ pub enum ApiCall {
         /// More files attached, as for [`ApiCall::Send`].
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         attachments: Vec<WireAttachment>,
+        /// The `Idempotency-Key` the client sent, checked by the router.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     },
     /// `GET /api/messages/:id/attachments/:attachmentId`: the decoded bytes,
     /// streamed.
@@ -297,6 +310,126 @@ pub enum ApiCall {
     DeleteWebhook,
     /// `GET /api/webhook/deliveries`.
     ListDeliveries,
+    /// `DELETE /api/messages/:id`.
+    DeleteMessage {
+        /// The message id.
+        id: u64,
+    },
+    /// `PATCH /api/me`, with the body checked by the router.
+    #[serde(rename_all = "camelCase")]
+    UpdateMe {
+        /// Days to keep messages; `None` keeps them.
+        retention_days: Option<u32>,
+    },
+    /// `DELETE /api/me`: erases the inbox and leaves its tombstone. 200
+    /// with [`Erased`] (read by the router, which then removes the KV
+    /// entries and answers 204).
+    DeleteInbox,
+    /// `GET /api/keys`.
+    ListKeys,
+    /// `POST /api/keys`, step 1: note a new key, not yet usable. 204; 400
+    /// for a bad name; 409 when the inbox has [`crate::limits::MAX_KEYS`].
+    #[serde(rename_all = "camelCase")]
+    CreateKey {
+        /// The new key's hash.
+        key_hash: KeyHash,
+        /// Its name, checked by the router.
+        name: String,
+        /// What it may do.
+        scope: KeyScope,
+        /// Its first characters, to recognise it by.
+        prefix: String,
+    },
+    /// `POST /api/keys`, step 2, once the key is in KV: make it usable.
+    /// 201 with its [`crate::api::KeyInfo`]; 409 when it is no longer
+    /// pending (it expired and was dropped).
+    #[serde(rename_all = "camelCase")]
+    ConfirmKey {
+        /// The hash given in step 1.
+        key_hash: KeyHash,
+    },
+    /// `POST /api/keys` failed after step 1: forget the pending key. 204
+    /// whether or not it was still there; a confirmed key is never dropped
+    /// by this.
+    #[serde(rename_all = "camelCase")]
+    DropKey {
+        /// The hash given in step 1.
+        key_hash: KeyHash,
+    },
+    /// `DELETE /api/keys/:id`: 200 with [`KeyRemoved`] (read by the router,
+    /// which removes its KV entry and answers 204); 409 for the last `full`
+    /// key.
+    DeleteKey {
+        /// The key's id.
+        id: u64,
+    },
+}
+
+/// Whether an [`ApiCall`] only reads (a `read` key may make it) or changes
+/// something (only a `full` key may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// It changes nothing.
+    Read,
+    /// It changes something, or starts what does (a reply's first step).
+    Write,
+}
+
+impl ApiCall {
+    /// What the call needs of the key: the InboxDO refuses a write from a
+    /// `read` key. The match has no catch-all, so a new call does not
+    /// compile without a decision.
+    pub fn access(&self) -> Access {
+        match self {
+            ApiCall::Me
+            | ApiCall::ListMessages { .. }
+            | ApiCall::Search { .. }
+            | ApiCall::Wait { .. }
+            | ApiCall::Events { .. }
+            | ApiCall::GetMessage { .. }
+            | ApiCall::GetRaw { .. }
+            | ApiCall::ListThreads { .. }
+            | ApiCall::GetThread { .. }
+            | ApiCall::GetAttachment { .. }
+            | ApiCall::GetWebhook
+            | ApiCall::ListDeliveries
+            | ApiCall::ListKeys => Access::Read,
+            ApiCall::MarkRead { .. }
+            | ApiCall::DeleteThread { .. }
+            | ApiCall::Send { .. }
+            | ApiCall::ReplyRecipients { .. }
+            | ApiCall::Reply { .. }
+            | ApiCall::Forward { .. }
+            | ApiCall::PutWebhook { .. }
+            | ApiCall::DeleteWebhook
+            | ApiCall::DeleteMessage { .. }
+            | ApiCall::UpdateMe { .. }
+            | ApiCall::DeleteInbox
+            | ApiCall::CreateKey { .. }
+            | ApiCall::ConfirmKey { .. }
+            | ApiCall::DropKey { .. }
+            | ApiCall::DeleteKey { .. } => Access::Write,
+        }
+    }
+}
+
+/// The InboxDO's answer to [`ApiCall::DeleteInbox`]: what the router
+/// removes from KV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Erased {
+    /// The handle the inbox had (its `handle:` entry goes).
+    pub handle: Handle,
+    /// Every key it had (their `key:` entries go).
+    pub key_hashes: Vec<KeyHash>,
+}
+
+/// The InboxDO's answer to [`ApiCall::DeleteKey`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyRemoved {
+    /// The deleted key's hash (its `key:` entry goes).
+    pub key_hash: KeyHash,
 }
 
 fn yes() -> bool {

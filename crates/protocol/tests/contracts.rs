@@ -46,6 +46,8 @@ fn public_bodies() {
             handle,
             created_at: Timestamp::from_millis(1_774_526_400_000),
             message_count: 3,
+            retention_days: Some(30),
+            scope: protocol::api::KeyScope::Read,
         }
     );
     insta::assert_json_snapshot!(
@@ -123,7 +125,10 @@ fn router_to_inbox_wire() {
             handle,
             key_hash: hash(1),
         },
-        InboxRequest::Confirm { key_hash: hash(1) },
+        InboxRequest::Confirm {
+            key_hash: hash(1),
+            prefix: None,
+        },
         InboxRequest::Release { key_hash: hash(1) },
         InboxRequest::Api {
             key_hash: hash(1),
@@ -154,6 +159,7 @@ fn a_send_travels_to_the_inbox_with_its_recipients() {
             reply_to,
             recipients,
             attachments: Vec::new(),
+            idempotency_key: None,
         },
     };
     let many = send(
@@ -220,6 +226,7 @@ fn a_send_from_a_router_that_predates_recipient_lists_still_reads() {
             reply_to: Vec::new(),
             recipients: Vec::new(),
             attachments: Vec::new(),
+            idempotency_key: None,
         },
     };
     assert_eq!(serde_json::to_string(&today).ok(), Some(old));
@@ -268,6 +275,7 @@ fn a_forward_from_a_router_that_predates_attachments_still_reads_and_re_attaches
                 inline: false,
                 size: 1234,
             }],
+            idempotency_key: None,
         },
     };
     insta::assert_json_snapshot!("send_request_with_files", with_files);
@@ -361,7 +369,7 @@ proptest! {
         let key_hash = hash(seed);
         let request = match which {
             0 => InboxRequest::Claim { handle, key_hash },
-            1 => InboxRequest::Confirm { key_hash },
+            1 => InboxRequest::Confirm { key_hash, prefix: None },
             2 => InboxRequest::Release { key_hash },
             _ => InboxRequest::Api { key_hash, mail_domain: domain, call: ApiCall::Me },
         };
@@ -372,7 +380,7 @@ proptest! {
     #[test]
     fn public_bodies_round_trip(email in "[a-z]{2,8}@[a-z]{2,8}\\.test", count in any::<u64>(), seconds in 0i64..4_000_000_000, raw in handle_strategy()) {
         let Ok(handle) = Handle::parse(&raw) else { return Ok(()); };
-        let me = Me { email: email.clone(), handle, created_at: Timestamp::from_millis(seconds * 1000), message_count: count };
+        let me = Me { email: email.clone(), handle, created_at: Timestamp::from_millis(seconds * 1000), message_count: count, retention_days: None, scope: protocol::api::KeyScope::Full };
         let json = serde_json::to_string(&me).expect("serializes");
         prop_assert_eq!(serde_json::from_str::<Me>(&json).ok(), Some(me));
         let signup = SignupResponse { email, api_key: ApiKey::from_random([1; 32]).expose().into() };

@@ -13,9 +13,10 @@ use crate::routes::{Method, OwnerRoute};
 use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Router};
 use protocol::address::{Recipient, RecipientError};
 use protocol::api::{
-    ForwardRequest, MarkRead, NewAttachment, RecipientKind, ReplyRequest, SendRequest,
+    ForwardRequest, MarkRead, NewAttachment, RecipientKind, ReplyRequest, SendRequest, UpdateMe,
     WebhookRequest,
 };
+use protocol::lifecycle::{IDEMPOTENCY_HEADER, check_idempotency_key, check_retention};
 use protocol::limits::MAX_JSON_BODY;
 use protocol::outbound::{self, Attached, ValidRecipient, bodies};
 use protocol::webhook_signature::WebhookSecret;
@@ -65,7 +66,30 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         // last arm of a method match is never reached, and answers as if.
         let refused = || RouterError::method_not_allowed(request, route.methods());
         Ok(match route {
-            OwnerRoute::Me => ApiCall::Me,
+            OwnerRoute::Me => match method {
+                Method::Get => ApiCall::Me,
+                Method::Patch => {
+                    let body: UpdateMe = json_body(request)?;
+                    let Some(retention_days) = body.retention_days else {
+                        return Err(ApiError::invalid(
+                            "Nothing to change: give `retentionDays` (1 to 3650, or null).",
+                        )
+                        .into());
+                    };
+                    ApiCall::UpdateMe {
+                        retention_days: check_retention(retention_days)?,
+                    }
+                }
+                // DELETE is answered by `lifecycle_call`.
+                _ => return Err(refused()),
+            },
+            OwnerRoute::Keys => match method {
+                Method::Get => ApiCall::ListKeys,
+                // POST is answered by `lifecycle_call`.
+                _ => return Err(refused()),
+            },
+            // Answered by `lifecycle_call`.
+            OwnerRoute::Key(_) => return Err(refused()),
             OwnerRoute::Messages => match method {
                 Method::Get => list_query(&request.query)?,
                 _ => return Err(refused()),
@@ -80,6 +104,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                         read: body.read,
                     }
                 }
+                Method::Delete => ApiCall::DeleteMessage { id: id.id()? },
                 _ => return Err(refused()),
             },
             OwnerRoute::Search => search_query(&request.query)?,
@@ -135,6 +160,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             reply_to: valid.reply_to,
             recipients,
             attachments: valid.attachments.files.clone(),
+            idempotency_key: idempotency_key(request)?,
         };
         Ok((call, valid.attachments))
     }
@@ -185,6 +211,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             html: body.html,
             recipients,
             attachments: attached.files.clone(),
+            idempotency_key: idempotency_key(request)?,
         };
         Ok((call, attached))
     }
@@ -209,6 +236,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             recipients,
             include_attachments: body.include_attachments.unwrap_or(true),
             attachments: attached.files.clone(),
+            idempotency_key: idempotency_key(request)?,
         };
         Ok((call, attached))
     }
@@ -322,4 +350,13 @@ fn no_inbox_here(field: &str, address: &str) -> ApiError {
         "Invalid `{field}`: there is no inbox {} on this deployment.",
         printable(address)
     ))
+}
+
+/// The `Idempotency-Key` of a send, reply or forward, when it has one: 400
+/// when it is empty or malformed (a client that sends the header means it).
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match request.header_value(IDEMPOTENCY_HEADER) {
+        None => Ok(None),
+        Some(text) => check_idempotency_key(text).map(|key| Some(key.to_owned())),
+    }
 }

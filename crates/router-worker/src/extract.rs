@@ -60,6 +60,11 @@ pub(crate) fn thread_id(text: &str) -> Result<u64, ApiError> {
     path_id(text, "thread")
 }
 
+/// A key id from a path, checked as [`message_id`].
+pub(crate) fn key_id(text: &str) -> Result<u64, ApiError> {
+    path_id(text, "key")
+}
+
 /// The longest attachment id accepted: far deeper than any real MIME tree.
 const MAX_ATTACHMENT_ID: usize = 64;
 

@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod extract;
 mod http;
+mod lifecycle;
 pub mod log;
 mod mail;
 mod ports;

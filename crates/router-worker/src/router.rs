@@ -121,6 +121,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 // Who is asking is settled first, so a request without a
                 // valid key gets 401 whatever else is wrong with it.
                 let caller = self.credentials(request, trace).await?;
+                if let Some(reply) = self
+                    .lifecycle_call(&route, method, request, entropy, &caller)
+                    .await?
+                {
+                    return Ok(Outgoing::Reply(reply));
+                }
                 let (call, payload) = self
                     .owner_call(&route, method, request, entropy, &caller)
                     .await?;
@@ -258,6 +264,13 @@ pub(crate) struct Caller {
     id: String,
     hash: KeyHash,
     mail_domain: String,
+}
+
+impl Caller {
+    /// The caller's InboxDO (its id, hex).
+    pub(crate) fn object_id(&self) -> &str {
+        &self.id
+    }
 }
 
 fn health() -> Reply {

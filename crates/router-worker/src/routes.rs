@@ -2,7 +2,7 @@
 //! it by and the methods it accepts, in one enum. Dispatch matches it
 //! exhaustively, so a new route cannot fall through to another one's answer.
 
-use crate::extract::{attachment_id, message_id, thread_id};
+use crate::extract::{attachment_id, key_id, message_id, thread_id};
 use protocol::ApiError;
 use protocol::limits::{MAX_ATTACHMENT_BODY, MAX_JSON_BODY};
 
@@ -102,6 +102,10 @@ pub enum OwnerRoute {
     Webhook,
     /// `/api/webhook/deliveries`.
     WebhookDeliveries,
+    /// `/api/keys`.
+    Keys,
+    /// `/api/keys/:id`.
+    Key(KeyRef),
 }
 
 /// A message id as the path spells it. It is checked ([`MessageRef::id`])
@@ -135,6 +139,22 @@ impl ThreadRef {
     /// The id: a positive decimal integer below 2^53, or a 400.
     pub fn id(&self) -> Result<u64, ApiError> {
         thread_id(&self.0)
+    }
+}
+
+/// A key id as the path spells it, checked like a [`MessageRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef(String);
+
+impl KeyRef {
+    /// The path segment, as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id: a positive decimal integer below 2^53, or a 400.
+    pub fn id(&self) -> Result<u64, ApiError> {
+        key_id(&self.0)
     }
 }
 
@@ -184,6 +204,8 @@ impl Route {
             ["api", "threads", id] => owner(OwnerRoute::Thread(ThreadRef((*id).to_owned()))),
             ["api", "webhook"] => owner(OwnerRoute::Webhook),
             ["api", "webhook", "deliveries"] => owner(OwnerRoute::WebhookDeliveries),
+            ["api", "keys"] => owner(OwnerRoute::Keys),
+            ["api", "keys", id] => owner(OwnerRoute::Key(KeyRef((*id).to_owned()))),
             _ => None,
         }
     }
@@ -238,6 +260,7 @@ impl Route {
                 | OwnerRoute::MessageForward(id),
             ) => self.template().replace(":id", id.as_str()),
             Route::Owner(OwnerRoute::Thread(id)) => self.template().replace(":id", id.as_str()),
+            Route::Owner(OwnerRoute::Key(id)) => self.template().replace(":id", id.as_str()),
             route => route.template().to_owned(),
         }
     }
@@ -261,6 +284,8 @@ impl OwnerRoute {
             OwnerRoute::Thread(_) => "/api/threads/:id",
             OwnerRoute::Webhook => "/api/webhook",
             OwnerRoute::WebhookDeliveries => "/api/webhook/deliveries",
+            OwnerRoute::Keys => "/api/keys",
+            OwnerRoute::Key(_) => "/api/keys/:id",
         }
     }
 
@@ -268,8 +293,7 @@ impl OwnerRoute {
     pub fn methods(&self) -> &'static [Method] {
         use Method::{Delete, Get, Patch, Post, Put};
         match self {
-            OwnerRoute::Me
-            | OwnerRoute::Search
+            OwnerRoute::Search
             | OwnerRoute::Wait
             | OwnerRoute::Events
             | OwnerRoute::MessageRaw(_)
@@ -278,9 +302,10 @@ impl OwnerRoute {
             | OwnerRoute::WebhookDeliveries => &[Get],
             OwnerRoute::Thread(_) => &[Get, Delete],
             OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_) => &[Post],
-            OwnerRoute::Messages => &[Get, Post],
-            OwnerRoute::Message(_) => &[Get, Patch],
+            OwnerRoute::Messages | OwnerRoute::Keys => &[Get, Post],
+            OwnerRoute::Me | OwnerRoute::Message(_) => &[Get, Patch, Delete],
             OwnerRoute::Webhook => &[Get, Put, Delete],
+            OwnerRoute::Key(_) => &[Delete],
         }
     }
 }
@@ -316,6 +341,8 @@ mod tests {
             Route::Owner(OwnerRoute::Thread(ThreadRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Webhook),
             Route::Owner(OwnerRoute::WebhookDeliveries),
+            Route::Owner(OwnerRoute::Keys),
+            Route::Owner(OwnerRoute::Key(KeyRef(id.as_str().to_owned()))),
         ]
     }
 
@@ -344,6 +371,8 @@ mod tests {
                 OwnerRoute::Thread(_) => 16,
                 OwnerRoute::Webhook => 17,
                 OwnerRoute::WebhookDeliveries => 18,
+                OwnerRoute::Keys => 19,
+                OwnerRoute::Key(_) => 20,
             },
         }
     }
@@ -351,7 +380,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=18).collect::<Vec<_>>());
+        assert_eq!(places, (0..=20).collect::<Vec<_>>());
     }
 
     #[test]
@@ -367,12 +396,12 @@ mod tests {
             ("/api/openapi.json", &[Get, Head]),
             ("/llms.txt", &[Get, Head]),
             ("/api/signup", &[Post]),
-            ("/api/me", &[Get]),
+            ("/api/me", &[Get, Patch, Delete]),
             ("/api/messages", &[Get, Post]),
             ("/api/messages/search", &[Get]),
             ("/api/messages/wait", &[Get]),
             ("/api/events", &[Get]),
-            ("/api/messages/:id", &[Get, Patch]),
+            ("/api/messages/:id", &[Get, Patch, Delete]),
             ("/api/messages/:id/raw", &[Get]),
             ("/api/messages/:id/reply", &[Post]),
             ("/api/messages/:id/forward", &[Post]),
@@ -381,6 +410,8 @@ mod tests {
             ("/api/threads/:id", &[Get, Delete]),
             ("/api/webhook", &[Get, Put, Delete]),
             ("/api/webhook/deliveries", &[Get]),
+            ("/api/keys", &[Get, Post]),
+            ("/api/keys/:id", &[Delete]),
         ];
         assert_eq!(table, expected);
         let templates: BTreeSet<&str> = table.iter().map(|(t, _)| *t).collect();
@@ -428,6 +459,7 @@ mod tests {
             "/api/messages/1/attachments/2/x",
             "/api/webhook/x",
             "/api/threads/1/x",
+            "/api/keys/1/x",
             "/llms.txt/",
         ] {
             assert_eq!(Route::parse(path), None, "{path:?}");

@@ -142,7 +142,13 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             return Err(error.into());
         }
         let confirmed = self
-            .call(&id, &InboxRequest::Confirm { key_hash: hash })
+            .call(
+                &id,
+                &InboxRequest::Confirm {
+                    key_hash: hash,
+                    prefix: Some(key.prefix().to_owned()),
+                },
+            )
             .await;
         match confirmed {
             Ok(reply) if reply.is_success() => Ok(()),

@@ -335,4 +335,43 @@ pub const MIGRATIONS: &[Migration] = &[
             ) STRICT",
         ],
     },
+    Migration {
+        id: 11,
+        name: "keys, idempotency and retention",
+        statements: &[
+            // Every key of the inbox, as its SHA-256 only. A key is
+            // `pending` from the first step of its creation until it is in
+            // KV; only an `active` key grants anything. The signup key
+            // (`inbox.key_hash`, which the signup protocol keeps using) is
+            // copied in as the first `full` key.
+            "CREATE TABLE api_keys (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key_hash TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                scope TEXT NOT NULL CHECK (scope IN ('full', 'read')),
+                state TEXT NOT NULL CHECK (state IN ('pending', 'active')),
+                prefix TEXT,
+                created_at INTEGER NOT NULL,
+                last_used_at INTEGER
+            ) STRICT",
+            "INSERT INTO api_keys (key_hash, name, scope, state, created_at)
+                SELECT key_hash, 'signup', 'full', 'active', created_at
+                FROM inbox WHERE state = 'active'",
+            // The answers of sends made with an Idempotency-Key, written in
+            // the message's own transaction (`status` and `body` stay NULL
+            // until its first attempt has answered), kept 24 hours.
+            "CREATE TABLE idempotency (
+                key TEXT PRIMARY KEY,
+                fingerprint TEXT NOT NULL,
+                message_id INTEGER NOT NULL,
+                status INTEGER,
+                body BLOB,
+                created_at INTEGER NOT NULL
+            ) STRICT",
+            "CREATE INDEX idempotency_by_age ON idempotency (created_at)",
+            // Messages older than this many days are deleted by the alarm.
+            "ALTER TABLE inbox ADD COLUMN retention_days INTEGER
+                CHECK (retention_days BETWEEN 1 AND 3650)",
+        ],
+    },
 ];

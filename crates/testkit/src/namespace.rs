@@ -62,6 +62,9 @@ pub struct InProcessNamespace {
     holds: Holds,
     /// Every live event an object published, in order (object id, frame).
     published: Mutex<Vec<(String, String)>>,
+    /// Every closing of live sockets an object asked for (object id, the
+    /// key hash whose sockets, or `None` for all).
+    closed: Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl InProcessNamespace {
@@ -80,6 +83,7 @@ impl InProcessNamespace {
             alarm_failures: Mutex::new(Vec::new()),
             holds: Holds::default(),
             published: Mutex::new(Vec::new()),
+            closed: Mutex::new(Vec::new()),
         }
     }
 
@@ -111,6 +115,16 @@ impl InProcessNamespace {
             .iter()
             .filter(|(object, _)| object == id)
             .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+
+    /// The closings of live sockets object `id` asked for, in order: the
+    /// key hash (hex) whose sockets, or `None` for all of them.
+    pub fn closed_sockets(&self, id: &str) -> Vec<Option<String>> {
+        lock(&self.closed)
+            .iter()
+            .filter(|(object, _)| object == id)
+            .map(|(_, tag)| tag.clone())
             .collect()
     }
 
@@ -375,6 +389,15 @@ impl Platform for ObjectPlatform<'_> {
 
     fn publish(&self, frame: &str) {
         lock(&self.namespace.published).push((self.id.clone(), frame.to_owned()));
+    }
+
+    async fn delete_alarm(&self) -> Result<(), PlatformError> {
+        lock(&self.namespace.alarms).remove(&self.id);
+        Ok(())
+    }
+
+    fn close_sockets(&self, tag: Option<&str>) {
+        lock(&self.namespace.closed).push((self.id.clone(), tag.map(str::to_owned)));
     }
 
     /// Resolves once the fake clock has passed `millis` from now (noticed when

@@ -84,7 +84,9 @@ fn signup_then_me() {
         "createdAt": "2026-03-26T12:00:00Z",
         "email": "alice@agents.test",
         "handle": "alice",
-        "messageCount": 0
+        "messageCount": 0,
+        "retentionDays": null,
+        "scope": "full"
       },
       "status": 200
     }
@@ -151,7 +153,7 @@ fn bad_requests_get_clear_errors() {
             ),
         ),
         ("GET on signup", HttpRequest::new("GET", "/api/signup")),
-        ("DELETE on me", HttpRequest::new("DELETE", "/api/me")),
+        ("PUT on me", HttpRequest::new("PUT", "/api/me")),
         ("unknown path", HttpRequest::new("GET", "/api/nope")),
         (
             "path with control characters",
@@ -413,7 +415,9 @@ fn a_405_says_what_is_allowed_and_a_missing_key_comes_before_a_bad_body() {
         ("TRACE", "/api/health", "GET, HEAD"),
         ("DELETE", "/api/signup", "POST"),
         ("PUT", "/api/messages", "GET, POST"),
-        ("POST", "/api/messages/7", "GET, PATCH"),
+        ("POST", "/api/messages/7", "GET, PATCH, DELETE"),
+        ("PUT", "/api/keys", "GET, POST"),
+        ("GET", "/api/keys/1", "DELETE"),
         ("PATCH", "/api/webhook", "GET, PUT, DELETE"),
         ("POST", "/api/webhook/deliveries", "GET"),
     ] {

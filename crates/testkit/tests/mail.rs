@@ -296,7 +296,7 @@ fn bad_reads_get_clear_errors() {
             "/api/messages/1",
             Some(json!({"read": true, "starred": true})),
         ),
-        ("DELETE", "/api/messages/1", None),
+        ("PUT", "/api/messages/1", None),
         ("POST", "/api/messages/1/raw", None),
     ];
     let answers: serde_json::Map<String, Json> = cases

@@ -350,6 +350,7 @@ fn reply_step(
             html: None,
             recipients,
             attachments: Vec::new(),
+            idempotency_key: None,
         },
     };
     let reply = pollster::block_on(router_worker::InboxNamespace::send(
