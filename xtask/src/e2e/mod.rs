@@ -14,6 +14,7 @@ mod basics;
 mod corpus;
 mod events;
 mod hostile;
+mod lifecycle;
 mod logs;
 mod mail;
 mod outbound;
@@ -194,6 +195,22 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "the HTTP relay is called in Resend's shape (a local fake) and its refusals recorded",
         outbound::http_relay,
+    ),
+    (
+        "a send retried with its Idempotency-Key after the client gave up is sent once",
+        lifecycle::idempotent_retry_sends_once,
+    ),
+    (
+        "an inbox of 10,000 messages is deleted: its key, its mail and its handle are refused, across a restart",
+        lifecycle::deleted_inbox_stays_deleted,
+    ),
+    (
+        "a read key lists and waits but cannot send or change anything",
+        lifecycle::read_key_reads_but_cannot_send,
+    ),
+    (
+        "a rotated key works and the old one is refused; the last full key stays",
+        lifecycle::rotated_key,
     ),
     (
         "replies before their original end in one thread; marks, the unread filter and deleting a thread work",
