@@ -370,6 +370,37 @@ mod native {
         total
     }
 
+    /// `GET /api/export` of 50 messages of 200 KiB with `From ` lines,
+    /// against reading the same raw messages one by one (the floor: the
+    /// chunks without quoting or separators).
+    fn bench_export(c: &mut Criterion) {
+        const MESSAGES: u64 = 50;
+        let (db, service) = inbox();
+        let mut total = 0u64;
+        for n in 0..MESSAGES {
+            let mut raw = message(200 * 1024);
+            raw.extend_from_slice(format!("From the sender, {n}\r\n>From quoted\r\n").as_bytes());
+            total += raw.len() as u64;
+            ingest(&db, &service, &raw);
+        }
+        let mut group = c.benchmark_group(format!("export of {MESSAGES} x 200 KiB"));
+        group.throughput(Throughput::Bytes(total));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(10));
+        group.bench_function("floor: each raw message", |b| {
+            b.iter(|| {
+                (1..=MESSAGES)
+                    .map(|id| stream(&db, &service, ApiCall::GetRaw { id }))
+                    .sum::<u64>()
+            })
+        });
+        group.bench_function("export", |b| {
+            b.iter(|| assert!(stream(&db, &service, ApiCall::Export) > total))
+        });
+        group.finish();
+    }
+
     fn bench_download(c: &mut Criterion) {
         for (name, size, base64) in FILES {
             let raw = with_file(size, base64);
@@ -1083,6 +1114,7 @@ mod native {
         bench_list,
         bench_backfill,
         bench_download,
+        bench_export,
         bench_search,
         bench_search_backfill
     );

@@ -380,6 +380,16 @@ pub(crate) fn call(
             return Ok(Outcome::Erased(Reply::json(200, &erased)));
         }
         ApiCall::ListKeys => keys::list(sql)?,
+        ApiCall::Export => {
+            let headers = vec![
+                ("content-type".to_owned(), "application/mbox".to_owned()),
+                (
+                    "content-disposition".to_owned(),
+                    format!("attachment; filename=\"{}.mbox\"", caller.owner.handle),
+                ),
+            ];
+            return Ok(Outcome::Raw(RawMessage::export(headers)));
+        }
         ApiCall::CreateKey {
             key_hash,
             name,

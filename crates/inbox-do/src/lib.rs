@@ -22,6 +22,7 @@ mod compose;
 mod decode;
 mod erase;
 mod error;
+mod export;
 mod findings;
 mod idempotency;
 mod ingest;

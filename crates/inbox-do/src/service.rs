@@ -12,6 +12,7 @@ use crate::api::{self, Caller, Outcome, Waiting};
 use crate::decode::{Layer, Pipeline};
 use crate::erase;
 use crate::error::{InboxError, answer};
+use crate::export::ExportReader;
 use crate::idempotency;
 use crate::ingest::{self, Inbound};
 use crate::jobs::{self, Job};
@@ -92,6 +93,8 @@ pub struct RawMessage {
     /// `None` for the raw message as stored; otherwise where the attachment
     /// is in it, decoded as it is read.
     location: Option<Vec<Layer>>,
+    /// The whole inbox as mboxrd rather than one message.
+    export: bool,
 }
 
 impl RawMessage {
@@ -109,6 +112,20 @@ impl RawMessage {
             chunks,
             first_chunk: 0,
             location: None,
+            export: false,
+        }
+    }
+
+    /// Every message of the inbox, as mboxrd (see [`crate::export`]).
+    pub(crate) fn export(headers: Vec<(String, String)>) -> Self {
+        RawMessage {
+            status: 200,
+            headers,
+            message_id: 0,
+            chunks: 0,
+            first_chunk: 0,
+            location: None,
+            export: true,
         }
     }
 
@@ -135,6 +152,7 @@ impl RawMessage {
             chunks: u32::try_from(chunks).unwrap_or(u32::MAX),
             first_chunk: u32::try_from(first_chunk).unwrap_or(u32::MAX),
             location: Some(location),
+            export: false,
         }
     }
 
@@ -153,6 +171,7 @@ impl RawMessage {
             end: self.first_chunk.saturating_add(self.chunks),
             pipeline: self.location.as_deref().map(Pipeline::new),
             finished: false,
+            export: self.export.then(ExportReader::default),
         }
     }
 
@@ -180,12 +199,16 @@ pub struct BodyReader {
     end: u32,
     pipeline: Option<Pipeline>,
     finished: bool,
+    export: Option<ExportReader>,
 }
 
 impl BodyReader {
     /// The next piece of the body (never empty), or `None` at its end.
     /// `Err` when a chunk is gone or the database failed.
     pub fn next(&mut self, sql: &dyn Sql) -> Result<Option<Vec<u8>>, SqlError> {
+        if let Some(export) = &mut self.export {
+            return export.next(sql);
+        }
         loop {
             if self.finished {
                 return Ok(None);

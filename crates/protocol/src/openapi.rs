@@ -562,6 +562,16 @@ pub fn document() -> Value {
                 "security": bearer,
                 "responses": with(errors(&auth_errors), "200", ok("Up to 100 attempts.", &deliveries))
             }},
+            "/api/export": { "get": {
+                "operationId": "exportInbox",
+                "summary": "Every message's raw bytes as one mbox file (mboxrd), oldest first, streamed.",
+                "description": "Each message is a `From <sender> <date>` line, its raw bytes with every line matching `^>*From ` given one more `>` (mboxrd: a reader removes one `>` from such lines to get the bytes back, e.g. Python's `mailbox.mbox` followed by that unquoting), a line break if it did not end with one, and a blank line. Streamed from storage: an inbox of any size is never held in memory. A message deleted while the export runs is left out; should its bytes vanish mid-way the body ends early with an error.",
+                "security": bearer,
+                "responses": with(errors(&auth_errors), "200", json!({
+                    "description": "The mbox file.",
+                    "content": { "application/mbox": { "schema": { "type": "string", "format": "binary" } } }
+                }))
+            }},
             "/api/openapi.json": { "get": {
                 "operationId": "openapi", "summary": "This document.",
                 "responses": { "200": { "description": "OpenAPI 3.1.", "content": { "application/json": { "schema": { "type": "object" } } } } }

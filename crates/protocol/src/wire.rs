@@ -363,6 +363,8 @@ pub enum ApiCall {
         /// The key's id.
         id: u64,
     },
+    /// `GET /api/export`: every message as mboxrd, streamed.
+    Export,
 }
 
 /// Whether an [`ApiCall`] only reads (a `read` key may make it) or changes
@@ -393,7 +395,8 @@ impl ApiCall {
             | ApiCall::GetAttachment { .. }
             | ApiCall::GetWebhook
             | ApiCall::ListDeliveries
-            | ApiCall::ListKeys => Access::Read,
+            | ApiCall::ListKeys
+            | ApiCall::Export => Access::Read,
             ApiCall::MarkRead { .. }
             | ApiCall::DeleteThread { .. }
             | ApiCall::Send { .. }

@@ -130,6 +130,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 _ => return Err(refused()),
             },
             OwnerRoute::WebhookDeliveries => ApiCall::ListDeliveries,
+            OwnerRoute::Export => ApiCall::Export,
         })
     }
 

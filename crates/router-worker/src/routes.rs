@@ -106,6 +106,8 @@ pub enum OwnerRoute {
     Keys,
     /// `/api/keys/:id`.
     Key(KeyRef),
+    /// `/api/export`.
+    Export,
 }
 
 /// A message id as the path spells it. It is checked ([`MessageRef::id`])
@@ -206,6 +208,7 @@ impl Route {
             ["api", "webhook", "deliveries"] => owner(OwnerRoute::WebhookDeliveries),
             ["api", "keys"] => owner(OwnerRoute::Keys),
             ["api", "keys", id] => owner(OwnerRoute::Key(KeyRef((*id).to_owned()))),
+            ["api", "export"] => owner(OwnerRoute::Export),
             _ => None,
         }
     }
@@ -286,6 +289,7 @@ impl OwnerRoute {
             OwnerRoute::WebhookDeliveries => "/api/webhook/deliveries",
             OwnerRoute::Keys => "/api/keys",
             OwnerRoute::Key(_) => "/api/keys/:id",
+            OwnerRoute::Export => "/api/export",
         }
     }
 
@@ -299,7 +303,8 @@ impl OwnerRoute {
             | OwnerRoute::MessageRaw(_)
             | OwnerRoute::MessageAttachment(..)
             | OwnerRoute::Threads
-            | OwnerRoute::WebhookDeliveries => &[Get],
+            | OwnerRoute::WebhookDeliveries
+            | OwnerRoute::Export => &[Get],
             OwnerRoute::Thread(_) => &[Get, Delete],
             OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_) => &[Post],
             OwnerRoute::Messages | OwnerRoute::Keys => &[Get, Post],
@@ -343,6 +348,7 @@ mod tests {
             Route::Owner(OwnerRoute::WebhookDeliveries),
             Route::Owner(OwnerRoute::Keys),
             Route::Owner(OwnerRoute::Key(KeyRef(id.as_str().to_owned()))),
+            Route::Owner(OwnerRoute::Export),
         ]
     }
 
@@ -373,6 +379,7 @@ mod tests {
                 OwnerRoute::WebhookDeliveries => 18,
                 OwnerRoute::Keys => 19,
                 OwnerRoute::Key(_) => 20,
+                OwnerRoute::Export => 21,
             },
         }
     }
@@ -380,7 +387,7 @@ mod tests {
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=20).collect::<Vec<_>>());
+        assert_eq!(places, (0..=21).collect::<Vec<_>>());
     }
 
     #[test]
@@ -412,6 +419,7 @@ mod tests {
             ("/api/webhook/deliveries", &[Get]),
             ("/api/keys", &[Get, Post]),
             ("/api/keys/:id", &[Delete]),
+            ("/api/export", &[Get]),
         ];
         assert_eq!(table, expected);
         let templates: BTreeSet<&str> = table.iter().map(|(t, _)| *t).collect();

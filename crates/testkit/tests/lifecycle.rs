@@ -809,6 +809,7 @@ fn every_route_has_a_scope_decision() {
         ("GET", "/api/webhook", None, true),
         ("DELETE", "/api/webhook", None, false),
         ("GET", "/api/webhook/deliveries", None, true),
+        ("GET", "/api/export", None, true),
         ("GET", "/api/openapi.json", None, true),
         ("GET", "/llms.txt", None, true),
     ];
@@ -970,4 +971,98 @@ fn retention_deletes_old_mail_in_bounded_batches() {
         Some(json!({ "retentionDays": null })),
     );
     assert_eq!(me["retentionDays"], Json::Null);
+}
+
+// ---------------------------------------------------------------------- export
+
+/// An mboxrd file split as Python's `mailbox.mbox` does (at lines starting
+/// `From `, the blank line before each dropped), each unquoted.
+fn read_mbox(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"From ") {
+            if let Some(last) = messages.last_mut() {
+                assert_eq!(
+                    last.pop(),
+                    Some(b'\n'),
+                    "a blank line before each separator"
+                );
+            }
+            messages.push(Vec::new());
+        } else {
+            messages
+                .last_mut()
+                .expect("a separator first")
+                .extend_from_slice(line);
+        }
+    }
+    if let Some(last) = messages.last_mut() {
+        assert_eq!(last.pop(), Some(b'\n'), "a blank line at the end");
+    }
+    messages
+        .iter()
+        .map(|m| {
+            let mut out = Vec::new();
+            for line in m.split_inclusive(|&b| b == b'\n') {
+                let arrows = line.iter().take_while(|&&b| b == b'>').count();
+                if arrows > 0 && line[arrows..].starts_with(b"From ") {
+                    out.extend_from_slice(&line[1..]);
+                } else {
+                    out.extend_from_slice(line);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn the_export_is_every_message_oldest_first_and_reads_back_identical() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let empty = service.request(&with_key("GET", "/api/export", &alice, None, &Json::Null));
+    assert_eq!((empty.status, empty.body.len()), (200, 0));
+    assert_eq!(empty.header("content-type"), Some("application/mbox"));
+    let big_body: String = (0..200_000)
+        .map(|n| {
+            if n % 7 == 0 {
+                "From the deep\r\n".to_owned()
+            } else {
+                format!(">From {n}\r\n")
+            }
+        })
+        .collect();
+    let raws: Vec<Vec<u8>> = vec![
+        b"From: a@example.com\r\nTo: alice@agents.test\r\nSubject: one\r\n\r\nFrom here on\r\n>From there\r\n".to_vec(),
+        format!("From: b@example.com\r\nTo: alice@agents.test\r\nSubject: big\r\n\r\n{big_body}").into_bytes(),
+        b"From: c@example.com\r\nTo: alice@agents.test\r\nSubject: three\r\n\r\nends\n\n".to_vec(),
+    ];
+    for raw in &raws {
+        assert!(matches!(
+            service.deliver("s@example.com", "alice@agents.test", raw),
+            MailVerdict::Accepted(_)
+        ));
+    }
+    assert!(raws[1].len() > 2 * 1024 * 1024, "crosses chunk boundaries");
+    let reply = service.request(&with_key("GET", "/api/export", &alice, None, &Json::Null));
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .body
+            .starts_with(b"From a@example.com Thu Mar 26 12:00:00 2026\n"),
+        "{:?}",
+        &reply.body[..40]
+    );
+    assert_eq!(read_mbox(&reply.body), raws);
+    // A read key may export; no key may not.
+    let (_, created) = create_key(&service, &alice, "reader", "read");
+    let read = created["apiKey"].as_str().expect("a key");
+    let by_reader = service.request(&with_key("GET", "/api/export", read, None, &Json::Null));
+    assert_eq!(by_reader.body, reply.body);
+    assert_eq!(
+        service
+            .request(&HttpRequest::new("GET", "/api/export"))
+            .status,
+        401
+    );
 }

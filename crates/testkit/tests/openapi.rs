@@ -240,7 +240,7 @@ fn every_documented_operation_is_served() {
             );
         }
     }
-    assert_eq!(operations, 30);
+    assert_eq!(operations, 31);
 }
 
 #[test]

@@ -213,6 +213,10 @@ const CHECKS: &[(&str, Check)] = &[
         lifecycle::rotated_key,
     ),
     (
+        "an export of 500 messages reads back byte for byte with Python's mailbox",
+        lifecycle::export_reads_back_with_python,
+    ),
+    (
         "replies before their original end in one thread; marks, the unread filter and deleting a thread work",
         threads::threads_form_and_go,
     ),
