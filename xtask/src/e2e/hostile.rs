@@ -477,6 +477,11 @@ pub(super) fn hostile_sweep(suite: &mut Suite) -> Result<()> {
         "/llms.txt",
     ] {
         for method in ["PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] {
+            if (method, path) == ("DELETE", "/api/me") {
+                // It would delete the inbox the rest of the sweep uses; the
+                // lifecycle checks delete inboxes of their own.
+                continue;
+            }
             let answer = client.request(method, path, &[("authorization", &auth)], None)?;
             sent += 1;
             contract_4xx(&format!("{method} {path}"), &answer)?;
