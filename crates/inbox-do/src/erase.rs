@@ -137,32 +137,7 @@ fn cutoff(days: u32, now: Timestamp) -> i64 {
 /// one transaction (a failure anywhere leaves the inbox as it was).
 pub(crate) fn erase_inbox(sql: &dyn Sql, handle: &str, now: Timestamp) -> Result<(), SqlError> {
     sql.transaction(&mut || {
-        // Virtual tables first: dropping one drops its shadow tables.
-        let virtuals = sql.exec(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'",
-            &[],
-        )?;
-        for row in &virtuals.rows {
-            drop_table(sql, row.text(0)?)?;
-        }
-        let tables = sql.exec(
-            "SELECT name FROM sqlite_master WHERE type = 'table'
-               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
-            &[],
-        )?;
-        for row in &tables.rows {
-            drop_table(sql, row.text(0)?)?;
-        }
-        if !sql
-            .exec(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'",
-                &[],
-            )?
-            .rows
-            .is_empty()
-        {
-            sql.exec("DELETE FROM sqlite_sequence", &[])?;
-        }
+        drop_every_table(sql)?;
         sql.exec(
             "CREATE TABLE tombstone (
                 id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -179,6 +154,31 @@ pub(crate) fn erase_inbox(sql: &dyn Sql, handle: &str, now: Timestamp) -> Result
     })
 }
 
+/// Drops every table of the object (virtual ones with their shadow tables)
+/// and forgets the AUTOINCREMENT counters, inside the caller's transaction.
+pub(crate) fn drop_every_table(sql: &dyn Sql) -> Result<(), SqlError> {
+    // Virtual tables first: dropping one drops its shadow tables.
+    let virtuals = sql.exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%'",
+        &[],
+    )?;
+    for row in &virtuals.rows {
+        drop_table(sql, row.text(0)?)?;
+    }
+    let tables = sql.exec(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+           AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
+        &[],
+    )?;
+    for row in &tables.rows {
+        drop_table(sql, row.text(0)?)?;
+    }
+    if has_table(sql, "sqlite_sequence")? {
+        sql.exec("DELETE FROM sqlite_sequence", &[])?;
+    }
+    Ok(())
+}
+
 fn drop_table(sql: &dyn Sql, name: &str) -> Result<(), SqlError> {
     let name = name.replace('"', "\"\"");
     sql.exec(&format!("DROP TABLE IF EXISTS \"{name}\""), &[])?;
@@ -187,9 +187,14 @@ fn drop_table(sql: &dyn Sql, name: &str) -> Result<(), SqlError> {
 
 /// Whether this object is a deleted inbox's tombstone.
 pub(crate) fn is_tombstone(sql: &dyn Sql) -> Result<bool, SqlError> {
+    has_table(sql, TOMBSTONE)
+}
+
+/// Whether the object has a table named `name`.
+pub(crate) fn has_table(sql: &dyn Sql, name: &str) -> Result<bool, SqlError> {
     let rows = sql.exec(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-        &[Value::from(TOMBSTONE)],
+        &[Value::from(name)],
     )?;
     Ok(!rows.rows.is_empty())
 }

@@ -145,7 +145,7 @@ pub(crate) enum Cleanup {
 /// the whole inbox schema, empty). An object with an inbox owner is never
 /// cleared.
 pub(crate) fn cleanup(sql: &dyn Sql, now: Timestamp) -> Result<Cleanup, SqlError> {
-    if !has_table(sql, "limiter_bucket")? {
+    if !crate::erase::has_table(sql, "limiter_bucket")? {
         return Ok(Cleanup::NotALimiter);
     }
     let rows = sql.exec("SELECT full_at FROM limiter_bucket WHERE id = 1", &[])?;
@@ -155,7 +155,7 @@ pub(crate) fn cleanup(sql: &dyn Sql, now: Timestamp) -> Result<Cleanup, SqlError
             return Ok(Cleanup::Later(full_at));
         }
     }
-    if has_table(sql, "inbox")?
+    if crate::erase::has_table(sql, "inbox")?
         && !sql
             .exec("SELECT 1 FROM inbox WHERE id = 1", &[])?
             .rows
@@ -166,30 +166,8 @@ pub(crate) fn cleanup(sql: &dyn Sql, now: Timestamp) -> Result<Cleanup, SqlError
         sql.exec("DROP TABLE limiter_bucket", &[])?;
         return Ok(Cleanup::NotALimiter);
     }
-    sql.transaction(&mut || {
-        let tables = sql.exec(
-            "SELECT name FROM sqlite_master WHERE type = 'table'
-               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
-            &[],
-        )?;
-        for row in &tables.rows {
-            let name = row.text(0)?.replace('"', "\"\"");
-            sql.exec(&format!("DROP TABLE \"{name}\""), &[])?;
-        }
-        if has_table(sql, "sqlite_sequence")? {
-            sql.exec("DELETE FROM sqlite_sequence", &[])?;
-        }
-        Ok(())
-    })?;
+    sql.transaction(&mut || crate::erase::drop_every_table(sql))?;
     Ok(Cleanup::Cleared)
-}
-
-fn has_table(sql: &dyn Sql, name: &str) -> Result<bool, SqlError> {
-    let rows = sql.exec(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-        &[Value::from(name)],
-    )?;
-    Ok(!rows.rows.is_empty())
 }
 
 #[cfg(test)]
