@@ -64,16 +64,30 @@ pub struct Me {
     pub scope: KeyScope,
 }
 
-/// `PATCH /api/me` body: what to change (at least one field).
+/// `PATCH /api/me` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateMe {
     /// Delete messages older than this many days (1 to 3650), by the
     /// inbox's alarm, in bounded batches; null keeps them.
-    #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 3650)))]
+    #[serde(deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(required, schema_with = "retention_schema")
+    )]
     pub retention_days: Option<Option<u32>>,
+}
+
+/// `retentionDays`: required, an integer in range or null.
+#[cfg(feature = "openapi")]
+fn retention_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": 3650,
+        "description": "Delete messages older than this many days, by the inbox's alarm, in bounded batches; null keeps them."
+    })
 }
 
 /// A field that is present, null or not: `Some(None)` for null, `None`
@@ -156,7 +170,17 @@ pub struct KeyList {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// A name to recognise it by (1 to 100 bytes, no control characters).
+    /// A name to recognise it by (1 to 100 characters, not only spaces, no
+    /// control characters; trimmed).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(
+            length(min = 1, max = 100),
+            regex(
+                pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+            )
+        )
+    )]
     pub name: String,
     /// What it may do.
     pub scope: KeyScope,

@@ -141,8 +141,8 @@ pub mod limits {
     pub const WEBHOOK_TIMEOUT_MILLIS: u64 = 5_000;
     /// Keys one inbox holds at most (of either scope).
     pub const MAX_KEYS: usize = 20;
-    /// The longest key name, in bytes.
-    pub const MAX_KEY_NAME_BYTES: usize = 100;
+    /// The longest key name, in characters.
+    pub const MAX_KEY_NAME_CHARS: usize = 100;
     /// The longest `Idempotency-Key`, in characters.
     pub const MAX_IDEMPOTENCY_KEY: usize = 256;
     /// How long an `Idempotency-Key` is remembered, in milliseconds (24 h).

@@ -3,7 +3,7 @@
 //! router (a clear 400) and again by the InboxDO where it stores them.
 
 use crate::ApiError;
-use crate::limits::{MAX_IDEMPOTENCY_KEY, MAX_KEY_NAME_BYTES, RETENTION_DAYS};
+use crate::limits::{MAX_IDEMPOTENCY_KEY, MAX_KEY_NAME_CHARS, RETENTION_DAYS};
 
 /// The header that makes a send, reply or forward safe to retry.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -32,7 +32,7 @@ pub fn check_idempotency_key(text: &str) -> Result<&str, ApiError> {
     Ok(text)
 }
 
-/// A key's name: 1 to 100 bytes once trimmed, no control characters.
+/// A key's name: 1 to 100 characters once trimmed, no control characters.
 pub fn check_key_name(text: &str) -> Result<String, ApiError> {
     let name = text.trim();
     if name.is_empty() {
@@ -40,10 +40,10 @@ pub fn check_key_name(text: &str) -> Result<String, ApiError> {
             "Invalid `name`: give the key a name to recognise it by.",
         ));
     }
-    if name.len() > MAX_KEY_NAME_BYTES {
+    let chars = name.chars().count();
+    if chars > MAX_KEY_NAME_CHARS {
         return Err(ApiError::invalid(format!(
-            "Invalid `name`: {} bytes; at most {MAX_KEY_NAME_BYTES}.",
-            name.len()
+            "Invalid `name`: {chars} characters; at most {MAX_KEY_NAME_CHARS}."
         )));
     }
     if name.chars().any(char::is_control) {
@@ -100,6 +100,10 @@ mod tests {
             assert!(check_key_name(bad).is_err(), "{bad:?}");
         }
         assert!(check_key_name(&"n".repeat(100)).is_ok());
+        assert!(
+            check_key_name(&"é".repeat(100)).is_ok(),
+            "characters, not bytes"
+        );
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub fn document() -> Value {
                 "security": bearer,
                 "requestBody": { "required": true, "content": { "application/json": { "schema": create_key } } },
                 "responses": with(errors(&[
-                    ("400", "The body is invalid: `name` is empty, longer than 100 bytes or has control characters, or `scope` is not `full` or `read`."),
+                    ("400", "The body is invalid: `name` is empty, longer than 100 characters or has control characters, or `scope` is not `full` or `read`."),
                     ("401", "The API key is missing, malformed or unknown."),
                     forbidden,
                     ("409", "The inbox already has the most keys it may (`conflict`)."),

@@ -69,15 +69,11 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             OwnerRoute::Me => match method {
                 Method::Get => ApiCall::Me,
                 Method::Patch => {
+                    // `retentionDays` is required (null included): a body
+                    // without it is refused while it is read.
                     let body: UpdateMe = json_body(request)?;
-                    let Some(retention_days) = body.retention_days else {
-                        return Err(ApiError::invalid(
-                            "Nothing to change: give `retentionDays` (1 to 3650, or null).",
-                        )
-                        .into());
-                    };
                     ApiCall::UpdateMe {
-                        retention_days: check_retention(retention_days)?,
+                        retention_days: check_retention(body.retention_days.flatten())?,
                     }
                 }
                 // DELETE is answered by `lifecycle_call`.
