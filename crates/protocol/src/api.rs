@@ -71,7 +71,7 @@ pub struct Me {
 pub struct UpdateMe {
     /// Delete messages older than this many days (1 to 3650), by the
     /// inbox's alarm, in bounded batches; null keeps them.
-    #[serde(deserialize_with = "present")]
+    #[serde(deserialize_with = "whole_days")]
     #[cfg_attr(
         feature = "openapi",
         schemars(required, schema_with = "retention_schema")
@@ -90,14 +90,21 @@ fn retention_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-/// A field that is present, null or not: `Some(None)` for null, `None`
-/// (through `#[serde(default)]`) when absent.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// `retentionDays` as given: a whole number (`30` or, as JSON Schema allows,
+/// `30.0`) or null, wrapped in `Some` (the field is required).
+fn whole_days<'de, D>(deserializer: D) -> Result<Option<Option<u32>>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(deserializer).map(Some)
+    let Some(number) = Option::<f64>::deserialize(deserializer)? else {
+        return Ok(Some(None));
+    };
+    if number.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&number) {
+        return Err(serde::de::Error::custom(format!(
+            "{number} is not a whole number of days from 1 to 3650"
+        )));
+    }
+    Ok(Some(Some(number as u32)))
 }
 
 /// What a key may do.

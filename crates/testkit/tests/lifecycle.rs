@@ -971,6 +971,29 @@ fn retention_deletes_old_mail_in_bounded_batches() {
         Some(json!({ "retentionDays": null })),
     );
     assert_eq!(me["retentionDays"], Json::Null);
+    let (status, me) = service.call(
+        "PATCH",
+        "/api/me",
+        &alice,
+        Some(json!({ "retentionDays": 5.0 })),
+    );
+    assert_eq!(
+        (status, me["retentionDays"].as_u64()),
+        (200, Some(5)),
+        "a whole number written 5.0"
+    );
+    for bad in [
+        json!({ "retentionDays": 5.5 }),
+        json!({ "retentionDays": -1 }),
+    ] {
+        assert_eq!(
+            service
+                .call("PATCH", "/api/me", &alice, Some(bad.clone()))
+                .0,
+            400,
+            "{bad}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------- export
