@@ -35,9 +35,22 @@ pub(crate) fn call(
     path: &str,
     body: Option<&Json>,
 ) -> Result<Response> {
+    call_with(client, key, method, path, &[], body)
+}
+
+/// [`call`] with more request headers.
+pub(crate) fn call_with(
+    client: &Client,
+    key: &str,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&Json>,
+) -> Result<Response> {
     let auth = format!("Bearer {key}");
     let text = body.map(Json::to_string);
     let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
     if text.is_some() {
         headers.push(("content-type", "application/json"));
     }

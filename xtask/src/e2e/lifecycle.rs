@@ -16,20 +16,11 @@ use std::time::{Duration, Instant};
 /// The files wrangler's `send_email` simulation wrote that contain
 /// `marker`, each once.
 fn written_with(suite: &Suite, marker: &str) -> Result<BTreeSet<String>> {
-    let log = suite.log()?;
-    let text =
-        std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
-    let mut found = BTreeSet::new();
-    for path in text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Email: "))
-    {
-        let written = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
-        if String::from_utf8_lossy(&written).contains(marker) {
-            found.insert(path.to_owned());
-        }
-    }
-    Ok(found)
+    Ok(super::outbound::send_email_files(suite)?
+        .into_iter()
+        .filter(|(_, written)| String::from_utf8_lossy(written).contains(marker))
+        .map(|(path, _)| path)
+        .collect())
 }
 
 fn send_with_key(
@@ -38,18 +29,8 @@ fn send_with_key(
     idem: &str,
     body: &Json,
 ) -> Result<Response> {
-    let auth = format!("Bearer {key}");
-    let text = body.to_string();
-    client.request(
-        "POST",
-        "/api/messages",
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-            ("idempotency-key", idem),
-        ],
-        Some(text.as_bytes()),
-    )
+    let extra = [("idempotency-key", idem)];
+    crate::api::call_with(client, key, "POST", "/api/messages", &extra, Some(body))
 }
 
 /// The client gives up on a send before its answer; its retry with the same

@@ -105,27 +105,35 @@ pub(super) fn send_email_binding(suite: &mut Suite) -> Result<()> {
     Ok(())
 }
 
-/// The newest message wrangler's `send_email` simulation wrote (it prints
-/// each file's path) that contains `marker`: its path and bytes.
-fn written_file(suite: &Suite, marker: &str) -> Result<(String, Vec<u8>)> {
+/// Every message wrangler's `send_email` simulation wrote so far (it prints
+/// each file's path), newest first: its path and bytes.
+pub(super) fn send_email_files(suite: &Suite) -> Result<Vec<(String, Vec<u8>)>> {
     let log = suite.log()?;
+    let text =
+        std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
+    if !text.contains("send_email binding called with the following message") {
+        return Ok(Vec::new());
+    }
+    text.lines()
+        .rev()
+        .filter_map(|l| l.trim().strip_prefix("Email: "))
+        .map(|path| {
+            let written = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
+            Ok((path.to_owned(), written))
+        })
+        .collect()
+}
+
+/// The newest message wrangler's `send_email` simulation wrote that
+/// contains `marker`: its path and bytes.
+fn written_file(suite: &Suite, marker: &str) -> Result<(String, Vec<u8>)> {
     let started = Instant::now();
     loop {
-        let text =
-            std::fs::read_to_string(&log).map_err(|e| format!("reading {}: {e}", log.display()))?;
-        let announced = text.contains("send_email binding called with the following message");
-        let paths: Vec<&str> = text
-            .lines()
-            .rev()
-            .filter_map(|l| l.trim().strip_prefix("Email: "))
-            .collect();
-        if announced {
-            for path in paths {
-                let written = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
-                if String::from_utf8_lossy(&written).contains(marker) {
-                    return Ok((path.to_owned(), written));
-                }
-            }
+        let found = send_email_files(suite)?
+            .into_iter()
+            .find(|(_, written)| String::from_utf8_lossy(written).contains(marker));
+        if let Some(found) = found {
+            return Ok(found);
         }
         if started.elapsed() > WAIT {
             return Err(format!(
