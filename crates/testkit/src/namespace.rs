@@ -65,6 +65,9 @@ pub struct InProcessNamespace {
     /// Every closing of live sockets an object asked for (object id, the
     /// key hash whose sockets, or `None` for all).
     closed: Mutex<Vec<(String, Option<String>)>>,
+    /// Every API call the router sent (the `call` of each `api` request, as
+    /// JSON), in order.
+    api_calls: Mutex<Vec<serde_json::Value>>,
 }
 
 impl InProcessNamespace {
@@ -84,6 +87,7 @@ impl InProcessNamespace {
             holds: Holds::default(),
             published: Mutex::new(Vec::new()),
             closed: Mutex::new(Vec::new()),
+            api_calls: Mutex::new(Vec::new()),
         }
     }
 
@@ -91,6 +95,17 @@ impl InProcessNamespace {
     /// (see [`Self::restart`]).
     pub fn configure(&self, config: InboxConfig) {
         *lock(&self.config) = config;
+    }
+
+    /// Every API call the router has sent to any object, as JSON (the
+    /// `call` of each `api` request), in order; with `clear`, forgotten.
+    pub fn api_calls(&self, clear: bool) -> Vec<serde_json::Value> {
+        let mut calls = lock(&self.api_calls);
+        if clear {
+            std::mem::take(&mut *calls)
+        } else {
+            calls.clone()
+        }
     }
 
     /// The HTTP endpoints the objects call.
@@ -463,10 +478,11 @@ impl InboxNamespace for InProcessNamespace {
         request: &InboxRequest,
         payload: Option<Vec<u8>>,
     ) -> Result<Reply, PortError> {
-        let op = serde_json::to_value(request)
-            .ok()
-            .and_then(|v| v["op"].as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let wire = serde_json::to_value(request).unwrap_or_default();
+        let op = wire["op"].as_str().map(str::to_owned).unwrap_or_default();
+        if op == "api" {
+            lock(&self.api_calls).push(wire["call"].clone());
+        }
         if let Some(rule) = lock(&self.failing)
             .iter_mut()
             .find(|(name, times)| *times > 0 && *name == op)
