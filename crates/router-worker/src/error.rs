@@ -46,6 +46,16 @@ impl RouterError {
         self.error.code
     }
 
+    /// A 401 that says how to authenticate (`WWW-Authenticate: Bearer`,
+    /// RFC 6750), as MCP clients expect; any other error as it is.
+    pub(crate) fn bearer_challenge(self) -> Self {
+        if self.error.code == ErrorCode::Unauthorized {
+            self.with_header("www-authenticate", "Bearer".to_owned())
+        } else {
+            self
+        }
+    }
+
     fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self

@@ -19,6 +19,7 @@ mod http;
 mod lifecycle;
 pub mod log;
 mod mail;
+pub mod mcp;
 mod ports;
 mod router;
 mod routes;

@@ -117,6 +117,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             Route::OpenApi => text_reply(OPENAPI_JSON, "application/json; charset=utf-8"),
             Route::LlmsTxt => text_reply(LLMS_TXT, "text/plain; charset=utf-8"),
             Route::Signup => self.signup(request, entropy, trace).await?,
+            Route::Mcp => self.mcp(request, entropy, trace).await?,
             Route::Owner(route) => {
                 // Who is asking is settled first, so a request without a
                 // valid key gets 401 whatever else is wrong with it.
@@ -169,7 +170,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
 
     /// The caller's inbox (object id), key hash and the mail domain. The
     /// inbox re-checks the hash itself: KV only routes.
-    async fn credentials(
+    pub(crate) async fn credentials(
         &self,
         request: &HttpRequest,
         trace: &Trace,
@@ -222,6 +223,18 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .send(&caller.id, &request, payload)
             .await
             .map_err(unreachable)
+    }
+
+    /// A call made on the caller's behalf whose answer is read whole (a
+    /// tool call's), with its payload.
+    pub(crate) async fn call_read(
+        &self,
+        caller: &Caller,
+        call: ApiCall,
+        payload: Vec<u8>,
+    ) -> Result<Reply, RouterError> {
+        let answer = self.call_with(caller, call, payload).await?;
+        N::read(answer).await.map_err(unreachable)
     }
 
     /// A call made on the caller's behalf whose answer the router reads

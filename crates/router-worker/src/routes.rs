@@ -66,6 +66,8 @@ pub enum Route {
     LlmsTxt,
     /// `/api/signup`.
     Signup,
+    /// `/mcp`: the MCP endpoint (see [`crate::mcp`]).
+    Mcp,
     /// A route of a key's owner: the caller is authenticated before anything
     /// else about the request is looked at.
     Owner(OwnerRoute),
@@ -188,6 +190,7 @@ impl Route {
             ["api", "openapi.json"] => Some(Route::OpenApi),
             ["llms.txt"] => Some(Route::LlmsTxt),
             ["api", "signup"] => Some(Route::Signup),
+            ["mcp"] => Some(Route::Mcp),
             ["api", "me"] => owner(OwnerRoute::Me),
             ["api", "messages"] => owner(OwnerRoute::Messages),
             // (Before `:id`: neither is a message id.)
@@ -222,6 +225,7 @@ impl Route {
             Route::OpenApi => "/api/openapi.json",
             Route::LlmsTxt => "/llms.txt",
             Route::Signup => "/api/signup",
+            Route::Mcp => "/mcp",
             Route::Owner(route) => route.template(),
         }
     }
@@ -231,7 +235,7 @@ impl Route {
         use Method::{Get, Head, Post};
         match self {
             Route::Health | Route::DeepHealth | Route::OpenApi | Route::LlmsTxt => &[Get, Head],
-            Route::Signup => &[Post],
+            Route::Signup | Route::Mcp => &[Post],
             Route::Owner(route) => route.methods(),
         }
     }
@@ -245,6 +249,8 @@ impl Route {
             Route::Owner(
                 OwnerRoute::Messages | OwnerRoute::MessageReply(_) | OwnerRoute::MessageForward(_),
             ) if post => MAX_ATTACHMENT_BODY,
+            // A tool call may send a message with its attachments.
+            Route::Mcp if post => MAX_ATTACHMENT_BODY,
             _ => MAX_JSON_BODY,
         }
     }
@@ -349,6 +355,7 @@ mod tests {
             Route::Owner(OwnerRoute::Keys),
             Route::Owner(OwnerRoute::Key(KeyRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Export),
+            Route::Mcp,
         ]
     }
 
@@ -381,13 +388,14 @@ mod tests {
                 OwnerRoute::Key(_) => 20,
                 OwnerRoute::Export => 21,
             },
+            Route::Mcp => 22,
         }
     }
 
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=21).collect::<Vec<_>>());
+        assert_eq!(places, (0..=22).collect::<Vec<_>>());
     }
 
     #[test]
@@ -420,6 +428,7 @@ mod tests {
             ("/api/keys", &[Get, Post]),
             ("/api/keys/:id", &[Delete]),
             ("/api/export", &[Get]),
+            ("/mcp", &[Post]),
         ];
         assert_eq!(table, expected);
         let templates: BTreeSet<&str> = table.iter().map(|(t, _)| *t).collect();
