@@ -264,6 +264,11 @@ impl Session {
         &self.state
     }
 
+    /// The tools it runs with (Node 22 for the MCP clients).
+    pub(crate) fn tools(&self) -> &Tools {
+        &self.tools
+    }
+
     pub(crate) fn port(&self) -> u16 {
         self.port
     }

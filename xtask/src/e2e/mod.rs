@@ -17,6 +17,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod mail;
+mod mcp;
 mod outbound;
 mod search;
 mod threads;
@@ -287,6 +288,22 @@ const CHECKS: &[(&str, Check)] = &[
     (
         "the event socket: live events by header and by subprotocol, ping, bad frames, replay after a reconnection and across a restart",
         events::events_live_and_replayed,
+    ),
+    (
+        "MCP: the official TypeScript SDK lists the tools, calls each one and waits for mail delivered meanwhile",
+        mcp::typescript_sdk,
+    ),
+    (
+        "MCP: the official Python SDK does the same, by server/discover (2026-07-28) and by the initialize handshake",
+        mcp::python_sdk,
+    ),
+    (
+        "MCP: the Inspector's CLI lists the tools",
+        mcp::inspector_cli,
+    ),
+    (
+        "MCP: the conformance suite in server mode passes all but the scenarios of the reference server's own features",
+        mcp::conformance,
     ),
     // Last, so that the logs it reads are those of every check before it
     // (it holds wherever it runs: it makes the lines it looks for itself).
