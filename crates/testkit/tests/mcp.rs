@@ -938,3 +938,34 @@ fn wait_for_message_is_answered_by_mail_delivered_while_it_waits_or_by_its_timeo
         assert_eq!(nothing["message"], Json::Null);
     });
 }
+
+#[test]
+fn an_attachment_over_the_cap_is_a_tool_error_that_says_where_to_get_it() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    let big = STANDARD.encode(vec![7u8; router_worker::mcp::MAX_ATTACHMENT_BYTES + 1]);
+    let raw = format!(
+        "From: a@example.com\r\nTo: {ALICE}\r\nSubject: big\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+         --b\r\nContent-Type: application/octet-stream; name=big.bin\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{big}\r\n--b--\r\n"
+    );
+    let id = deliver(&service, &raw);
+    let (_, message) = service.call("GET", &format!("/api/messages/{id}"), &key, None);
+    let part = message["attachments"][0]["id"].clone();
+    let result = call(
+        &service,
+        &key,
+        "get_attachment",
+        json!({"messageId": id, "attachmentId": part}),
+    );
+    assert_eq!(result["isError"], true, "{result}");
+    let error: Json =
+        serde_json::from_str(result["content"][0]["text"].as_str().expect("text")).expect("JSON");
+    assert_eq!(error["code"], "too_large");
+    let sentence = error["error"].as_str().expect("a sentence");
+    assert!(
+        sentence.contains(&format!("/api/messages/{id}/attachments/")),
+        "{sentence}"
+    );
+}
