@@ -180,6 +180,8 @@ fn the_json_rpc_surface_answers_as_the_table_says() {
         ("a batch of notifications only", Some("2025-03-26"),
          json!([{"jsonrpc":"2.0","method":"notifications/initialized"}]).to_string(), 202, |_| {}),
         ("an empty batch", None, "[]".to_owned(), 400, |a| assert_eq!(a["error"]["code"], -32600)),
+        ("a batch of 21", None, json!(vec![json!({"jsonrpc":"2.0","id":1,"method":"ping"}); 21]).to_string(),
+         400, |a| assert_eq!(a["error"]["code"], -32600)),
         ("a batch is refused from 2025-06-18 on", Some("2025-06-18"),
          json!([{"jsonrpc":"2.0","id":1,"method":"ping"}]).to_string(),
          400, |a| assert_eq!(a["error"]["code"], -32600)),

@@ -91,6 +91,10 @@ const INTERNAL_ERROR: i64 = -32603;
 /// 2026-07-28: the requested protocol version is not supported.
 const UNSUPPORTED_VERSION: i64 = -32022;
 
+/// The most messages one batch (2025-03-26) may hold: each may be a tool
+/// call, so one POST may not ask for more than a few.
+pub const MAX_BATCH: usize = 20;
+
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
@@ -179,10 +183,11 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                         ),
                     ));
                 }
-                if batch.is_empty() {
+                if batch.is_empty() || batch.len() > MAX_BATCH {
+                    let why = format!("A batch holds 1 to {MAX_BATCH} messages.");
                     return Ok(rpc_reply(
                         400,
-                        &error_value(Value::Null, rpc(INVALID_REQUEST, "The batch is empty.")),
+                        &error_value(Value::Null, rpc(INVALID_REQUEST, why)),
                     ));
                 }
                 let mut answers = Vec::new();
