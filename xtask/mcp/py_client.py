@@ -56,6 +56,8 @@ async def main() -> None:
         out["attachments"] = kinds
         await call("send_message", {"to": plan["peer"], "subject": "from python", "text": "hello"})
         await call("reply_to_message", {"id": plan["fromPeer"], "text": "a reply from python"})
+        peer = (await call("get_message", {"id": plan["fromPeer"]})).structured_content
+        await call("delete_thread", {"id": peer["threadId"]})
         await call("forward_message", {"id": plan["message"], "to": plan["peer"]})
         newest = (await call("list_messages", {"limit": 1})).structured_content["messages"][0]["id"]
         print(json.dumps({"event": "waiting", "after": newest}), flush=True)

@@ -53,6 +53,8 @@ const sent = (await call('send_message', { to: plan.peer, subject: 'from ts', te
 called('send_message');
 out.sent = sent.status;
 await call('reply_to_message', { id: plan.fromPeer, text: 'a reply from ts' }); called('reply_to_message');
+const conversation = (await call('get_message', { id: plan.fromPeer })).structuredContent.threadId;
+await call('delete_thread', { id: conversation }); called('delete_thread');
 await call('forward_message', { id: plan.message, to: plan.peer, text: 'fyi' }); called('forward_message');
 
 // A wait that a mail delivered meanwhile ends.

@@ -221,7 +221,7 @@ fn the_json_rpc_surface_answers_as_the_table_says() {
          200, |a| {
             assert_eq!(a["result"]["resultType"], "complete");
             assert_eq!(a["result"]["ttlMs"], 0);
-            assert_eq!(a["result"]["tools"].as_array().expect("tools").len(), 13);
+            assert_eq!(a["result"]["tools"].as_array().expect("tools").len(), ToolName::ALL.len());
         }),
         ("a 2026-07-28 request known by its _meta alone", None,
          json!({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}).to_string(),
@@ -522,6 +522,12 @@ fn every_tool_answers_structured_content_its_output_schema_accepts() {
     assert_eq!(status, 201, "{from_bob}");
     let bobs = service.messages(&key)[0]["id"].clone();
     let replied = run("reply_to_message", json!({"id": bobs, "text": "thanks"}));
+    let bobs_thread = run("get_message", json!({"id": bobs}))["threadId"].clone();
+    assert!(bobs_thread.is_u64(), "a thread id");
+    let gone = run("delete_thread", json!({"id": bobs_thread}));
+    assert_eq!(gone, json!({"id": bobs_thread, "deleted": true}));
+    let (status, _) = service.call("GET", &format!("/api/messages/{bobs}"), &key, None);
+    assert_eq!(status, 404, "the thread's messages went with it");
     assert!(replied["id"].is_u64());
     let forwarded = run(
         "forward_message",
@@ -682,6 +688,12 @@ fn every_tool_makes_the_api_calls_its_rest_route_makes() {
         .to_owned();
     let (_, threads) = service.call("GET", "/api/threads", &key, None);
     let thread = threads["threads"][0]["id"].as_u64().expect("a thread");
+    // A thread of its own, for the deletion (REST deletes it, the tool then
+    // finds it gone).
+    let other = deliver(&service, &verification_mail("other", 10));
+    let (_, other) = service.call("GET", &format!("/api/messages/{other}"), &key, None);
+    let doomed = other["threadId"].as_u64().expect("a thread");
+    assert_ne!(doomed, thread);
     let auth = format!("Bearer {key}");
     let rest = |method: &str, path: &str, body: Option<Json>, idem: Option<&str>| {
         let mut request = HttpRequest::new(method, path).header("authorization", &auth);
@@ -796,6 +808,11 @@ fn every_tool_makes_the_api_calls_its_rest_route_makes() {
             json!({"id": id}),
             rest("DELETE", &format!("/api/messages/{id}"), None, None),
         ),
+        (
+            "delete_thread",
+            json!({"id": doomed}),
+            rest("DELETE", &format!("/api/threads/{doomed}"), None, None),
+        ),
     ];
     let mut covered = Vec::new();
     for (tool, arguments, request) in cases {
@@ -821,11 +838,10 @@ fn every_tool_makes_the_api_calls_its_rest_route_makes() {
             "{tool}: the tool's access is its call's"
         );
         // The REST answer and the tool's agree on success (a delete's REST
-        // call went first, so the tool's finds nothing left: 404 both ways
-        // from then on).
+        // call went first, so the tool's finds nothing left: 404).
         assert_eq!(
             result["isError"] == true,
-            via_rest.status >= 400 || tool == "delete_message",
+            via_rest.status >= 400 || tool.starts_with("delete_"),
             "{tool}: {result} vs {}",
             via_rest.status
         );

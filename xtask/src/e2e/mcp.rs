@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 /// The Python SDK's version (the one whose results BENCHMARKS.md records).
 const PYTHON_MCP: &str = "mcp==2.3.0";
-const TOOLS: usize = 13;
+const TOOLS: usize = 14;
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 

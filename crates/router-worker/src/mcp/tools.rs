@@ -55,6 +55,8 @@ pub enum ToolName {
     MarkRead,
     /// `delete_message`: `DELETE /api/messages/:id`.
     DeleteMessage,
+    /// `delete_thread`: `DELETE /api/threads/:id`.
+    DeleteThread,
     /// `get_attachment`: `GET /api/messages/:id/attachments/:attachmentId`.
     GetAttachment,
 }
@@ -86,7 +88,7 @@ const SENDS: Hints = Hints {
 
 impl ToolName {
     /// Every tool.
-    pub const ALL: [ToolName; 13] = [
+    pub const ALL: [ToolName; 14] = [
         ToolName::Whoami,
         ToolName::ListMessages,
         ToolName::GetMessage,
@@ -99,6 +101,7 @@ impl ToolName {
         ToolName::GetThread,
         ToolName::MarkRead,
         ToolName::DeleteMessage,
+        ToolName::DeleteThread,
         ToolName::GetAttachment,
     ];
 
@@ -122,6 +125,7 @@ impl ToolName {
             ToolName::GetThread => "get_thread",
             ToolName::MarkRead => "mark_read",
             ToolName::DeleteMessage => "delete_message",
+            ToolName::DeleteThread => "delete_thread",
             ToolName::GetAttachment => "get_attachment",
         }
     }
@@ -142,7 +146,8 @@ impl ToolName {
             | ToolName::ReplyToMessage
             | ToolName::ForwardMessage
             | ToolName::MarkRead
-            | ToolName::DeleteMessage => Access::Write,
+            | ToolName::DeleteMessage
+            | ToolName::DeleteThread => Access::Write,
         }
     }
 
@@ -160,6 +165,7 @@ impl ToolName {
             ToolName::GetThread => "Read a conversation",
             ToolName::MarkRead => "Mark read or unread",
             ToolName::DeleteMessage => "Delete a message",
+            ToolName::DeleteThread => "Delete a conversation",
             ToolName::GetAttachment => "Get an attachment",
         }
     }
@@ -237,6 +243,10 @@ impl ToolName {
                 "Deletes message `id` for good: its body, raw bytes, attachments and search \
                  entry. It cannot be undone."
             }
+            ToolName::DeleteThread => {
+                "Deletes conversation `id` for good: every message in it, as delete_message \
+                 does for one. It cannot be undone."
+            }
             ToolName::GetAttachment => {
                 "Returns attachment `attachmentId` (its id from get_message, e.g. \"2\") of \
                  message `messageId`: an image as an image you can see, text as text, \
@@ -263,7 +273,7 @@ impl ToolName {
                 idempotent: true,
                 open_world: false,
             },
-            ToolName::DeleteMessage => Hints {
+            ToolName::DeleteMessage | ToolName::DeleteThread => Hints {
                 read_only: false,
                 destructive: true,
                 idempotent: true,
@@ -368,6 +378,7 @@ impl ToolName {
                 &["id"],
             ),
             ToolName::DeleteMessage => object(json!({"id": id("The message id.")}), &["id"]),
+            ToolName::DeleteThread => object(json!({"id": id("The thread id.")}), &["id"]),
             ToolName::GetAttachment => object(
                 json!({"messageId": id("The message id."),
                     "attachmentId": {"type": "string", "minLength": 1,
@@ -393,10 +404,10 @@ impl ToolName {
             ToolName::ListThreads => component("ThreadList"),
             ToolName::GetThread => component("Thread"),
             ToolName::MarkRead => component("MessageSummary"),
-            ToolName::DeleteMessage => json!({
+            ToolName::DeleteMessage | ToolName::DeleteThread => json!({
                 "type": "object",
                 "properties": {
-                    "id": {"type": "integer", "description": "The message deleted."},
+                    "id": {"type": "integer", "description": "The message or thread deleted."},
                     "deleted": {"const": true}
                 },
                 "required": ["id", "deleted"]
@@ -516,6 +527,10 @@ impl ToolName {
                 args.only(&["id"])?;
                 HttpRequest::new("DELETE", &format!("/api/messages/{}", args.id("id")?))
             }
+            ToolName::DeleteThread => {
+                args.only(&["id"])?;
+                HttpRequest::new("DELETE", &format!("/api/threads/{}", args.id("id")?))
+            }
             ToolName::GetAttachment => {
                 args.only(&["messageId", "attachmentId"])?;
                 let part = args.string("attachmentId")?.ok_or_else(|| {
@@ -546,7 +561,7 @@ impl ToolName {
         let parsed = || serde_json::from_slice::<Value>(&reply.body);
         let args = Args(arguments);
         match self {
-            ToolName::DeleteMessage => ToolResult::json(json!({
+            ToolName::DeleteMessage | ToolName::DeleteThread => ToolResult::json(json!({
                 "id": arguments.get("id").cloned().unwrap_or(Value::Null),
                 "deleted": true,
             })),
