@@ -10,13 +10,14 @@ use crate::api::{call, deliver_ok};
 use crate::{Result, root, run, step};
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The Python SDK's version (the one whose results BENCHMARKS.md records).
@@ -289,6 +290,10 @@ pub(super) fn python_sdk(suite: &mut Suite) -> Result<()> {
 pub(super) fn inspector_cli(suite: &mut Suite) -> Result<()> {
     let key = suite.inbox("e2e-mcp-inspector")?;
     let tools = suite.session().tools();
+    // Through a proxy that only watches, to see the version it speaks (the
+    // key goes as the CLI's own --header).
+    let proxy = Proxy::start(suite.session().port(), None)?;
+    let url = format!("http://127.0.0.1:{}/mcp", proxy.port);
     let output = Command::new(tools.node_bin.join("mcp-inspector"))
         .current_dir(root())
         .env("PATH", tools.path_with_node())
@@ -298,7 +303,7 @@ pub(super) fn inspector_cli(suite: &mut Suite) -> Result<()> {
         )
         .args([
             "--cli",
-            &mcp_url(suite),
+            &url,
             "--transport",
             "http",
             "--method",
@@ -309,6 +314,8 @@ pub(super) fn inspector_cli(suite: &mut Suite) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("starting the inspector: {e}"))?;
+    let versions = proxy.stop();
+    println!("        Inspector CLI sent MCP-Protocol-Version {versions:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     expect(output.status.success(), || {
         format!(
@@ -334,8 +341,7 @@ pub(super) fn inspector_cli(suite: &mut Suite) -> Result<()> {
 
 pub(super) fn conformance(suite: &mut Suite) -> Result<()> {
     let key = suite.inbox("e2e-mcp-conformance")?;
-    let upstream = suite.session().port();
-    let proxy = AuthProxy::start(upstream, &key)?;
+    let proxy = Proxy::start(suite.session().port(), Some(&key))?;
     let tools = suite.session().tools();
     let results = suite.session().work().join("conformance");
     let output = Command::new(tools.node_bin.join("conformance"))
@@ -353,13 +359,14 @@ pub(super) fn conformance(suite: &mut Suite) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("starting the conformance suite: {e}"))?;
-    proxy.stop();
+    let versions = proxy.stop();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("passed") || l.contains("failed") || l.contains("Total"))
         .collect();
     println!("        conformance: {}", summary.join(" | "));
+    println!("        conformance sent MCP-Protocol-Version {versions:?}");
     expect(output.status.success(), || {
         format!(
             "the conformance suite exited {} (results in {}): {}{}",
@@ -371,30 +378,35 @@ pub(super) fn conformance(suite: &mut Suite) -> Result<()> {
     })
 }
 
-/// A local HTTP proxy on 127.0.0.1 that adds the key to each request
-/// (one request per connection).
-struct AuthProxy {
+/// A local HTTP proxy on 127.0.0.1 (one request per connection) that notes
+/// each `MCP-Protocol-Version` a client sends and, given a key, puts it in
+/// every request in place of the client's `Authorization`.
+struct Proxy {
     port: u16,
     stop: Arc<AtomicBool>,
+    versions: Arc<Mutex<BTreeSet<String>>>,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl AuthProxy {
-    fn start(upstream: u16, key: &str) -> Result<AuthProxy> {
+impl Proxy {
+    fn start(upstream: u16, key: Option<&str>) -> Result<Proxy> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
-        let auth = format!("Bearer {key}");
+        let versions = Arc::new(Mutex::new(BTreeSet::new()));
+        let auth = key.map(|key| format!("Bearer {key}"));
         let thread = {
             let stop = stop.clone();
+            let versions = versions.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             let auth = auth.clone();
+                            let versions = versions.clone();
                             std::thread::spawn(move || {
-                                let _ = forward(stream, upstream, &auth);
+                                let _ = forward(stream, upstream, auth.as_deref(), &versions);
                             });
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -402,16 +414,29 @@ impl AuthProxy {
                 }
             })
         };
-        Ok(AuthProxy { port, stop, thread })
+        Ok(Proxy {
+            port,
+            stop,
+            versions,
+            thread,
+        })
     }
 
-    fn stop(self) {
+    /// Stops it; the protocol versions the client sent.
+    fn stop(self) -> Vec<String> {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.thread.join();
+        let seen = self.versions.lock().map(|v| v.clone()).unwrap_or_default();
+        seen.into_iter().collect()
     }
 }
 
-fn forward(mut client: TcpStream, upstream: u16, auth: &str) -> std::io::Result<()> {
+fn forward(
+    mut client: TcpStream,
+    upstream: u16,
+    auth: Option<&str>,
+    versions: &Mutex<BTreeSet<String>>,
+) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(90)))?;
     let mut head = Vec::new();
@@ -428,19 +453,19 @@ fn forward(mut client: TcpStream, upstream: u16, auth: &str) -> std::io::Result<
     let mut length = 0usize;
     let mut headers = String::new();
     for line in lines {
-        let name = line
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
         if name == "content-length" {
-            length = line[line.find(':').map_or(0, |i| i + 1)..]
-                .trim()
-                .parse()
-                .unwrap_or(0);
+            length = value.parse().unwrap_or(0);
         }
-        if name == "connection" || name == "authorization" || name == "keep-alive" {
+        if name == "mcp-protocol-version"
+            && let Ok(mut seen) = versions.lock()
+        {
+            seen.insert(value.to_owned());
+        }
+        let replaced = name == "authorization" && auth.is_some();
+        if name == "connection" || name == "keep-alive" || replaced {
             continue;
         }
         headers.push_str(line);
@@ -449,9 +474,10 @@ fn forward(mut client: TcpStream, upstream: u16, auth: &str) -> std::io::Result<
     let mut body = vec![0u8; length];
     client.read_exact(&mut body)?;
     let mut server = TcpStream::connect(("127.0.0.1", upstream))?;
+    let auth = auth.map_or(String::new(), |auth| format!("authorization: {auth}\r\n"));
     write!(
         server,
-        "{request_line}\r\n{headers}authorization: {auth}\r\nconnection: close\r\n\r\n"
+        "{request_line}\r\n{headers}{auth}connection: close\r\n\r\n"
     )?;
     server.write_all(&body)?;
     let mut answer = Vec::new();
