@@ -167,7 +167,10 @@ fn every_request_of_a_previous_router_still_decodes_and_is_answered_as_before() 
                 }
                 "listKeys" => {
                     let keys = body["keys"].as_array().expect("a key list");
-                    let ci = keys.iter().find(|k| k["name"] == "ci").expect("the new key");
+                    let ci = keys
+                        .iter()
+                        .find(|k| k["name"] == "ci")
+                        .expect("the new key");
                     values.insert("KEY_ID", ci["id"].to_string());
                 }
                 _ => {}
