@@ -93,8 +93,8 @@ fn mail() -> Vec<u8> {
 fn every_request_of_a_previous_router_still_decodes_and_is_answered_as_before() {
     for (file, text) in FIXTURES {
         let fixtures: Json = serde_json::from_str(
-            // The placeholders make the file JSON only once filled; check
-            // its shape with them quoted.
+            // The unquoted placeholders (ids) make the file JSON only once
+            // filled: read its shape with them as zeros.
             &text
                 .replace("$MSG", "0")
                 .replace("$THREAD", "0")
