@@ -122,17 +122,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 // Who is asking is settled first, so a request without a
                 // valid key gets 401 whatever else is wrong with it.
                 let caller = self.credentials(request, trace).await?;
-                if let Some(reply) = self
-                    .lifecycle_call(&route, method, request, entropy, &caller)
-                    .await?
-                {
-                    return Ok(Outgoing::Reply(reply));
-                }
-                let (call, payload) = self
-                    .owner_call(&route, method, request, entropy, &caller)
-                    .await?;
-                let answer = self.call_with(&caller, call, payload).await?;
-                return Ok(Outgoing::Inbox(answer));
+                return self
+                    .owner_answer(&route, method, request, entropy, &caller)
+                    .await;
             }
         };
         Ok(Outgoing::Reply(reply))
@@ -225,16 +217,40 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .map_err(unreachable)
     }
 
-    /// A call made on the caller's behalf whose answer is read whole (a
-    /// tool call's), with its payload.
-    pub(crate) async fn call_read(
+    /// What an owner route answers `caller`: the router's own reply (a key
+    /// or an inbox created or deleted) or the InboxDO's answer to the
+    /// route's call. REST and MCP tool calls both come through here.
+    pub(crate) async fn owner_answer(
         &self,
+        route: &OwnerRoute,
+        method: Method,
+        request: &HttpRequest,
+        entropy: &mut dyn Entropy,
         caller: &Caller,
-        call: ApiCall,
-        payload: Vec<u8>,
+    ) -> Result<Outgoing<N::Answer>, RouterError> {
+        if let Some(reply) = self
+            .lifecycle_call(route, method, request, entropy, caller)
+            .await?
+        {
+            return Ok(Outgoing::Reply(reply));
+        }
+        let (call, payload) = self
+            .owner_call(route, method, request, entropy, caller)
+            .await?;
+        Ok(Outgoing::Inbox(
+            self.call_with(caller, call, payload).await?,
+        ))
+    }
+
+    /// An answer read whole (a tool call's, whose result the router writes).
+    pub(crate) async fn read_whole(
+        &self,
+        outgoing: Outgoing<N::Answer>,
     ) -> Result<Reply, RouterError> {
-        let answer = self.call_with(caller, call, payload).await?;
-        N::read(answer).await.map_err(unreachable)
+        match outgoing {
+            Outgoing::Reply(reply) => Ok(reply),
+            Outgoing::Inbox(answer) => N::read(answer).await.map_err(unreachable),
+        }
     }
 
     /// A call made on the caller's behalf whose answer the router reads

@@ -99,17 +99,27 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
-/// Why a JSON-RPC message got no result.
+/// A JSON-RPC error answer: its code, message and data.
+#[derive(Debug)]
+struct RpcError(i64, String, Option<Value>);
+
+/// Why a JSON-RPC request got no result.
 #[derive(Debug)]
 enum Failure {
     /// A JSON-RPC error answer.
-    Rpc(i64, String, Option<Value>),
+    Rpc(RpcError),
     /// The key is not (or no longer) valid: the whole answer is a 401.
     Unauthorized,
 }
 
-fn rpc(code: i64, message: impl Into<String>) -> Failure {
-    Failure::Rpc(code, message.into(), None)
+impl From<RpcError> for Failure {
+    fn from(error: RpcError) -> Self {
+        Failure::Rpc(error)
+    }
+}
+
+fn rpc(code: i64, message: impl Into<String>) -> RpcError {
+    RpcError(code, message.into(), None)
 }
 
 impl<D: Directory, N: InboxNamespace> Router<D, N> {
@@ -149,7 +159,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                         400,
                         &error_value(
                             Value::Null,
-                            Failure::Rpc(
+                            RpcError(
                                 UNSUPPORTED_VERSION,
                                 format!("Unsupported MCP-Protocol-Version '{text}'."),
                                 Some(supported_data()),
@@ -293,7 +303,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 Ok(Some(json!({"jsonrpc": "2.0", "id": id, "result": result})))
             }
             Err(Failure::Unauthorized) => Err(()),
-            Err(failure) => Ok(Some(error_value(id, failure))),
+            Err(Failure::Rpc(error)) => Ok(Some(error_value(id, error))),
         }
     }
 
@@ -315,7 +325,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     return Err(rpc(
                         INVALID_PARAMS,
                         format!("Invalid cursor {cursor}: tools/list has one page."),
-                    ));
+                    )
+                    .into());
                 }
                 let access = self.key_access(caller).await?;
                 let tools: Vec<Value> = ToolName::ALL
@@ -333,20 +344,21 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             }
             "tools/call" => {
                 let Some(Value::String(name)) = params.get("name") else {
-                    return Err(rpc(INVALID_PARAMS, "`name` must be the tool's name."));
+                    return Err(rpc(INVALID_PARAMS, "`name` must be the tool's name.").into());
                 };
                 let Some(tool) = ToolName::parse(name) else {
                     return Err(rpc(
                         INVALID_PARAMS,
                         format!("Unknown tool '{}'.", crate::extract::printable(name)),
-                    ));
+                    )
+                    .into());
                 };
                 let empty = Map::new();
                 let arguments = match params.get("arguments") {
                     None | Some(Value::Null) => &empty,
                     Some(Value::Object(arguments)) => arguments,
                     Some(_) => {
-                        return Err(rpc(INVALID_PARAMS, "`arguments` must be an object."));
+                        return Err(rpc(INVALID_PARAMS, "`arguments` must be an object.").into());
                     }
                 };
                 let result = self.call_tool(caller, tool, arguments, entropy).await?;
@@ -358,7 +370,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                     "Method '{}' is not offered: this server has tools only.",
                     crate::extract::printable(method)
                 ),
-            )),
+            )
+            .into()),
         }
     }
 
@@ -373,7 +386,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         }
         if reply.status != 200 {
             let error = crate::error::error_of(&reply);
-            return Err(rpc(INTERNAL_ERROR, error.error));
+            return Err(rpc(INTERNAL_ERROR, error.error).into());
         }
         let me: Value = serde_json::from_slice(&reply.body)
             .map_err(|_| rpc(INTERNAL_ERROR, "The inbox answered in an unknown shape."))?;
@@ -422,16 +435,10 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             log::error!("a tool made a request no route answers");
             return Err(ApiError::internal().into());
         };
-        if let Some(reply) = self
-            .lifecycle_call(&route, method, request, entropy, caller)
-            .await?
-        {
-            return Ok(reply);
-        }
-        let (call, payload) = self
-            .owner_call(&route, method, request, entropy, caller)
+        let answer = self
+            .owner_answer(&route, method, request, entropy, caller)
             .await?;
-        self.call_read(caller, call, payload).await
+        self.read_whole(answer).await
     }
 }
 
@@ -478,7 +485,8 @@ fn initialize(params: &Map<String, Value>) -> Result<Value, Failure> {
         return Err(rpc(
             INVALID_PARAMS,
             "`protocolVersion` must be the client's protocol version.",
-        ));
+        )
+        .into());
     };
     let version = Version::parse(requested)
         .filter(|v| !v.modern())
@@ -508,14 +516,15 @@ fn discover(params: &Map<String, Value>) -> Result<Value, Failure> {
     if let Some(requested) = requested
         && Version::parse(requested).is_none()
     {
-        return Err(Failure::Rpc(
+        return Err(RpcError(
             UNSUPPORTED_VERSION,
             format!(
                 "Unsupported protocol version '{}'.",
                 crate::extract::printable(requested)
             ),
             Some(supported_data()),
-        ));
+        )
+        .into());
     }
     Ok(json!({
         "supportedVersions": Version::ALL.map(Version::as_str),
@@ -531,11 +540,7 @@ fn supported_data() -> Value {
     json!({"supported": Version::ALL.map(Version::as_str)})
 }
 
-fn error_value(id: Value, failure: Failure) -> Value {
-    let (code, message, data) = match failure {
-        Failure::Rpc(code, message, data) => (code, message, data),
-        Failure::Unauthorized => (INVALID_REQUEST, "Unauthorized.".to_owned(), None),
-    };
+fn error_value(id: Value, RpcError(code, message, data): RpcError) -> Value {
     let mut error = json!({"code": code, "message": message});
     if let Some(data) = data {
         error["data"] = data;
