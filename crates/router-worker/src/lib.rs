@@ -13,6 +13,7 @@
 
 mod calls;
 mod config;
+pub mod console;
 mod error;
 mod extract;
 mod http;

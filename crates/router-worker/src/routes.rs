@@ -2,6 +2,7 @@
 //! it by and the methods it accepts, in one enum. Dispatch matches it
 //! exhaustively, so a new route cannot fall through to another one's answer.
 
+use crate::console::{self, Asset};
 use crate::extract::{attachment_id, key_id, message_id, thread_id};
 use protocol::ApiError;
 use protocol::limits::{MAX_ATTACHMENT_BODY, MAX_JSON_BODY};
@@ -68,6 +69,9 @@ pub enum Route {
     Signup,
     /// `/mcp`: the MCP endpoint (see [`crate::mcp`]).
     Mcp,
+    /// `/`, `/console` and `/console/<file>`: the web console (see
+    /// [`crate::console`]); only the files of its table parse.
+    Console(&'static Asset),
     /// A route of a key's owner: the caller is authenticated before anything
     /// else about the request is looked at.
     Owner(OwnerRoute),
@@ -191,6 +195,8 @@ impl Route {
             ["llms.txt"] => Some(Route::LlmsTxt),
             ["api", "signup"] => Some(Route::Signup),
             ["mcp"] => Some(Route::Mcp),
+            [""] | ["console"] => Some(Route::Console(console::index())),
+            ["console", name] => console::named(name).map(Route::Console),
             ["api", "me"] => owner(OwnerRoute::Me),
             ["api", "messages"] => owner(OwnerRoute::Messages),
             // (Before `:id`: neither is a message id.)
@@ -226,6 +232,8 @@ impl Route {
             Route::LlmsTxt => "/llms.txt",
             Route::Signup => "/api/signup",
             Route::Mcp => "/mcp",
+            Route::Console(asset) if *asset == console::index() => "/",
+            Route::Console(asset) => asset.path,
             Route::Owner(route) => route.template(),
         }
     }
@@ -234,7 +242,11 @@ impl Route {
     pub fn methods(&self) -> &'static [Method] {
         use Method::{Get, Head, Post};
         match self {
-            Route::Health | Route::DeepHealth | Route::OpenApi | Route::LlmsTxt => &[Get, Head],
+            Route::Health
+            | Route::DeepHealth
+            | Route::OpenApi
+            | Route::LlmsTxt
+            | Route::Console(_) => &[Get, Head],
             Route::Signup | Route::Mcp => &[Post],
             Route::Owner(route) => route.methods(),
         }
@@ -356,7 +368,11 @@ mod tests {
             Route::Owner(OwnerRoute::Key(KeyRef(id.as_str().to_owned()))),
             Route::Owner(OwnerRoute::Export),
             Route::Mcp,
+            Route::Console(console::index()),
         ]
+        .into_iter()
+        .chain(console::ASSETS.iter().skip(1).map(Route::Console))
+        .collect()
     }
 
     /// A route's place in the table. This match has no catch-all, so a new
@@ -389,13 +405,20 @@ mod tests {
                 OwnerRoute::Export => 21,
             },
             Route::Mcp => 22,
+            Route::Console(asset) => {
+                23 + console::ASSETS
+                    .iter()
+                    .position(|a| a == *asset)
+                    .expect("a console file is in the table")
+            }
         }
     }
 
     #[test]
     fn every_route_is_listed_once() {
         let places: Vec<usize> = every_route("1").iter().map(place).collect();
-        assert_eq!(places, (0..=22).collect::<Vec<_>>());
+        let last = 22 + console::ASSETS.len();
+        assert_eq!(places, (0..=last).collect::<Vec<_>>());
     }
 
     #[test]
@@ -429,6 +452,14 @@ mod tests {
             ("/api/keys/:id", &[Delete]),
             ("/api/export", &[Get]),
             ("/mcp", &[Post]),
+            ("/", &[Get, Head]),
+            ("/console/app.js", &[Get, Head]),
+            ("/console/api.js", &[Get, Head]),
+            ("/console/dom.js", &[Get, Head]),
+            ("/console/mail.js", &[Get, Head]),
+            ("/console/compose.js", &[Get, Head]),
+            ("/console/settings.js", &[Get, Head]),
+            ("/console/console.css", &[Get, Head]),
         ];
         assert_eq!(table, expected);
         let templates: BTreeSet<&str> = table.iter().map(|(t, _)| *t).collect();
@@ -463,8 +494,13 @@ mod tests {
     fn other_paths_are_no_route() {
         for path in [
             "",
-            "/",
             "api/health",
+            "//",
+            "/console/x.js",
+            "/console/app.js/",
+            "/console/index.html",
+            "/console/%61pp.js",
+            "/console//app.js",
             "/api",
             "/api/",
             "/api/health/",
