@@ -183,3 +183,41 @@ fn ensure_node_modules() -> Result<()> {
         .current_dir(root()))?;
     std::fs::write(&marker, &wanted).map_err(|e| format!("writing {}: {e}", marker.display()))
 }
+
+/// Debian's Chromium, for the console's browser check: the system package,
+/// installed through apt when missing (playwright-core downloads nothing).
+pub(crate) fn ensure_chromium() -> Result<PathBuf> {
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    if chromium.exists() {
+        return Ok(chromium);
+    }
+    step("installing chromium from Debian's packages (a minute or two, once)");
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let apt = |args: &[&str]| {
+        let mut command = if root_user {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    let install = ["install", "-y", "--no-install-recommends", "chromium"];
+    if run(&mut apt(&install)).is_err() {
+        // A stale package list: refresh it once and try again.
+        run(&mut apt(&["update"]))?;
+        run(&mut apt(&install))?;
+    }
+    if !chromium.exists() {
+        return Err(format!(
+            "{} is missing after apt-get install",
+            chromium.display()
+        ));
+    }
+    Ok(chromium)
+}

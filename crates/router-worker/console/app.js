@@ -221,7 +221,7 @@ async function showThread(id, selected) {
       "div",
       { class: "list-head" },
       h("h2", {}, thread.subject || "(no subject)"),
-      h("p", { class: "hint" }, `${thread.messageCount} messages · ${thread.participants.join(", ")}`),
+      h("p", { class: "hint" }, `${thread.messageCount} message${thread.messageCount === 1 ? "" : "s"} · ${thread.participants.join(", ")}`),
       h("a", { class: "button", href: "#/threads" }, "Back to threads"),
       remove,
     ),
@@ -248,6 +248,8 @@ async function route() {
   if (!state.me) return;
   const generation = ++state.generation;
   state.refresh = null;
+  // Assistive technology (and the browser test) can tell a view is ready.
+  main.setAttribute("aria-busy", "true");
   const parts = location.hash.replace(/^#\/?/, "").split("/");
   const number = (s) => (/^[1-9][0-9]{0,15}$/.test(s || "") ? Number(s) : null);
   for (const a of nav.querySelectorAll("a")) {
@@ -294,6 +296,11 @@ async function route() {
     if (generation === state.generation && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (e) {
     if (generation === state.generation) fail(e);
+  } finally {
+    if (generation === state.generation) {
+      main.setAttribute("aria-busy", "false");
+      main.dataset.view = location.hash || "#/threads";
+    }
   }
 }
 

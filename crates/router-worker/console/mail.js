@@ -30,6 +30,28 @@ export function frameCsp(allowRemote) {
 }
 
 /**
+ * CSS with every `@import` and every `url()` that is not a `data:` URL taken
+ * out, and how many it took (CSS can fetch: a tracking pixel as a
+ * background, a selector per character as an exfiltration channel). The
+ * frame's CSP blocks them too; this keeps them from being asked for at all.
+ */
+export function remoteFreeCss(css) {
+  let found = 0;
+  const cleaned = css
+    .replace(/@import\b[^;]*;?/gi, () => {
+      found += 1;
+      return "";
+    })
+    .replace(/url\s*\(\s*(["']?)(.*?)\1\s*\)/gi, (all, quote, target) => {
+      if (/^data:/i.test(target.trim())) return all;
+      found += 1;
+      return "none";
+    });
+  // An escaped spelling (`u\\72l(`) gets past this: the frame's CSP blocks it.
+  return [cleaned, found];
+}
+
+/**
  * The message's HTML as a standalone, inert document (a string for
  * `srcdoc`). DOMParser builds it without running or loading anything.
  * Returns {html, remote}: how many remote resources it asks for.
@@ -63,12 +85,21 @@ export function inertDocument(html, allowRemote, inline = new Map()) {
       } else if (REMOTE.test(value) || name === "srcset") {
         remote += 1;
         if (!allowRemote) el.removeAttribute(name);
+      } else if (!/^data:/i.test(value.trim())) {
+        // A relative URL would resolve against the console's own origin.
+        el.removeAttribute(name);
       }
     }
-    if (el.hasAttribute("style") && /url\s*\(/i.test(el.getAttribute("style"))) remote += 1;
+    if (el.hasAttribute("style")) {
+      const [css, found] = remoteFreeCss(el.getAttribute("style"));
+      remote += found;
+      if (found && !allowRemote) el.setAttribute("style", css);
+    }
   }
   for (const style of doc.querySelectorAll("style")) {
-    if (/url\s*\(|@import/i.test(style.textContent)) remote += 1;
+    const [css, found] = remoteFreeCss(style.textContent);
+    remote += found;
+    if (found && !allowRemote) style.textContent = css;
   }
   for (const a of doc.querySelectorAll("a, area")) {
     for (const name of ["href", "xlink:href"]) {
@@ -145,14 +176,14 @@ function attachmentPath(id, part) {
   return `/api/messages/${id}/attachments/${encodeURIComponent(part)}`;
 }
 
-async function copy(text, button) {
+async function copy(text, label) {
   try {
     await navigator.clipboard.writeText(text);
-    button.textContent = "Copied";
+    label.textContent = "Copied";
   } catch {
-    button.textContent = "Copy failed: select it by hand";
+    label.textContent = "Copy failed: select it by hand";
   }
-  setTimeout(() => (button.textContent = "Copy"), 2000);
+  setTimeout(() => (label.textContent = "Copy"), 2000);
 }
 
 function findings(message) {
@@ -167,8 +198,10 @@ function findings(message) {
           "ul",
           { class: "codes" },
           message.codes.map((code) => {
-            const button = h("button", { type: "button", class: "copy", "aria-label": `Copy code ${code.value}` }, "Copy");
-            button.addEventListener("click", () => copy(code.value, button));
+            // The visible word leads the accessible name ("Copy code 482913").
+            const label = h("span", {}, "Copy");
+            const button = h("button", { type: "button", class: "copy" }, label, h("span", { class: "sr-only" }, ` code ${code.value}`));
+            button.addEventListener("click", () => copy(code.value, label));
             return h("li", {}, h("code", { class: "code" }, code.value), button, h("small", { class: "context" }, code.context));
           }),
         )
