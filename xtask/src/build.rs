@@ -67,18 +67,19 @@ fn worker_build(
     command
 }
 
-/// As [`build_in`], for running beside other steps: at the lowest CPU
-/// priority (`nice -n 19`, so it takes the cycles they leave idle and barely
-/// slows them), silently, its output written to `log`.
+/// As [`build_in`], of `packages` only, for running beside other steps: at
+/// the lowest CPU priority (`nice -n 19`, so it takes the cycles they leave
+/// idle and barely slows them), silently, its output written to `log`.
 pub(crate) fn build_in_background(
     tools: &Tools,
     project: &std::path::Path,
+    packages: &[&str],
     target_dir: &std::path::Path,
     log: &std::path::Path,
     running: &AtomicU32,
 ) -> Result<()> {
     let out = std::fs::File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
-    for (package, _) in WORKERS {
+    for &package in packages {
         let build = worker_build(tools, project, target_dir, package);
         let mut command = Command::new("nice");
         command

@@ -3,7 +3,7 @@
 //! stays the last line). The rollout's previous version builds beside the
 //! phases, in its own target directory.
 
-use crate::{Result, build, cargo, e2e, rollout, run, soak, step, tools};
+use crate::{Result, build, cargo, e2e, mixed, rollout, run, soak, step, tools};
 use std::time::Instant;
 
 /// The phases of `cargo xtask test`, each with how long it took.
@@ -69,6 +69,13 @@ fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
     // it runs beside everything up to the rollout (at the lowest priority).
     let previous = if rollout::history_available() {
         Some(rollout::PreviousBuild::start(&tools)?)
+    } else {
+        None
+    };
+
+    // So does the previous release's router, for the mixed-version run.
+    let previous_router = if rollout::history_available() {
+        Some(mixed::PreviousRouter::start(&tools)?)
     } else {
         None
     };
@@ -167,7 +174,25 @@ fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
         }
     }
 
-    phases.time("e2e", || e2e::run(&tools))
+    let summary = phases.time("e2e", || e2e::run(&tools))?;
+    let Some(previous_router) = previous_router else {
+        println!(
+            "\n!!! mixed-version run NOT RUN: this clone has no git history to build the previous router from"
+        );
+        return Ok(summary);
+    };
+    let mut built_in = None;
+    let mixed = phases.time("e2e through the previous router", || {
+        let (project, seconds) = previous_router.finish()?;
+        built_in = Some(seconds);
+        e2e::run_mixed(&tools, project)
+    });
+    if let Some(seconds) = built_in {
+        phases
+            .beside
+            .push(("mixed: the previous router's build", seconds));
+    }
+    Ok(summary.and(mixed?))
 }
 
 #[cfg(test)]

@@ -26,9 +26,11 @@ mod api;
 mod bench;
 mod build;
 mod ci;
+mod deploy;
 mod e2e;
 mod http;
 mod latency;
+mod mixed;
 mod receiver;
 mod rollout;
 mod schemathesis;
@@ -76,6 +78,12 @@ fn main() -> ExitCode {
             build::build_all(&t)?;
             schemathesis::run_against_dev(&t)
         }),
+        Some("deploy") => deploy::parse(&args[1..])
+            .and_then(|plan| tools::ensure_all().and_then(|t| deploy::deploy(&t, plan))),
+        Some("mixed") => tools::ensure_all().and_then(|t| {
+            let (project, _) = mixed::PreviousRouter::start(&t)?.finish()?;
+            e2e::run_mixed(&t, project)?.finish()
+        }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
         Some("bench") => tools::ensure_all().and_then(|t| bench::run_all(&t)),
@@ -94,7 +102,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | schemathesis | bench | latency | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench | latency | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

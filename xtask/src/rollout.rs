@@ -42,7 +42,7 @@ fn current_migrations() -> Result<usize> {
         .map_err(|e| format!("reading migrations.lock: {e}"))
 }
 
-fn git(args: &[&str]) -> Result<String> {
+pub(crate) fn git(args: &[&str]) -> Result<String> {
     let output = Command::new("git")
         .current_dir(root())
         .args(args)
@@ -89,11 +89,18 @@ fn previous_version() -> Result<(String, PathBuf)> {
         ));
     }
     let dir = root().join("target").join("rollout-previous");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    extract(&previous, &dir)?;
+    Ok((previous, dir))
+}
+
+/// The files of `commit`, extracted into `dir` (emptied first).
+pub(crate) fn extract(commit: &str, dir: &std::path::Path) -> Result<()> {
+    let previous = commit;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut archive = Command::new("git")
         .current_dir(root())
-        .args(["archive", "--format=tar", &previous])
+        .args(["archive", "--format=tar", previous])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("git archive: {e}"))?;
@@ -101,7 +108,7 @@ fn previous_version() -> Result<(String, PathBuf)> {
     let untar = Command::new("tar")
         .arg("-x")
         .arg("-C")
-        .arg(&dir)
+        .arg(dir)
         .stdin(stdout)
         .status()
         .map_err(|e| format!("tar: {e}"))?;
@@ -109,7 +116,7 @@ fn previous_version() -> Result<(String, PathBuf)> {
     if !untar.success() || !archived.success() {
         return Err(format!("extracting {previous} failed"));
     }
-    Ok((previous, dir))
+    Ok(())
 }
 
 /// Whether the previous version can be had: it comes from git history, which
@@ -136,7 +143,7 @@ fn require_history() -> Result<()> {
 
 /// Its own target directory (kept between runs: only the first is slow; it
 /// must not be this version's, see [`build::build_in`]).
-fn previous_target() -> PathBuf {
+pub(crate) fn previous_target() -> PathBuf {
     root().join("target").join("rollout-target")
 }
 
@@ -177,7 +184,8 @@ impl PreviousBuild {
         );
         let build = std::thread::spawn(move || {
             let started = Instant::now();
-            build::build_in_background(&tools, &dir, &target, &out, &group)
+            let packages = build::WORKERS.map(|(package, _)| package);
+            build::build_in_background(&tools, &dir, &packages, &target, &out, &group)
                 .map(|()| started.elapsed().as_secs_f64())
         });
         println!(

@@ -36,6 +36,10 @@ pub(crate) struct DevSettings {
     /// Serve the Workers of the project checked out here (an earlier version)
     /// rather than this one.
     pub(crate) project: Option<PathBuf>,
+    /// Serve the router Worker of the project checked out here (the previous
+    /// release's) in front of this project's inbox script: the window of a
+    /// staged deploy, after the inbox script and before the router.
+    pub(crate) router_project: Option<PathBuf>,
 }
 
 impl DevSettings {
@@ -56,6 +60,7 @@ impl DevSettings {
             ],
             inbox_vars: Vec::new(),
             project: None,
+            router_project: None,
         }
     }
 
@@ -102,6 +107,14 @@ fn dev_command(tools: &Tools, port: u16, state: &Path, settings: &DevSettings) -
             std::fs::write(project.join(GENERATED_INBOX_CONFIG), text)
                 .map_err(|e| format!("writing {GENERATED_INBOX_CONFIG}: {e}"))?;
             command.args(["--config", GENERATED_INBOX_CONFIG]);
+        } else if let Some(router) = settings
+            .router_project
+            .as_ref()
+            .filter(|_| package == "router-worker")
+        {
+            // Its config's relative paths (the built script) resolve from
+            // where the config is, so the previous release's build is served.
+            command.arg("--config").arg(router.join(config));
         } else {
             command.args(["--config", config]);
         }

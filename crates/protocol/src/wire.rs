@@ -17,6 +17,15 @@ use serde::{Deserialize, Serialize};
 /// The header carrying the encoded [`InboxRequest`].
 pub const REQUEST_HEADER: &str = "x-inboxkit-request";
 
+/// The wire's version. Raised when the router starts sending something an
+/// InboxDO built before it cannot read (a new variant, or a field an older
+/// object would refuse or misread); never for additions only a newer object
+/// sends. An inbox script of version N serves every router of version ≤ N
+/// (the previous release's requests are kept in
+/// `crates/testkit/tests/wire/`), and `cargo xtask deploy router` refuses to
+/// put a router in front of an inbox script of a lower version.
+pub const WIRE_VERSION: u32 = 1;
+
 /// The request as a header value: base64url (no padding) of its JSON.
 pub fn encode_request(request: &InboxRequest) -> String {
     // Serializing our own enum of strings and numbers cannot fail.
