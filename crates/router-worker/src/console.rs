@@ -274,6 +274,9 @@ mod tests {
         assert_eq!(header(&again, "etag"), Some(tag.as_str()));
         assert_eq!(super::reply(app, Some("\"other\"")).status, 200);
         let other = named("api.js").expect("the api module");
-        assert_ne!(header(&super::reply(other, None), "etag"), Some(tag.as_str()));
+        assert_ne!(
+            header(&super::reply(other, None), "etag"),
+            Some(tag.as_str())
+        );
     }
 }

@@ -116,7 +116,9 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             Route::DeepHealth => self.deep_health().await?,
             Route::OpenApi => text_reply(OPENAPI_JSON, "application/json; charset=utf-8"),
             Route::LlmsTxt => text_reply(LLMS_TXT, "text/plain; charset=utf-8"),
-            Route::Console(asset) => crate::console::reply(asset, request.header_value("if-none-match")),
+            Route::Console(asset) => {
+                crate::console::reply(asset, request.header_value("if-none-match"))
+            }
             Route::Signup => self.signup(request, entropy, trace).await?,
             Route::Mcp => self.mcp(request, entropy, trace).await?,
             Route::Owner(route) => {
