@@ -182,7 +182,7 @@ fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
         return Ok(summary);
     };
     let mut built_in = None;
-    let mixed = phases.time("e2e through the previous router", || {
+    let mixed = phases.time("e2e via the previous router", || {
         let (project, seconds) = previous_router.finish()?;
         built_in = Some(seconds);
         e2e::run_mixed(&tools, project)
