@@ -3,7 +3,7 @@
 //! `wrangler dev`. The script is `xtask/console/console-test.mjs`; the
 //! hostile mails it opens are `xtask/console/hostile/*.eml`.
 
-use super::{Suite, expect};
+use super::{Suite, Watchdog, expect};
 use crate::api::call;
 use crate::tools::ensure_chromium;
 use crate::{Result, root};
@@ -11,9 +11,7 @@ use serde_json::{Value as Json, json};
 use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The whole browser run may take this long before its process group is killed.
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -124,23 +122,7 @@ fn drive_counting(mut command: Command, delivered: &mut usize) -> Result<Json> {
         .spawn()
         .map_err(|e| format!("starting the browser check: {e}"))?;
     let pid = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            while !done.load(Ordering::SeqCst) {
-                if started.elapsed() > DEADLINE {
-                    // By process group (node and its Chromium), never by name.
-                    let _ = Command::new("kill")
-                        .args(["-KILL", "--", &format!("-{pid}")])
-                        .status();
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let watchdog = Watchdog::start(pid, DEADLINE);
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let errors = std::thread::spawn(move || {
@@ -157,8 +139,7 @@ fn drive_counting(mut command: Command, delivered: &mut usize) -> Result<Json> {
     let status = child
         .wait()
         .map_err(|e| format!("the browser check: {e}"))?;
-    done.store(true, Ordering::SeqCst);
-    let _ = watchdog.join();
+    watchdog.stop();
     // Chromium may leave helpers behind in the group: end them too.
     let _ = Command::new("kill")
         .args(["-KILL", "--", &format!("-{pid}")])

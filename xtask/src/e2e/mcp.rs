@@ -5,7 +5,7 @@
 //! key, since it has no header option). The client scripts are in
 //! `xtask/mcp/`.
 
-use super::{Suite, expect};
+use super::{Suite, Watchdog, expect};
 use crate::api::{call, deliver_ok};
 use crate::{Result, root, run, step};
 use base64::Engine as _;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The Python SDK's version (the one whose results BENCHMARKS.md records).
 const PYTHON_MCP: &str = "mcp==2.3.0";
@@ -122,23 +122,7 @@ fn drive(suite: &Suite, mut command: Command, to: &str, what: &str) -> Result<Js
         .spawn()
         .map_err(|e| format!("starting {what}: {e}"))?;
     let pid = child.id();
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let started = Instant::now();
-            while !done.load(Ordering::SeqCst) {
-                if started.elapsed() > Duration::from_secs(120) {
-                    // By process group, never by name.
-                    let _ = Command::new("kill")
-                        .args(["-KILL", "--", &format!("-{pid}")])
-                        .status();
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let watchdog = Watchdog::start(pid, Duration::from_secs(120));
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let errors = std::thread::spawn(move || {
@@ -170,8 +154,7 @@ fn drive(suite: &Suite, mut command: Command, to: &str, what: &str) -> Result<Js
         }
     }
     let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
-    done.store(true, Ordering::SeqCst);
-    let _ = watchdog.join();
+    watchdog.stop();
     let errors = errors.join().unwrap_or_default();
     delivered?;
     if !status.success() {

@@ -346,6 +346,43 @@ impl Summary {
     }
 }
 
+/// Kills a client's process group (by group id, never by name) if it is
+/// still running after a time limit; [`Watchdog::stop`] once it has ended.
+pub(super) struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    /// Watches the process group `pid` leads, for `limit`.
+    pub(super) fn start(pid: u32, limit: std::time::Duration) -> Watchdog {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while !done.load(Ordering::SeqCst) {
+                    if started.elapsed() > limit {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-KILL", "--", &format!("-{pid}")])
+                            .status();
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            })
+        };
+        Watchdog { done, thread }
+    }
+
+    /// The client has ended: stop watching.
+    pub(super) fn stop(self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
+}
+
 /// Checks that need this version's router, not only its inbox script: left
 /// out of the mixed-version run (the previous router has no console).
 const NEEDS_THIS_ROUTER: &[&str] = &["the web console in Chromium"];
