@@ -437,11 +437,13 @@ try {
   await readPage.fill("input[name=key]", plan.read);
   await readPage.click("#sign-in");
   await readPage.waitForSelector("#nav:not([hidden])");
+  // The first view (the threads) has rendered: the console is signed in.
+  await readPage.waitForFunction(() => document.getElementById("main").getAttribute("aria-busy") === "false");
   if (await readPage.isVisible("#compose-button")) fail("a read key sees the compose button");
-  await readPage.evaluate((id) => {
-    location.hash = `#/message/${id}`;
-  }, firstId);
-  await readPage.waitForSelector(`article.message[data-id="${firstId}"]`);
+  await view(readPage, `#/message/${firstId}`, "#main").catch((e) => fail(`a read key's message view: ${e.message}`));
+  if (!(await readPage.$(`article.message[data-id="${firstId}"]`))) {
+    fail(`a read key's message view shows: ${(await readPage.textContent("#main")).slice(0, 300)}`);
+  }
   if ((await readPage.$("#reply")) || (await readPage.$("#forward"))) fail("a read key sees reply or forward");
   await axe(readPage, "message (read key)");
   await readPage.evaluate(() => {
