@@ -2,8 +2,11 @@
 
 use crate::tools::Tools;
 use crate::{Result, root, run, step};
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
@@ -36,6 +39,7 @@ pub(crate) fn build_in(
     project: &std::path::Path,
     target_dir: &std::path::Path,
 ) -> Result<BuildTimes> {
+    let _only_builder = hold(target_dir);
     let mut times = Vec::new();
     for (package, _) in WORKERS {
         step(&format!("worker-build --release ({package})"));
@@ -46,6 +50,34 @@ pub(crate) fn build_in(
         times.push((package, seconds));
     }
     Ok(BuildTimes(times))
+}
+
+/// One lock per target directory, held by a build (of all its packages)
+/// into it. Two versions built into one directory at once (the rollout's
+/// previous version and the mixed run's previous router, both in the
+/// background) would race on the wasm files of the same names: cargo's own
+/// lock covers only its compile step, and one build's wasm-bindgen would read
+/// the file the other's cargo is writing. Taken in turn, they share the
+/// compiled dependencies instead.
+fn hold(target_dir: &std::path::Path) -> std::sync::MutexGuard<'static, ()> {
+    static LOCKS: Mutex<BTreeMap<PathBuf, &'static Mutex<()>>> = Mutex::new(BTreeMap::new());
+    let lock: &'static Mutex<()> = {
+        let mut locks = LOCKS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks
+            .entry(target_dir.to_path_buf())
+            .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
+    };
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The last `lines` lines of a build's log, to say why it failed where only
+/// the suite's output is kept (CI).
+fn tail(log: &std::path::Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// `worker-build --release` of `package` in `project`, into `target_dir`.
@@ -79,6 +111,7 @@ pub(crate) fn build_in_background(
     running: &AtomicU32,
 ) -> Result<()> {
     let out = std::fs::File::create(log).map_err(|e| format!("creating {}: {e}", log.display()))?;
+    let _only_builder = hold(target_dir);
     for &package in packages {
         let build = worker_build(tools, project, target_dir, package);
         let mut command = Command::new("nice");
@@ -106,9 +139,10 @@ pub(crate) fn build_in_background(
         let status = status?;
         if !status.success() {
             return Err(format!(
-                "worker-build --release ({package}) of {} failed ({status}); its output is in {}",
+                "worker-build --release ({package}) of {} failed ({status}); its output is in {}, ending:\n{}",
                 project.display(),
-                log.display()
+                log.display(),
+                tail(log, 30)
             ));
         }
     }
@@ -162,4 +196,36 @@ pub(crate) fn dry_run_deploys(tools: &Tools, times: &BuildTimes) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hold;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn builds_into_one_target_directory_take_turns_and_others_do_not_wait() {
+        let shared = std::env::temp_dir().join("xtask-hold-test-shared");
+        let other = std::env::temp_dir().join("xtask-hold-test-other");
+        let first = hold(&shared);
+        let second_holds = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&second_holds);
+        let dir = shared.clone();
+        let second = std::thread::spawn(move || {
+            let _turn = hold(&dir);
+            flag.store(true, Ordering::SeqCst);
+        });
+        // Another directory is not held up by the first.
+        drop(hold(&other));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            !second_holds.load(Ordering::SeqCst),
+            "a second build into the same directory went ahead"
+        );
+        drop(first);
+        second.join().expect("the second builder");
+        assert!(second_holds.load(Ordering::SeqCst));
+    }
 }
