@@ -983,11 +983,15 @@ pub struct ForwardRequest {
 #[serde(deny_unknown_fields)]
 pub struct WebhookRequest {
     /// Where events are POSTed: https, on a public host (loopback, private,
-    /// link-local, CGNAT, multicast and metadata addresses are refused).
+    /// link-local, CGNAT, multicast and metadata addresses are refused),
+    /// written in ASCII (an international host in its xn-- form; no
+    /// percent-encoding in the host).
     #[cfg_attr(
         feature = "openapi",
         schemars(
-            regex(pattern = r"^https://[^\s/?#@]+\.[^\s/?#@]+([/?#]\S*)?$"),
+            regex(
+                pattern = r#"^https://[!"$&-.0->A-\[\]-~]+\.[!"$&-.0->A-\[\]-~]+([/?#][!-~]*)?$"#
+            ),
             length(max = 2048)
         )
     )]

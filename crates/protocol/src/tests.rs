@@ -214,6 +214,9 @@ fn webhook_urls_must_be_public_https() {
         "https://[64:ff9b::808:808]/",
         "https://[2002:808:808::1]/",
         "https://[2001:4860:4860::8888]/",
+        // An international host in the form it is fetched by.
+        "https://xn--bcher-kva.example/hook",
+        "https://Hooks.Example.COM/Path%C3%A4",
     ];
     for url in allowed {
         assert!(check_webhook_url(url, production).is_ok(), "{url}");
@@ -222,6 +225,14 @@ fn webhook_urls_must_be_public_https() {
         ("http://hooks.example.com/", UrlRefusal::Scheme),
         ("ftp://hooks.example.com/", UrlRefusal::Scheme),
         ("hooks.example.com/inbox", UrlRefusal::Malformed),
+        ("https://bücher.example/hook", UrlRefusal::NotAscii),
+        // Fullwidth digits that IDNA would map to 127.0.0.1.
+        ("https://１２７.０.０.１/", UrlRefusal::NotAscii),
+        ("https://hooks.example.com/päth", UrlRefusal::NotAscii),
+        // A percent-encoded host (here 127.0.0.1), however slashed.
+        ("https://%31%32%37.0.0.1/", UrlRefusal::NotAscii),
+        ("https:\\\\hooks.ex%41mple.com/", UrlRefusal::NotAscii),
+        ("https:/\thooks%2eexample.com?q", UrlRefusal::NotAscii),
         (
             "https://user:pw@hooks.example.com/",
             UrlRefusal::Credentials,

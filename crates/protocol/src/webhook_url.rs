@@ -37,6 +37,15 @@ pub enum UrlRefusal {
     /// Not `https` (nor `http` to loopback where development allows it).
     #[error("must use https")]
     Scheme,
+    /// Holds a character outside ASCII, or a percent-encoded host. An
+    /// international host must be given in its `xn--` form (as send
+    /// addresses are), the path and query percent-encoded: the host is then
+    /// judged as written, and the Workers need no Unicode mapping tables
+    /// (see BENCHMARKS.md, size).
+    #[error(
+        "must be written in ASCII, its host without percent-encoding (an international host in its xn-- form)"
+    )]
+    NotAscii,
     /// Carries a user name or password, which would be stored and logged.
     #[error("must not contain credentials")]
     Credentials,
@@ -177,10 +186,23 @@ impl HostClass {
     }
 }
 
+/// What the WHATWG parser can read as `text`'s authority, or more of it:
+/// after the scheme's colon and any slashes or backslashes, up to the next
+/// `/`, `\`, `?` or `#`. (A percent-encoded host would be decoded by the
+/// parser into text it then maps through IDNA; we refuse it instead.)
+fn authority(text: &str) -> &str {
+    let after_scheme = text.split_once(':').map_or(text, |(_, rest)| rest);
+    let start = after_scheme.trim_start_matches(['/', '\\', '\t', '\n', '\r']);
+    start.split(['/', '\\', '?', '#']).next().unwrap_or(start)
+}
+
 /// Checks `text` against `policy`, returning the parsed URL when allowed.
 pub fn check_webhook_url(text: &str, policy: UrlPolicy) -> Result<Url, UrlRefusal> {
     if text.len() > MAX_URL_LEN {
         return Err(UrlRefusal::Malformed);
+    }
+    if !text.is_ascii() || authority(text).contains('%') {
+        return Err(UrlRefusal::NotAscii);
     }
     let url = Url::parse(text).map_err(|_| UrlRefusal::Malformed)?;
     if !url.username().is_empty() || url.password().is_some() {

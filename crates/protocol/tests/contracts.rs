@@ -531,6 +531,14 @@ mod webhook_urls {
             let _ = check_webhook_url(&text, UrlPolicy::default());
             let _ = check_webhook_url(&format!("https://{text}"), UrlPolicy { allow_http_loopback: true });
         }
+
+        #[test]
+        fn any_ascii_host_is_judged_without_panic(text in "[ -~]{0,64}") {
+            // ASCII reaches the URL parser's host rules (upper case, dots,
+            // xn-- labels, digits); anything else is refused before them.
+            let _ = check_webhook_url(&format!("https://{text}/"), UrlPolicy::default());
+            let _ = check_webhook_url(&format!("https://xn--{text}.example/"), UrlPolicy::default());
+        }
     }
 }
 
