@@ -45,11 +45,92 @@ pub(crate) fn build_in(
         step(&format!("worker-build --release ({package})"));
         let started = Instant::now();
         run(&mut worker_build(tools, project, target_dir, package))?;
+        strip_names(project, target_dir, package)?;
         let seconds = started.elapsed().as_secs_f64();
         println!("built {package} in {seconds:.1}s");
         times.push((package, seconds));
     }
     Ok(BuildTimes(times))
+}
+
+/// Drops the `name` section from `package`'s built wasm, keeping the whole
+/// file in `target_dir/wasm-names/` for reading a trap's stack. worker-build
+/// keeps function names for stack traces (it passes wasm-opt `--debuginfo`),
+/// which costs 10% of each Worker's compressed size; on Workers a panic is an
+/// abort whose trace we do not log, while the kept copy maps a
+/// `wasm-function[N]` of a stack back to its name (same indexes: only the
+/// custom section goes).
+fn strip_names(
+    project: &std::path::Path,
+    target_dir: &std::path::Path,
+    package: &str,
+) -> Result<()> {
+    let built = project
+        .join("crates")
+        .join(package)
+        .join("build")
+        .join("index_bg.wasm");
+    let wasm = std::fs::read(&built).map_err(|e| format!("reading {}: {e}", built.display()))?;
+    let stripped = without_custom_section(&wasm, "name")?;
+    if stripped.len() == wasm.len() {
+        return Ok(());
+    }
+    let kept = target_dir.join("wasm-names");
+    std::fs::create_dir_all(&kept).map_err(|e| format!("creating {}: {e}", kept.display()))?;
+    let copy = kept.join(format!("{package}.wasm"));
+    std::fs::write(&copy, &wasm).map_err(|e| format!("writing {}: {e}", copy.display()))?;
+    std::fs::write(&built, &stripped).map_err(|e| format!("writing {}: {e}", built.display()))?;
+    println!(
+        "{package}: dropped its {} KiB name section (the named copy: {})",
+        (wasm.len() - stripped.len()) / 1024,
+        copy.display()
+    );
+    Ok(())
+}
+
+/// `wasm` without its custom sections called `name`; every other byte kept.
+fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
+    fn leb(bytes: &[u8], at: &mut usize) -> Result<usize> {
+        let (mut value, mut shift) = (0usize, 0u32);
+        loop {
+            let byte = *bytes.get(*at).ok_or("a wasm file ends inside a number")?;
+            *at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+            if shift > 28 {
+                return Err("a wasm number is too long".to_owned());
+            }
+        }
+    }
+    if wasm.get(..4) != Some(b"\0asm") || wasm.len() < 8 {
+        return Err("not a wasm module".to_owned());
+    }
+    let mut out = wasm[..8].to_vec();
+    let mut at = 8;
+    while at < wasm.len() {
+        let start = at;
+        let id = wasm[at];
+        at += 1;
+        let size = leb(wasm, &mut at)?;
+        let body = at;
+        let end = body
+            .checked_add(size)
+            .filter(|&end| end <= wasm.len())
+            .ok_or("a wasm section runs past the end")?;
+        let dropped = id == 0 && {
+            let mut cursor = body;
+            let length = leb(wasm, &mut cursor)?;
+            wasm.get(cursor..cursor + length) == Some(name.as_bytes())
+        };
+        if !dropped {
+            out.extend_from_slice(&wasm[start..end]);
+        }
+        at = end;
+    }
+    Ok(out)
 }
 
 /// One lock per target directory, held by a build (of all its packages)
@@ -200,7 +281,35 @@ pub(crate) fn dry_run_deploys(tools: &Tools, times: &BuildTimes) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::hold;
+    use super::{hold, without_custom_section};
+
+    #[test]
+    fn only_the_name_section_is_dropped() {
+        let header = b"\0asm\x01\0\0\0";
+        let types = [1u8, 4, 1, 0x60, 0, 0]; // one type: () -> ()
+        let custom = |name: &str, payload: &[u8]| {
+            let mut body = vec![u8::try_from(name.len()).expect("short")];
+            body.extend_from_slice(name.as_bytes());
+            body.extend_from_slice(payload);
+            let mut section = vec![0u8, u8::try_from(body.len()).expect("short")];
+            section.extend(body);
+            section
+        };
+        let names = custom("name", &[1, 2, 3]);
+        let producers = custom("producers", &[9]);
+        let module = [&header[..], &types, &names, &producers].concat();
+        let stripped = without_custom_section(&module, "name").expect("a module");
+        assert_eq!(stripped, [&header[..], &types, &producers].concat());
+        // Nothing to drop: the same bytes.
+        assert_eq!(
+            without_custom_section(&stripped, "name").expect("a module"),
+            stripped
+        );
+        // A section that claims more than is there is an error, not a panic.
+        let broken = [&header[..], &[1u8, 0x7f, 1]].concat();
+        assert!(without_custom_section(&broken, "name").is_err());
+        assert!(without_custom_section(b"MZ", "name").is_err());
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
