@@ -134,12 +134,11 @@ fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
 }
 
 /// One lock per target directory, held by a build (of all its packages)
-/// into it. Two versions built into one directory at once (the rollout's
-/// previous version and the mixed run's previous router, both in the
-/// background) would race on the wasm files of the same names: cargo's own
-/// lock covers only its compile step, and one build's wasm-bindgen would read
-/// the file the other's cargo is writing. Taken in turn, they share the
-/// compiled dependencies instead.
+/// into it. Two builds into one directory at once would race on the wasm
+/// files of the same names: cargo's own lock covers only its compile step,
+/// and one build's wasm-bindgen would read the file the other's cargo is
+/// writing. (Two versions must not share a directory at all: see
+/// `mixed::mixed_target`.)
 fn hold(target_dir: &std::path::Path) -> std::sync::MutexGuard<'static, ()> {
     static LOCKS: Mutex<BTreeMap<PathBuf, &'static Mutex<()>>> = Mutex::new(BTreeMap::new());
     let lock: &'static Mutex<()> = {

@@ -7,7 +7,7 @@
 //! background, into the rollout's target directory, whose dependencies it
 //! shares) and the end-to-end suite runs through it.
 
-use crate::rollout::{extract, git, history_available, previous_target};
+use crate::rollout::{extract, git, history_available};
 use crate::tools::Tools;
 use crate::{Result, build, root};
 use std::path::PathBuf;
@@ -15,6 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
+
+/// The previous router's own target directory (kept between runs). Not the
+/// rollout's: its previous version is another commit, and cargo would take
+/// that build's `protocol` for this one's (the same crate name and hash,
+/// whose sources `git archive` dates to their commit, older than the other's
+/// build), compiling the router against the wrong wire.
+fn mixed_target() -> PathBuf {
+    root().join("target").join("mixed-target")
+}
 
 /// The newest wire fixture file, relative to the root.
 pub(crate) fn newest_fixture() -> Result<String> {
@@ -87,7 +96,7 @@ impl PreviousRouter {
                 &tools,
                 &dir,
                 &["router-worker"],
-                &previous_target(),
+                &mixed_target(),
                 &out,
                 &group,
             )
