@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// The two deployables: (package, its wrangler config relative to the root).
@@ -131,6 +132,101 @@ fn without_custom_section(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
         at = end;
     }
     Ok(out)
+}
+
+/// A version extracted at `project` and built in the background by
+/// [`build_in_background`] (at the lowest CPU priority, so that it takes the
+/// cycles the steps in the foreground leave idle; its output goes to a log).
+/// Dropped unfinished, it kills the build.
+#[derive(Debug)]
+pub(crate) struct BackgroundBuild {
+    /// What is built, for the messages ("the rollout's previous version").
+    what: &'static str,
+    commit: String,
+    project: PathBuf,
+    log: PathBuf,
+    /// The build's seconds, when it succeeds.
+    build: Option<JoinHandle<Result<f64>>>,
+    /// The process group of the worker-build running now (0: none).
+    running: Arc<AtomicU32>,
+}
+
+impl BackgroundBuild {
+    /// Starts building `packages` of `project` (the files of `commit`) into
+    /// `target_dir`, its output written to `log`.
+    pub(crate) fn start(
+        tools: &Tools,
+        what: &'static str,
+        commit: String,
+        project: PathBuf,
+        packages: &[&'static str],
+        target_dir: PathBuf,
+        log: PathBuf,
+    ) -> BackgroundBuild {
+        let running = Arc::new(AtomicU32::new(0));
+        let (tools, dir, packages, out, group) = (
+            tools.clone(),
+            project.clone(),
+            packages.to_vec(),
+            log.clone(),
+            Arc::clone(&running),
+        );
+        let build = std::thread::spawn(move || {
+            let started = Instant::now();
+            build_in_background(&tools, &dir, &packages, &target_dir, &out, &group)
+                .map(|()| started.elapsed().as_secs_f64())
+        });
+        println!(
+            "({what} {} builds in the background; output in {})",
+            &commit[..12],
+            log.display()
+        );
+        BackgroundBuild {
+            what,
+            commit,
+            project,
+            log,
+            build: Some(build),
+            running,
+        }
+    }
+
+    /// Waits for the build; returns the commit, the project it was built in
+    /// and how long its build took, in seconds.
+    pub(crate) fn finish(mut self) -> Result<(String, PathBuf, f64)> {
+        let waited = Instant::now();
+        let seconds = self
+            .build
+            .take()
+            .ok_or("the build was already awaited")?
+            .join()
+            .unwrap_or_else(|_| Err("the build thread panicked".to_owned()))?;
+        println!(
+            "{} ({}) was built in the background in {seconds:.0}s (output in {}); waited {:.0}s for it",
+            self.what,
+            &self.commit[..12],
+            self.log.display(),
+            waited.elapsed().as_secs_f64()
+        );
+        Ok((
+            std::mem::take(&mut self.commit),
+            std::mem::take(&mut self.project),
+            seconds,
+        ))
+    }
+}
+
+impl Drop for BackgroundBuild {
+    fn drop(&mut self) {
+        if let Some(build) = self.build.take() {
+            // Unfinished (an earlier step failed): stop it rather than leave
+            // it running after we exit.
+            let group = self.running.load(Ordering::SeqCst);
+            if group != 0 && !build.is_finished() {
+                crate::wrangler::signal_group(group, "KILL");
+            }
+        }
+    }
 }
 
 /// One lock per target directory, held by a build (of all its packages)

@@ -11,10 +11,6 @@ use crate::rollout::{extract, git, history_available};
 use crate::tools::Tools;
 use crate::{Result, build, root};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::JoinHandle;
-use std::time::Instant;
 
 /// The previous router's own target directory (kept between runs). Not the
 /// rollout's: its previous version is another commit, and cargo would take
@@ -62,13 +58,7 @@ pub(crate) fn previous_release() -> Result<String> {
 
 /// The previous release's router, extracted and built in the background.
 #[derive(Debug)]
-pub(crate) struct PreviousRouter {
-    commit: String,
-    project: PathBuf,
-    log: PathBuf,
-    build: Option<JoinHandle<Result<f64>>>,
-    running: Arc<AtomicU32>,
-}
+pub(crate) struct PreviousRouter(build::BackgroundBuild);
 
 impl PreviousRouter {
     /// Extracts the previous release and starts building its router.
@@ -82,65 +72,21 @@ impl PreviousRouter {
         let commit = previous_release()?;
         let project = root().join("target").join("mixed-previous");
         extract(&commit, &project)?;
-        let log = root().join("target").join("mixed-previous-build.log");
-        let running = Arc::new(AtomicU32::new(0));
-        let (tools, dir, out, group) = (
-            tools.clone(),
-            project.clone(),
-            log.clone(),
-            Arc::clone(&running),
-        );
-        let build = std::thread::spawn(move || {
-            let started = Instant::now();
-            build::build_in_background(
-                &tools,
-                &dir,
-                &["router-worker"],
-                &mixed_target(),
-                &out,
-                &group,
-            )
-            .map(|()| started.elapsed().as_secs_f64())
-        });
-        println!(
-            "(the previous release's router {} builds in the background; output in {})",
-            &commit[..12],
-            log.display()
-        );
-        Ok(PreviousRouter {
+        Ok(PreviousRouter(build::BackgroundBuild::start(
+            tools,
+            "the previous release's router",
             commit,
             project,
-            log,
-            build: Some(build),
-            running,
-        })
+            &["router-worker"],
+            mixed_target(),
+            root().join("target").join("mixed-previous-build.log"),
+        )))
     }
 
     /// Waits for the build; returns the project to serve the router from
     /// and how long the build took, in seconds.
-    pub(crate) fn finish(mut self) -> Result<(PathBuf, f64)> {
-        let seconds = self
-            .build
-            .take()
-            .ok_or("the build was already awaited")?
-            .join()
-            .unwrap_or_else(|_| Err("the build thread panicked".to_owned()))?;
-        println!(
-            "the previous release's router ({}) was built in {seconds:.0}s (output in {})",
-            &self.commit[..12],
-            self.log.display()
-        );
-        Ok((self.project.clone(), seconds))
-    }
-}
-
-impl Drop for PreviousRouter {
-    fn drop(&mut self) {
-        if let Some(build) = self.build.take() {
-            let group = self.running.load(Ordering::SeqCst);
-            if group != 0 && !build.is_finished() {
-                crate::wrangler::signal_group(group, "KILL");
-            }
-        }
+    pub(crate) fn finish(self) -> Result<(PathBuf, f64)> {
+        let (_, project, seconds) = self.0.finish()?;
+        Ok((project, seconds))
     }
 }

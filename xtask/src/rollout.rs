@@ -11,7 +11,6 @@
 use crate::api::{deliver, deliver_ok, list_all, mark_read, search_all, signup_key};
 use crate::http::Client;
 use crate::tools::Tools;
-use crate::wrangler::signal_group;
 use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, build, root, step};
 use protocol::key::sha256_hex;
@@ -19,10 +18,6 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread::JoinHandle;
-use std::time::Instant;
 
 const INBOXES: usize = 6;
 const MESSAGES: usize = 12;
@@ -155,90 +150,34 @@ pub(crate) struct Previous {
 }
 
 /// The previous version, extracted, and its build under way in the
-/// background (at the lowest CPU priority, so that it takes the cycles the
-/// steps in the foreground leave idle; its output goes to a log). Dropped
-/// unfinished, it kills the build.
+/// background.
 #[derive(Debug)]
-pub(crate) struct PreviousBuild {
-    previous: Option<Previous>,
-    log: PathBuf,
-    /// The build's seconds, when it succeeds.
-    build: Option<JoinHandle<Result<f64>>>,
-    /// The process group of the worker-build running now (0: none).
-    running: Arc<AtomicU32>,
-}
+pub(crate) struct PreviousBuild(build::BackgroundBuild);
 
 impl PreviousBuild {
     /// Extracts the previous version and starts building it.
     pub(crate) fn start(tools: &Tools) -> Result<PreviousBuild> {
         require_history()?;
         let (commit, project) = previous_version()?;
-        let log = root().join("target").join("rollout-previous-build.log");
-        let running = Arc::new(AtomicU32::new(0));
-        let (tools, dir, target, out, group) = (
-            tools.clone(),
-            project.clone(),
+        Ok(PreviousBuild(build::BackgroundBuild::start(
+            tools,
+            "the rollout's previous version",
+            commit,
+            project,
+            &build::WORKERS.map(|(package, _)| package),
             previous_target(),
-            log.clone(),
-            Arc::clone(&running),
-        );
-        let build = std::thread::spawn(move || {
-            let started = Instant::now();
-            let packages = build::WORKERS.map(|(package, _)| package);
-            build::build_in_background(&tools, &dir, &packages, &target, &out, &group)
-                .map(|()| started.elapsed().as_secs_f64())
-        });
-        println!(
-            "(the rollout's previous version {} builds in the background; output in {})",
-            &commit[..12],
-            log.display()
-        );
-        Ok(PreviousBuild {
-            previous: Some(Previous { commit, project }),
-            log,
-            build: Some(build),
-            running,
-        })
+            root().join("target").join("rollout-previous-build.log"),
+        )))
     }
 
     /// Waits for the build; returns the built version and how long its
     /// build took, in seconds.
-    pub(crate) fn finish(mut self) -> Result<(Previous, f64)> {
-        let waited = Instant::now();
-        let outcome = self
-            .build
-            .take()
-            .ok_or("the build was already awaited")?
-            .join()
-            .unwrap_or_else(|_| Err("the build thread panicked".to_owned()))?;
-        println!(
-            "the previous version was built in the background in {outcome:.0}s (output in {}); waited {:.0}s for it",
-            self.log.display(),
-            waited.elapsed().as_secs_f64()
-        );
-        let previous = self
-            .previous
-            .take()
-            .ok_or("the build was already awaited")?;
-        Ok((previous, outcome))
+    pub(crate) fn finish(self) -> Result<(Previous, f64)> {
+        let (commit, project, seconds) = self.0.finish()?;
+        Ok((Previous { commit, project }, seconds))
     }
 }
 
-impl Drop for PreviousBuild {
-    fn drop(&mut self) {
-        if let Some(build) = self.build.take() {
-            // Unfinished (an earlier step failed): stop it rather than leave
-            // it running after we exit.
-            let group = self.running.load(Ordering::SeqCst);
-            if group != 0 && !build.is_finished() {
-                signal_group(group, "KILL");
-            }
-        }
-    }
-}
-
-/// Runs the rollout check, with the previous version built earlier
-/// ([`PreviousBuild`]), or built here when there is none.
 /// Waits until every message the previous version stored has a thread,
 /// then checks they are one thread of all of them.
 fn threaded_after_the_rollout(client: &Client, key: &str, handle: &str) -> Result<()> {
@@ -324,6 +263,8 @@ fn searchable_after_the_rollout(client: &Client, key: &str, handle: &str) -> Res
     Ok(())
 }
 
+/// Runs the rollout check, with the previous version built earlier
+/// ([`PreviousBuild`]), or built here when there is none.
 pub(crate) fn run(tools: &Tools, previous: Option<Previous>) -> Result<()> {
     step("migration rollout on wrangler dev: the previous version's inboxes wake under this one");
     require_history()?;
