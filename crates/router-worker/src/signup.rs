@@ -1,6 +1,6 @@
 //! `POST /api/signup`: the throttle on the client's address, then the signup
-//! protocol (claim the handle's InboxDO, publish the key and handle in KV,
-//! confirm), undone on any failure after the claim.
+//! protocol (claim the handle's InboxDO, publish the key and handle in KV
+//! together, confirm), undone on any failure after the claim.
 
 use crate::error::RouterError;
 use crate::extract::json_body;
@@ -129,15 +129,19 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             return Err(RouterError::from_inbox(&claimed));
         }
 
-        let key_entry = key_index_key(&hash);
-        if let Err(error) = self.directory().put(&key_entry, &id).await {
-            self.abandon(&id, &hash, None).await;
-            return Err(error.into());
-        }
+        // The two KV entries are written together: one round trip, not two.
         // The handle entry is a pure function of the handle (the id is derived
         // from it), so it is correct whoever ends up owning the handle and is
         // never removed on failure: removing it could race with a winner's write.
-        if let Err(error) = self.directory().put(&handle_index_key(handle), &id).await {
+        // If either write fails the key entry is deleted (it may have landed).
+        let key_entry = key_index_key(&hash);
+        let handle_entry = handle_index_key(handle);
+        let (key_written, handle_written) = futures_util::future::join(
+            self.directory().put(&key_entry, &id),
+            self.directory().put(&handle_entry, &id),
+        )
+        .await;
+        if let Err(error) = key_written.and(handle_written) {
             self.abandon(&id, &hash, Some(&key_entry)).await;
             return Err(error.into());
         }

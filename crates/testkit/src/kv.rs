@@ -19,6 +19,9 @@ struct State {
     entries: BTreeMap<String, Entry>,
     /// Keys whose next writes fail, with how many more times to fail.
     failing_writes: Vec<(String, u32)>,
+    /// Writes started and not yet finished, and the most there ever were.
+    writes_in_flight: u32,
+    most_writes_in_flight: u32,
 }
 
 /// Workers KV in memory. With a staleness window, a write becomes visible to
@@ -52,6 +55,13 @@ impl FakeKv {
         self.lock().failing_writes.push((prefix.to_owned(), times));
     }
 
+    /// The most writes (puts and deletes) that were ever in flight at once:
+    /// each write yields once before it lands, as a real KV write is a round
+    /// trip, so writes awaited together overlap and writes in a row do not.
+    pub fn most_writes_at_once(&self) -> u32 {
+        self.lock().most_writes_in_flight
+    }
+
     /// Every key and the value that will eventually be visible (for asserting
     /// that nothing orphaned was left behind).
     pub fn snapshot(&self) -> BTreeMap<String, String> {
@@ -77,6 +87,19 @@ impl FakeKv {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A test that panicked while holding the lock has already failed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One write as a round trip: in flight across one yield, then applied.
+    async fn write_after_a_yield(&self, key: &str, value: Option<String>) -> Result<(), PortError> {
+        {
+            let mut state = self.lock();
+            state.writes_in_flight += 1;
+            state.most_writes_in_flight = state.most_writes_in_flight.max(state.writes_in_flight);
+        }
+        YieldOnce(false).await;
+        let outcome = self.write(key, value);
+        self.lock().writes_in_flight -= 1;
+        outcome
     }
 
     fn write(&self, key: &str, value: Option<String>) -> Result<(), PortError> {
@@ -122,10 +145,30 @@ impl Directory for FakeKv {
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), PortError> {
-        self.write(key, Some(value.to_owned()))
+        self.write_after_a_yield(key, Some(value.to_owned())).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
-        self.write(key, None)
+        self.write_after_a_yield(key, None).await
+    }
+}
+
+/// A future that is pending once (waking itself at once), then ready: the
+/// point where other futures awaited beside it run.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        context.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

@@ -276,12 +276,16 @@ fn a_stale_or_forged_kv_entry_routes_but_never_grants() {
 #[test]
 fn a_failed_signup_leaves_the_handle_free() {
     type Arrange = fn(&TestService);
-    let failures: [(&str, Arrange); 4] = [
+    let failures: [(&str, Arrange); 5] = [
         ("claim unreachable", |s| {
             s.objects().fail_requests("claim", 1)
         }),
         ("key index write", |s| s.kv().fail_writes("key:", 1)),
         ("handle index write", |s| s.kv().fail_writes("handle:", 1)),
+        ("both index writes", |s| {
+            s.kv().fail_writes("key:", 1);
+            s.kv().fail_writes("handle:", 1);
+        }),
         ("confirm unreachable", |s| {
             s.objects().fail_requests("confirm", 1)
         }),
@@ -306,6 +310,20 @@ fn a_failed_signup_leaves_the_handle_free() {
             "{name}"
         );
     }
+}
+
+/// The signup's two KV writes are one round trip: in flight together.
+#[test]
+fn a_signup_writes_its_two_kv_entries_at_once() {
+    let service = TestService::new();
+    let key = service.signup("alice");
+    assert_eq!(service.kv().most_writes_at_once(), 2);
+    let entries = service.kv().snapshot();
+    assert_eq!(entries.get("handle:alice"), Some(&object_id("alice")));
+    assert_eq!(
+        check(&service, &get_with_key("/api/me", &key))["body"]["handle"],
+        "alice"
+    );
 }
 
 #[test]
