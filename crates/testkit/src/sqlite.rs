@@ -14,6 +14,8 @@ pub const MAX_VALUE_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_PARAMS: usize = 100;
 /// DO SQLite's limit on a statement's text, in bytes.
 pub const MAX_STATEMENT_BYTES: usize = 100 * 1024;
+/// Prepared statements kept for reuse (the inbox runs a few dozen texts).
+const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 /// An in-memory database behind the [`Sql`] port. Like DO SQLite it refuses
 /// `BEGIN`/`SAVEPOINT`/`COMMIT`/`ROLLBACK` and `PRAGMA user_version` from
@@ -51,6 +53,9 @@ impl SqliteDb {
         if let Err(error) = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true) {
             panic!("enabling defensive mode failed: {error}");
         }
+        // As on Durable Objects, whose `sql.exec` keeps the statements it
+        // prepared (up to 1 MiB of SQL text) for the next call with the same text.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let internal = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&internal);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -272,7 +277,7 @@ impl Sql for SqliteDb {
         }
         let error = |e: rusqlite::Error| sql_error(&e);
         let conn = lock(&self.conn);
-        let mut statement = conn.prepare(query).map_err(error)?;
+        let mut statement = conn.prepare_cached(query).map_err(error)?;
         let columns: Vec<String> = statement
             .column_names()
             .into_iter()
