@@ -1077,13 +1077,22 @@ fn alone(line: &str, c: &Cand) -> bool {
     line[..c.start].chars().all(is_glue_char) && line[c.end..].chars().all(is_glue_char)
 }
 
-fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
-    let mut index: [Vec<usize>; 256] = std::array::from_fn(|_| Vec::new());
-    for (l, (word, _)) in LABELS.iter().enumerate() {
-        if let Some(&first) = word.as_bytes().first() {
-            index[usize::from(first)].push(l);
+/// The [`LABELS`] by their first byte, built once per process.
+fn label_index() -> &'static [Vec<usize>; 256] {
+    static INDEX: std::sync::OnceLock<[Vec<usize>; 256]> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: [Vec<usize>; 256] = std::array::from_fn(|_| Vec::new());
+        for (l, (word, _)) in LABELS.iter().enumerate() {
+            if let Some(&first) = word.as_bytes().first() {
+                index[usize::from(first)].push(l);
+            }
         }
-    }
+        index
+    })
+}
+
+fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
+    let index = label_index();
     let mut lines_of: Vec<Vec<&str>> = Vec::with_capacity(sources.len());
     for s in sources {
         lines_of.push(
@@ -1099,7 +1108,7 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
         let mut infos = Vec::with_capacity(lines.len());
         for line in lines {
             let lower = line.to_ascii_lowercase();
-            let found = labels_in(&lower, &index);
+            let found = labels_in(&lower, index);
             infos.push(line_info(line, &lower, &found));
             labels.push(found);
         }
