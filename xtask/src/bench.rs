@@ -25,7 +25,7 @@ pub(crate) fn run_all(tools: &Tools) -> Result<()> {
     print_criterion_medians()?;
     crate::build::build_all(tools)?;
     load(tools)?;
-    crate::latency::run(tools)
+    crate::latency::run(tools, crate::latency::DEFAULT_STORED)
 }
 
 /// Criterion's median estimates from `target/criterion`, per group, each with

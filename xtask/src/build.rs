@@ -263,16 +263,39 @@ fn worker_build(
     target_dir: &std::path::Path,
     package: &str,
 ) -> Command {
+    worker_build_of(tools, &project.join("crates").join(package), target_dir)
+}
+
+/// `worker-build --release` of the crate in `crate_dir`, into `target_dir`.
+fn worker_build_of(
+    tools: &Tools,
+    crate_dir: &std::path::Path,
+    target_dir: &std::path::Path,
+) -> Command {
     let mut command = Command::new(&tools.worker_build);
     command
         .arg("--release")
-        .current_dir(project.join("crates").join(package))
+        .current_dir(crate_dir)
         .env("CARGO_TARGET_DIR", target_dir)
         .env("PATH", tools.path_with_node())
         .env("WASM_BINDGEN_BIN", &tools.wasm_bindgen)
         .env("WASM_OPT_BIN", &tools.wasm_opt)
         .env("ESBUILD_BIN", &tools.esbuild);
     command
+}
+
+/// The cold-wake floor of the latency bench (`xtask/floor-do`, never
+/// deployed), built into this project's target directory; returns the
+/// directory holding its `wrangler.toml`.
+pub(crate) fn build_floor(tools: &Tools) -> Result<PathBuf> {
+    let target_dir = root().join("target");
+    let _only_builder = hold(&target_dir);
+    let crate_dir = root().join("xtask").join("floor-do");
+    step("worker-build --release (floor-do, the cold-wake floor)");
+    let started = Instant::now();
+    run(&mut worker_build_of(tools, &crate_dir, &target_dir))?;
+    println!("built floor-do in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(crate_dir)
 }
 
 /// As [`build_in`], of `packages` only, for running beside other steps: at

@@ -112,6 +112,8 @@ fn test_phases(phases: &mut Phases) -> Result<e2e::Summary> {
             "router-worker",
             "-p",
             "inbox-do",
+            "-p",
+            "floor-do",
             "--all-targets",
             "--locked",
             "--",

@@ -2,7 +2,9 @@
 //! floor measured in the same run: `GET /api/health/deep`, the smallest round
 //! trip through the router to a Durable Object and one read of its SQLite.
 //! Also the time to the first response after a start, and the first request
-//! to an inbox after a restart (every object cold) and after an idle spell.
+//! to an inbox after a restart (every object cold) and after an idle spell,
+//! beside the cold-wake floor: the first request to the smallest Rust Durable
+//! Object (`xtask/floor-do`) after a restart of its own `wrangler dev`.
 
 use crate::api::{deliver, filled_inbox, signup_key};
 use crate::http::Response;
@@ -17,8 +19,10 @@ const REQUESTS: usize = 400;
 const CLIENTS: usize = 8;
 /// Rounds; every figure is the median over them.
 const ROUNDS: usize = 3;
-/// Messages in the inbox that is listed and read.
-const STORED: usize = 1000;
+/// Messages in the inbox that is listed and read, when not told otherwise.
+pub(crate) const DEFAULT_STORED: usize = 100_000;
+/// Restarts for the cold-wake figures (each gives one cold request).
+const RESTARTS: usize = 5;
 
 /// A scenario: its name, the status every answer must have, and the request
 /// (given the round and the request's number).
@@ -83,8 +87,10 @@ fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) ->
     })
 }
 
-pub(crate) fn run(tools: &Tools) -> Result<()> {
+pub(crate) fn run(tools: &Tools, stored: usize) -> Result<()> {
     step("latency on wrangler dev: p50, p99 and throughput, against a router → DO → SQLite floor");
+    // Built first, so that no build runs beside a measurement.
+    let floor_worker = crate::build::build_floor(tools)?;
     // The deployed defaults (no http webhooks), without the signup limit.
     let mut settings = DevSettings::default();
     settings.set_router_var(protocol::bindings::SIGNUPS_PER_HOUR_VAR, "0");
@@ -95,8 +101,13 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
     let cold_probe = timed(|| client.get("/api/health/deep"))?;
     let domain = mail_domain()?;
 
-    // An inbox with STORED messages to list and read, and one to deliver to.
-    let reader = filled_inbox(&client, "lat-reader", &domain, STORED, 16, "lat")?;
+    // An inbox with `stored` messages to list and read, and one to deliver to.
+    let filling = Instant::now();
+    let reader = filled_inbox(&client, "lat-reader", &domain, stored, 16, "lat")?;
+    println!(
+        "filled an inbox with {stored} messages in {:.0} s",
+        filling.elapsed().as_secs_f64()
+    );
     signup_key(&client, "lat-ingest")?;
 
     let auth = format!("Bearer {reader}");
@@ -133,7 +144,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
             }),
         ),
         (
-            "list (20 of 1,000)",
+            "list (20 of the stored)",
             200,
             Box::new(|_, _| {
                 client.request(
@@ -150,7 +161,7 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
             Box::new(|_, n| {
                 client.request(
                     "GET",
-                    &format!("/api/messages/{}", 1 + n % STORED),
+                    &format!("/api/messages/{}", 1 + n * 7919 % stored),
                     &[("authorization", &auth)],
                     None,
                 )
@@ -167,13 +178,51 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         }
     }
 
-    // A restart: every object is cold. And an idle spell.
-    let ready_again = session.start()?;
-    let cold_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
-    let warm_inbox = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
+    // Restarts: every object is cold after each. Then an idle spell.
+    let mut restarts = Vec::new();
+    let (mut cold_inbox, mut warm_inbox, mut cold_health) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RESTARTS {
+        // The readiness poll (`/api/health`, router only) has woken the
+        // Worker, as the floor's wakes its Worker: what is cold is the object.
+        restarts.push(session.start()?);
+        cold_health.push(timed(|| client.get("/api/health/deep"))?);
+        cold_inbox.push(timed(|| {
+            client.get_with_key("/api/messages?limit=20", &reader)
+        })?);
+        warm_inbox.push(timed(|| {
+            client.get_with_key("/api/messages?limit=20", &reader)
+        })?);
+    }
     std::thread::sleep(Duration::from_secs(30));
     let after_idle = timed(|| client.get_with_key("/api/messages?limit=20", &reader))?;
     session.stop();
+
+    // The floor: the smallest Rust Durable Object, on its own wrangler dev.
+    let mut floor_session = Session::new(
+        tools,
+        "latency-floor",
+        DevSettings {
+            alone: Some(floor_worker),
+            ..DevSettings::default()
+        },
+    )?;
+    floor_session.start()?;
+    let floor_client = floor_session.client();
+    timed(|| floor_client.get("/floor"))?;
+    let (mut cold_floor, mut warm_floor) = (Vec::new(), Vec::new());
+    for _ in 0..RESTARTS {
+        floor_session.start()?;
+        cold_floor.push(timed(|| floor_client.get("/floor"))?);
+        warm_floor.push(timed(|| floor_client.get("/floor"))?);
+    }
+    floor_session.stop();
+    let ready_again = median(&mut restarts);
+    let (cold_inbox, warm_inbox, cold_health) = (
+        median(&mut cold_inbox),
+        median(&mut warm_inbox),
+        median(&mut cold_health),
+    );
+    let (cold_floor, warm_floor) = (median(&mut cold_floor), median(&mut warm_floor));
 
     let floor = stats(&results[0]);
     println!(
@@ -197,11 +246,17 @@ pub(crate) fn run(tools: &Tools) -> Result<()> {
         "\n| first responses | time |\n|---|---:|\n\
          | start of wrangler dev to the first answer (polled every 200 ms) | {:.1} s |\n\
          | then the first deep health (a new object: migrations run) | {cold_probe:.1} ms |\n\
-         | restart on the same state to the first answer | {:.1} s |\n\
-         | first list of an inbox after the restart (object cold) | {cold_inbox:.1} ms |\n\
+         | restart on the same state to the first answer (median of {RESTARTS}) | {:.1} s |\n\
+         | first deep health after a restart (its object cold) | {cold_health:.1} ms ({:.2}x the floor) |\n\
+         | then the first list of an inbox (its object cold) | {cold_inbox:.1} ms ({:.2}x the floor) |\n\
          | the same list again (object warm) | {warm_inbox:.1} ms |\n\
-         | the same list after 30 s idle | {after_idle:.1} ms |",
-        ready, ready_again
+         | the same list after 30 s idle | {after_idle:.1} ms |\n\
+         | floor: first request to the smallest Rust DO after a restart | {cold_floor:.1} ms |\n\
+         | floor: the same request again (warm) | {warm_floor:.1} ms |",
+        ready,
+        ready_again,
+        cold_health / cold_floor,
+        cold_inbox / cold_floor
     );
     Ok(())
 }

@@ -16,7 +16,11 @@
 //!   checking that nothing acknowledged is lost (a short profile runs in
 //!   `test`).
 //! - `cargo xtask bench`: the native benchmarks, an end-to-end load, and the
-//!   latency figures (`cargo xtask latency` runs only those).
+//!   latency figures (`cargo xtask latency [--stored N]` runs only those, with
+//!   an inbox of 100,000 messages or N).
+//! - `cargo xtask scale [--inboxes N]`: 10,000 inboxes (or N) on one
+//!   `wrangler dev`, with the dev server's memory and the read latency as the
+//!   count grows.
 //! - `cargo xtask setup`: install the toolchain pieces only.
 //! - `cargo xtask openapi`: regenerate `crates/protocol/openapi.json`.
 
@@ -33,6 +37,7 @@ mod latency;
 mod mixed;
 mod receiver;
 mod rollout;
+mod scale;
 mod schemathesis;
 mod soak;
 mod tools;
@@ -63,8 +68,13 @@ fn main() -> ExitCode {
             soak::run(&t, profile)
         }),
         Some("latency") => tools::ensure_all().and_then(|t| {
+            let stored = match (args.get(1).map(String::as_str), args.get(2)) {
+                (None, _) => latency::DEFAULT_STORED,
+                (Some("--stored"), Some(n)) => n.parse().map_err(|_| USAGE.to_owned())?,
+                _ => return Err(USAGE.to_owned()),
+            };
             build::build_all(&t)?;
-            latency::run(&t)
+            latency::run(&t, stored)
         }),
         Some("rollout") => tools::ensure_all().and_then(|t| {
             // As `cargo xtask test` does it: the previous version builds in
@@ -84,6 +94,15 @@ fn main() -> ExitCode {
             let (project, _) = mixed::PreviousRouter::start(&t)?.finish()?;
             e2e::run_mixed(&t, project)?.finish()
         }),
+        Some("scale") => tools::ensure_all().and_then(|t| {
+            let inboxes = match (args.get(1).map(String::as_str), args.get(2)) {
+                (None, _) => scale::DEFAULT_INBOXES,
+                (Some("--inboxes"), Some(n)) => n.parse().map_err(|_| USAGE.to_owned())?,
+                _ => return Err(USAGE.to_owned()),
+            };
+            build::build_all(&t)?;
+            scale::run(&t, inboxes)
+        }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
         Some("bench") => tools::ensure_all().and_then(|t| bench::run_all(&t)),
@@ -102,7 +121,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench | latency | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

@@ -40,6 +40,9 @@ pub(crate) struct DevSettings {
     /// release's) in front of this project's inbox script: the window of a
     /// staged deploy, after the inbox script and before the router.
     pub(crate) router_project: Option<PathBuf>,
+    /// Serve this Worker (a directory holding its `wrangler.toml`) alone
+    /// instead of the service: the latency bench's cold-wake floor.
+    pub(crate) alone: Option<PathBuf>,
 }
 
 impl DevSettings {
@@ -61,6 +64,7 @@ impl DevSettings {
             inbox_vars: Vec::new(),
             project: None,
             router_project: None,
+            alone: None,
         }
     }
 
@@ -93,7 +97,13 @@ fn dev_command(tools: &Tools, port: u16, state: &Path, settings: &DevSettings) -
     let project = settings.project.clone().unwrap_or_else(root);
     let mut command = tools.wrangler();
     command.current_dir(&project).arg("dev");
-    for (package, config) in WORKERS {
+    let configs = if let Some(alone) = &settings.alone {
+        command.arg("--config").arg(alone.join("wrangler.toml"));
+        &WORKERS[..0]
+    } else {
+        &WORKERS[..]
+    };
+    for &(package, config) in configs {
         if package == "inbox-do" && !settings.inbox_vars.is_empty() {
             let mut text = std::fs::read_to_string(project.join(config))
                 .map_err(|e| format!("reading {config}: {e}"))?;
