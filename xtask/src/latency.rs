@@ -38,7 +38,7 @@ struct Round {
     seconds: f64,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted
         .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
         .copied()
@@ -50,22 +50,23 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Runs `REQUESTS` calls of `request(n)` from `CLIENTS` threads; every answer
-/// must have status `expected`.
-fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) -> Result<Round> {
-    let started = Instant::now();
+/// Runs `work(i)` for every `i` in `range`, spread over `clients` threads;
+/// returns each call's latency in ms, sorted. The first failure fails all.
+pub(crate) fn timed_all(
+    clients: usize,
+    range: std::ops::Range<usize>,
+    work: &(dyn Fn(usize) -> Result<()> + Sync),
+) -> Result<Vec<f64>> {
     let outcomes: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..CLIENTS)
+        let workers: Vec<_> = (0..clients)
             .map(|client| {
+                let range = range.clone();
                 scope.spawn(move || -> Result<Vec<f64>> {
                     let mut latencies = Vec::new();
-                    for n in (client..REQUESTS).step_by(CLIENTS) {
+                    for i in (range.start + client..range.end).step_by(clients) {
                         let began = Instant::now();
-                        let answer = request(n)?;
+                        work(i)?;
                         latencies.push(began.elapsed().as_secs_f64() * 1000.0);
-                        if answer.status != expected {
-                            return Err(format!("request {n}: {} {}", answer.status, answer.body));
-                        }
                     }
                     Ok(latencies)
                 })
@@ -76,11 +77,25 @@ fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) ->
             .map(|w| w.join().unwrap_or_else(|_| Err("a client panicked".into())))
             .collect()
     });
-    let mut latencies = Vec::new();
+    let mut all = Vec::new();
     for outcome in outcomes {
-        latencies.extend(outcome?);
+        all.extend(outcome?);
     }
-    latencies.sort_by(f64::total_cmp);
+    all.sort_by(f64::total_cmp);
+    Ok(all)
+}
+
+/// Runs `REQUESTS` calls of `request(n)` from `CLIENTS` threads; every answer
+/// must have status `expected`.
+fn round(request: &(dyn Fn(usize) -> Result<Response> + Sync), expected: u16) -> Result<Round> {
+    let started = Instant::now();
+    let latencies = timed_all(CLIENTS, 0..REQUESTS, &|n| {
+        let answer = request(n)?;
+        if answer.status != expected {
+            return Err(format!("request {n}: {} {}", answer.status, answer.body));
+        }
+        Ok(())
+    })?;
     Ok(Round {
         latencies,
         seconds: started.elapsed().as_secs_f64(),

@@ -9,6 +9,7 @@
 
 use crate::api::{deliver, signup, small_message};
 use crate::http::Client;
+use crate::latency::percentile;
 use crate::tools::Tools;
 use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, step};
@@ -106,45 +107,13 @@ fn bytes_under(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Runs `work(i)` for every `i` in `range` from [`CLIENTS`] threads; returns
-/// each call's latency in ms, sorted. The first failure fails the whole.
+/// Runs `work(i)` for every `i` in `range` from [`CLIENTS`] threads; each
+/// call's latency in ms, sorted.
 fn timed_all(
     range: std::ops::Range<usize>,
     work: &(dyn Fn(usize) -> Result<()> + Sync),
 ) -> Result<Vec<f64>> {
-    let outcomes: Vec<Result<Vec<f64>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..CLIENTS)
-            .map(|client| {
-                let range = range.clone();
-                scope.spawn(move || -> Result<Vec<f64>> {
-                    let mut latencies = Vec::new();
-                    for i in (range.start + client..range.end).step_by(CLIENTS) {
-                        let began = Instant::now();
-                        work(i)?;
-                        latencies.push(began.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err("a client panicked".into())))
-            .collect()
-    });
-    let mut all = Vec::new();
-    for outcome in outcomes {
-        all.extend(outcome?);
-    }
-    all.sort_by(f64::total_cmp);
-    Ok(all)
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted
-        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN)
+    crate::latency::timed_all(CLIENTS, range, work)
 }
 
 fn handle_of(i: usize) -> String {
