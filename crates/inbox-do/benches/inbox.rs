@@ -144,7 +144,7 @@ mod native {
                     let n = count.get();
                     count.set(n + 1);
                     let mut slot = warm.borrow_mut();
-                    if n % WARM_INBOX_MESSAGES == 0 {
+                    if n.is_multiple_of(WARM_INBOX_MESSAGES) {
                         let (db, service) = inbox();
                         ingest(&db, &service, &numbered(raw, u64::MAX - n));
                         *slot = Some((db, service));
