@@ -6,7 +6,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-// The whole crate is platform glue (the one place `worker::` may be named).
+// The whole crate is platform glue, so it lives in the glue module.
 mod glue;
 
 pub use glue::FloorObject;
