@@ -632,10 +632,6 @@ fn push_term(out: &mut String, term: &Term) {
     }
 }
 
-/// Whether `c` is a CJK character that is indexed on its own: Han (with
-/// 々 〆 〇 and the Hangzhou numerals), Hiragana, Katakana (half-width
-/// included, with the prolonged sound mark ー), Hangul syllables and jamo.
-/// CJK punctuation (`、。「」・` and the like) is not.
 /// Whether `text` may hold a CJK character: every one is at U+1100 or above,
 /// whose UTF-8 begins with a byte of 0xE1 or more, so text without such a
 /// byte (most mail) holds none. A byte scan, far quicker than decoding.
@@ -643,6 +639,10 @@ fn may_hold_cjk(text: &str) -> bool {
     text.bytes().any(|b| b >= 0xE1)
 }
 
+/// Whether `c` is a CJK character that is indexed on its own: Han (with
+/// 々 〆 〇 and the Hangzhou numerals), Hiragana, Katakana (half-width
+/// included, with the prolonged sound mark ー), Hangul syllables and jamo.
+/// CJK punctuation (`、。「」・` and the like) is not.
 fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{3005}'..='\u{3007}' // 々 〆 〇
