@@ -161,6 +161,33 @@ mod native {
         });
     }
 
+    /// The floor of an ingest: the SHA-256 of its bytes, which
+    /// de-duplication computes anyway.
+    fn bench_sha256_floor(group: &mut criterion::BenchmarkGroup<'_, WallTime>, raw: &[u8]) {
+        group.bench_function("floor: sha256", |b| {
+            b.iter(|| Sha256::digest(black_box(raw)))
+        });
+    }
+
+    /// Ingest of `raw` into a new inbox each time (made in the untimed setup).
+    fn bench_new_inbox_ingest(
+        group: &mut criterion::BenchmarkGroup<'_, WallTime>,
+        name: &str,
+        raw: &[u8],
+    ) {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                inbox,
+                // The inbox is returned so that dropping it is not timed.
+                |(db, service)| {
+                    ingest(&db, &service, black_box(raw));
+                    (db, service)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+
     fn bench_ingest(c: &mut Criterion) {
         let small: [(&str, Vec<u8>); 2] = [
             ("2 KB plain", plain_message(2 * 1024)),
@@ -169,22 +196,11 @@ mod native {
         for (name, raw) in &small {
             let mut group = c.benchmark_group(format!("ingest {name}"));
             group.throughput(Throughput::Bytes(raw.len() as u64));
-            group.bench_function("floor: sha256", |b| {
-                b.iter(|| Sha256::digest(black_box(raw)))
-            });
+            bench_sha256_floor(&mut group, raw);
             bench_warm_ingest(&mut group, raw);
             // The method of the first figures: each message into a new inbox
             // (every statement prepared for the first time).
-            group.bench_function("ingest into a new inbox", |b| {
-                b.iter_batched(
-                    inbox,
-                    |(db, service)| {
-                        ingest(&db, &service, black_box(raw));
-                        (db, service)
-                    },
-                    BatchSize::PerIteration,
-                )
-            });
+            bench_new_inbox_ingest(&mut group, "ingest into a new inbox", raw);
             group.finish();
         }
         for (name, size) in &SIZES[1..] {
@@ -196,20 +212,8 @@ mod native {
                     .sample_size(10)
                     .measurement_time(Duration::from_secs(20));
             }
-            group.bench_function("floor: sha256", |b| {
-                b.iter(|| Sha256::digest(black_box(&raw)))
-            });
-            group.bench_function("ingest", |b| {
-                b.iter_batched(
-                    inbox,
-                    // The inbox is returned so that dropping it is not timed.
-                    |(db, service)| {
-                        ingest(&db, &service, black_box(&raw));
-                        (db, service)
-                    },
-                    BatchSize::PerIteration,
-                )
-            });
+            bench_sha256_floor(&mut group, &raw);
+            bench_new_inbox_ingest(&mut group, "ingest", &raw);
             group.finish();
         }
     }
