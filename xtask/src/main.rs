@@ -68,11 +68,7 @@ fn main() -> ExitCode {
             soak::run(&t, profile)
         }),
         Some("latency") => tools::ensure_all().and_then(|t| {
-            let stored = match (args.get(1).map(String::as_str), args.get(2)) {
-                (None, _) => latency::DEFAULT_STORED,
-                (Some("--stored"), Some(n)) => n.parse().map_err(|_| USAGE.to_owned())?,
-                _ => return Err(USAGE.to_owned()),
-            };
+            let stored = count_option(&args[1..], "--stored", latency::DEFAULT_STORED)?;
             build::build_all(&t)?;
             latency::run(&t, stored)
         }),
@@ -95,11 +91,7 @@ fn main() -> ExitCode {
             e2e::run_mixed(&t, project)?.finish()
         }),
         Some("scale") => tools::ensure_all().and_then(|t| {
-            let inboxes = match (args.get(1).map(String::as_str), args.get(2)) {
-                (None, _) => scale::DEFAULT_INBOXES,
-                (Some("--inboxes"), Some(n)) => n.parse().map_err(|_| USAGE.to_owned())?,
-                _ => return Err(USAGE.to_owned()),
-            };
+            let inboxes = count_option(&args[1..], "--inboxes", scale::DEFAULT_INBOXES)?;
             build::build_all(&t)?;
             scale::run(&t, inboxes)
         }),
@@ -122,6 +114,16 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
+
+/// A command's only option, `flag N`: `default` when it is absent, the usage
+/// when anything else is given.
+fn count_option(rest: &[String], flag: &str, default: usize) -> Result<usize> {
+    match rest {
+        [] => Ok(default),
+        [given, n] if given == flag => n.parse().map_err(|_| USAGE.to_owned()),
+        _ => Err(USAGE.to_owned()),
+    }
+}
 
 /// Regenerates `crates/protocol/openapi.json` from the protocol types.
 fn write_openapi() -> Result<()> {

@@ -7,7 +7,7 @@
 //! samples again (are idle objects let go?), then reads a spread of the inboxes
 //! made so far twice: first with their objects idle (cold), then again (warm).
 
-use crate::api::{deliver, signup, small_message};
+use crate::api::{deliver, signup_key, small_message};
 use crate::http::Client;
 use crate::latency::percentile;
 use crate::tools::Tools;
@@ -183,17 +183,8 @@ pub(crate) fn run(tools: &Tools, inboxes: usize) -> Result<()> {
         let started = Instant::now();
         let range = made..target;
         let signups = timed_all(range.clone(), &|i| {
-            let answer = signup(&client, &handle_of(i))?;
-            if answer.status != 201 {
-                return Err(format!(
-                    "signup of {}: {} {}",
-                    handle_of(i),
-                    answer.status,
-                    answer.body
-                ));
-            }
             keys[i]
-                .set(answer.string("apiKey")?)
+                .set(signup_key(&client, &handle_of(i))?)
                 .map_err(|_| format!("{} signed up twice", handle_of(i)))
         })?;
         let deliveries = timed_all(range.clone(), &|i| {
