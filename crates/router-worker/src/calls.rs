@@ -265,8 +265,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         match Recipient::parse(address, &self.config().mail_domains) {
             Ok(recipient) => {
                 let object_id = self
-                    .directory()
-                    .get(&handle_index_key(&recipient.handle))
+                    .index_entry(&handle_index_key(&recipient.handle))
                     .await?
                     .ok_or_else(|| no_inbox_here(field, &recipient.address))?;
                 let route = SendRoute::Direct {

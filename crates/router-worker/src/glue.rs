@@ -102,6 +102,12 @@ async fn read_body(
     Ok(Ok(limit.finish()))
 }
 
+/// The KV index entries this isolate has read, kept across its requests
+/// (see [`crate::IndexCache`]: the InboxDO is the authority, KV and this
+/// cache only route).
+static INDEX: std::sync::LazyLock<std::sync::Arc<crate::IndexCache>> =
+    std::sync::LazyLock::new(std::sync::Arc::default);
+
 fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
     let domains = var(bindings::MAIL_DOMAIN_VAR);
@@ -111,7 +117,8 @@ fn router(env: &Env) -> Result<Router<KvDirectory, DoNamespace>> {
         KvDirectory(env.kv(bindings::DIRECTORY_KV)?),
         DoNamespace(env.durable_object(bindings::INBOX_NAMESPACE)?),
         RouterConfig::from_vars(domains.as_deref(), loopback.as_deref(), signups.as_deref()),
-    ))
+    )
+    .with_index_cache(INDEX.clone()))
 }
 
 /// Inbound mail (Cloudflare Email Routing). Exported by hand rather than with

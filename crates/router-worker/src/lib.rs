@@ -9,7 +9,8 @@
 //! The modules: `router` (the shell: route, method, caller, answer), `routes`
 //! (the route table), `extract` (bodies, queries, ids), `calls` (each owner
 //! route's call to its inbox), `signup`, `mail` (inbound mail), `config`,
-//! `error` (the one error type), `http` (request, answer, body limit), `log`.
+//! `error` (the one error type), `http` (request, answer, body limit), `log`,
+//! `index_cache` (the KV index entries an isolate has found).
 
 mod calls;
 mod config;
@@ -17,6 +18,7 @@ pub mod console;
 mod error;
 mod extract;
 mod http;
+pub mod index_cache;
 mod lifecycle;
 pub mod log;
 mod mail;
@@ -28,6 +30,7 @@ mod signup;
 
 pub use config::RouterConfig;
 pub use http::{BodyLimit, HttpRequest, Outgoing, TooLarge};
+pub use index_cache::IndexCache;
 pub use log::Trace;
 pub use mail::MailVerdict;
 pub use ports::{Directory, Entropy, InboxNamespace, PortError};

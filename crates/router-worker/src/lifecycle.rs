@@ -99,7 +99,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// fails here grants nothing (a pending key never works, and expires).
     async fn undo_key(&self, caller: &Caller, hash: &KeyHash, entry: Option<&str>) {
         if let Some(entry) = entry
-            && let Err(error) = self.directory().delete(entry).await
+            && let Err(error) = self.delete_index_entry(entry).await
         {
             log::warn!("key creation cleanup: deleting the key index entry failed: {error}");
         }
@@ -120,8 +120,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         }
         let removed: KeyRemoved = read_answer(&answer)?;
         if let Err(error) = self
-            .directory()
-            .delete(&key_index_key(&removed.key_hash))
+            .delete_index_entry(&key_index_key(&removed.key_hash))
             .await
         {
             log::warn!("deleting a key: its KV entry stays (the inbox refuses it): {error}");
@@ -144,7 +143,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             .map(key_index_key)
             .chain([handle_index_key(&erased.handle)]);
         for entry in entries {
-            if let Err(error) = self.directory().delete(&entry).await {
+            if let Err(error) = self.delete_index_entry(&entry).await {
                 log::warn!(
                     "deleting an inbox: a KV entry stays (its tombstone refuses it): {error}"
                 );

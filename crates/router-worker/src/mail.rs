@@ -51,11 +51,8 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 "Message too large: {raw_size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes (25 MiB)."
             ));
         }
-        let id = match self
-            .directory()
-            .get(&handle_index_key(&recipient.handle))
-            .await
-        {
+        let entry = handle_index_key(&recipient.handle);
+        let id = match self.index_entry(&entry).await {
             Ok(Some(id)) => id,
             Ok(None) => return no_such_mailbox(),
             Err(error) => return MailVerdict::Retry(format!("KV lookup failed: {error}")),
@@ -86,7 +83,12 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
                 }) => MailVerdict::Duplicate(id),
                 Err(error) => MailVerdict::Retry(format!("unreadable ingest reply: {error}")),
             },
-            404 => no_such_mailbox(),
+            404 => {
+                // No inbox there (deleted, or never confirmed): KV is read
+                // again next time.
+                self.forget_index_entry(&entry);
+                no_such_mailbox()
+            }
             413 | 507 => MailVerdict::Reject(error_of(&reply).error),
             status => MailVerdict::Retry(format!(
                 "inbox answered {status}: {}",

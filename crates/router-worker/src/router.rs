@@ -5,12 +5,16 @@
 use crate::error::RouterError;
 use crate::extract::printable;
 use crate::http::too_large;
+use crate::index_cache::IndexCache;
 use crate::routes::{Method, OwnerRoute, Route};
-use crate::{Directory, Entropy, HttpRequest, InboxNamespace, Outgoing, RouterConfig, Trace};
+use crate::{
+    Directory, Entropy, HttpRequest, InboxNamespace, Outgoing, PortError, RouterConfig, Trace,
+};
 use protocol::api::Health;
 use protocol::limits::MAX_JSON_BODY;
 use protocol::wire::{ApiCall, INBOX_RPC_URL, InboxRequest};
 use protocol::{ApiError, ApiKey, ErrorCode, Handle, KeyHash, Reply};
+use std::sync::Arc;
 
 /// The OpenAPI document served at `/api/openapi.json` (generated from the
 /// protocol types by `cargo xtask openapi`, checked by a test).
@@ -35,16 +39,57 @@ pub struct Router<D, N> {
     directory: D,
     namespace: N,
     config: RouterConfig,
+    index: Arc<IndexCache>,
 }
 
 impl<D: Directory, N: InboxNamespace> Router<D, N> {
-    /// A router over `directory` and `namespace`.
+    /// A router over `directory` and `namespace`, with an index cache of
+    /// its own (see [`IndexCache`]).
     pub fn new(directory: D, namespace: N, config: RouterConfig) -> Self {
         Router {
             directory,
             namespace,
             config,
+            index: Arc::default(),
         }
+    }
+
+    /// The same router keeping the KV index entries it reads in `index`,
+    /// which outlives it (a Worker makes a router per request and keeps one
+    /// cache for the isolate).
+    pub fn with_index_cache(self, index: Arc<IndexCache>) -> Self {
+        Router { index, ..self }
+    }
+
+    /// The index entries kept from KV (tests inspect it).
+    pub fn index_cache(&self) -> &IndexCache {
+        &self.index
+    }
+
+    /// A routing index entry (`key:` or `handle:`): as kept from an earlier
+    /// read, or read from KV and kept when found. Both indexes' values never
+    /// change once written, and the InboxDO is the authority on what they
+    /// route (see [`IndexCache`]).
+    pub(crate) async fn index_entry(&self, key: &str) -> Result<Option<String>, PortError> {
+        if let Some(value) = self.index.get(key) {
+            return Ok(Some(value));
+        }
+        let found = self.directory.get(key).await?;
+        if let Some(value) = &found {
+            self.index.keep(key, value);
+        }
+        Ok(found)
+    }
+
+    /// Deletes a routing index entry from KV, and from the cache.
+    pub(crate) async fn delete_index_entry(&self, key: &str) -> Result<(), PortError> {
+        self.index.forget(key);
+        self.directory.delete(key).await
+    }
+
+    /// Drops a kept entry whose object refused what it routed.
+    pub(crate) fn forget_index_entry(&self, key: &str) {
+        self.index.forget(key);
     }
 
     /// The directory port (tests inspect it).
@@ -188,8 +233,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         let mail_domain = self.mail_domain()?.to_owned();
         let hash = key.hash();
         let id = self
-            .directory
-            .get(&key_index_key(&hash))
+            .index_entry(&key_index_key(&hash))
             .await?
             .ok_or_else(ApiError::unauthorized)?;
         trace.inbox(&id);
@@ -214,10 +258,17 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             call,
         };
         let payload = (!payload.is_empty()).then(|| N::payload_of(payload));
-        self.namespace
+        let answer = self
+            .namespace
             .send(&caller.id, &request, payload)
             .await
-            .map_err(unreachable)
+            .map_err(unreachable)?;
+        if N::status(&answer) == 401 {
+            // The inbox refused the key (deleted, or its inbox deleted): the
+            // next request reads KV again.
+            self.forget_index_entry(&key_index_key(&caller.hash));
+        }
+        Ok(answer)
     }
 
     /// What an owner route answers `caller`: the router's own reply (a key

@@ -180,7 +180,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     /// the claim's expiry and by the DO's own key check.
     async fn abandon(&self, id: &str, hash: &KeyHash, key_entry: Option<&str>) {
         if let Some(entry) = key_entry
-            && let Err(error) = self.directory().delete(entry).await
+            && let Err(error) = self.delete_index_entry(entry).await
         {
             log::warn!("signup cleanup: deleting the key index entry failed: {error}");
         }

@@ -22,6 +22,8 @@ struct State {
     /// Writes started and not yet finished, and the most there ever were.
     writes_in_flight: u32,
     most_writes_in_flight: u32,
+    /// Reads (gets) answered so far.
+    reads: u64,
 }
 
 /// Workers KV in memory. With a staleness window, a write becomes visible to
@@ -60,6 +62,12 @@ impl FakeKv {
     /// trip, so writes awaited together overlap and writes in a row do not.
     pub fn most_writes_at_once(&self) -> u32 {
         self.lock().most_writes_in_flight
+    }
+
+    /// How many reads (gets) KV has answered: the router's index cache
+    /// should spare all but the first of a key's or a handle's.
+    pub fn reads(&self) -> u64 {
+        self.lock().reads
     }
 
     /// Every key and the value that will eventually be visible (for asserting
@@ -135,7 +143,9 @@ impl FakeKv {
 impl Directory for FakeKv {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
         let now = self.clock.now().millis();
-        Ok(self.lock().entries.get(key).and_then(|e| {
+        let mut state = self.lock();
+        state.reads += 1;
+        Ok(state.entries.get(key).and_then(|e| {
             if e.visible_at <= now {
                 e.current.clone()
             } else {

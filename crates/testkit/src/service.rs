@@ -270,6 +270,19 @@ impl TestService {
         self.router.directory()
     }
 
+    /// The KV index entries the router keeps (an isolate's cache; tests
+    /// plant stale ones, as another isolate would still hold them).
+    pub fn index_cache(&self) -> &router_worker::IndexCache {
+        self.router.index_cache()
+    }
+
+    /// Points KV's entry `key` at `value`, and the router's kept entry too:
+    /// a stale or forged index wherever the router reads it.
+    pub fn forge_index(&self, key: &str, value: &str) {
+        self.kv().insert(key, value);
+        self.index_cache().keep(key, value);
+    }
+
     /// The in-process namespace.
     pub fn objects(&self) -> &InProcessNamespace {
         self.router.namespace()

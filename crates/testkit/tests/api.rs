@@ -253,18 +253,30 @@ fn a_stale_or_forged_kv_entry_routes_but_never_grants() {
     let service = TestService::new();
     let _alice = service.signup("alice");
     let bob = service.signup("bob");
-    // Point Bob's key at Alice's inbox, as a stale or tampered index might.
+    // Bob's key has been used: the router keeps its entry.
+    assert_eq!(
+        check(&service, &get_with_key("/api/me", &bob))["status"],
+        200
+    );
+    // Point Bob's key at Alice's inbox, as a stale or tampered index might,
+    // in KV and in the router's kept entries.
     let bob_hash = ApiKey::parse(&bob)
         .map(|k| k.hash())
         .unwrap_or_else(|| panic!("bad key"));
-    service
-        .kv()
-        .insert(&key_index_key(&bob_hash), &object_id("alice"));
+    let entry = key_index_key(&bob_hash);
+    service.forge_index(&entry, &object_id("alice"));
     let answer = check(&service, &get_with_key("/api/me", &bob));
     assert_eq!(answer["status"], 401);
     assert_eq!(answer["body"]["code"], "unauthorized");
+    // The refused entry is no longer kept; KV's, read again, still grants
+    // nothing.
+    assert_eq!(service.index_cache().get(&entry), None);
+    assert_eq!(
+        check(&service, &get_with_key("/api/me", &bob))["status"],
+        401
+    );
     // And an entry naming something that is no inbox at all.
-    service.kv().insert(&key_index_key(&bob_hash), "not-an-id");
+    service.forge_index(&entry, "not-an-id");
     assert_eq!(
         check(&service, &get_with_key("/api/me", &bob))["status"],
         503
@@ -421,7 +433,7 @@ proptest! {
         let (from, to) = (pick.0 % count, pick.1 % count);
         prop_assume!(from != to);
         let hash = ApiKey::parse(&keys[from]).map(|k| k.hash()).unwrap_or_else(|| panic!("bad key"));
-        service.kv().insert(&key_index_key(&hash), &object_id(&format!("inbox-{to}")));
+        service.forge_index(&key_index_key(&hash), &object_id(&format!("inbox-{to}")));
         prop_assert_eq!(&check(&service, &get_with_key("/api/me", &keys[from]))["status"], &json!(401));
     }
 }

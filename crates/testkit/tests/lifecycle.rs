@@ -904,6 +904,106 @@ fn the_inbox_refuses_a_write_from_a_read_key_whatever_the_router_did() {
     assert_eq!(service.call("GET", "/api/me", &full, None).0, 200);
 }
 
+// ------------------------------------------------ the router's kept KV entries
+
+/// The KV key of `key`'s index entry.
+fn key_entry(key: &str) -> String {
+    let hash = protocol::ApiKey::parse(key)
+        .map(|k| k.hash())
+        .expect("a well-formed key");
+    router_worker::key_index_key(&hash)
+}
+
+#[test]
+fn the_router_reads_each_found_index_entry_once_and_never_keeps_an_absent_one() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let reads = || service.kv().reads();
+    let before = reads();
+    for _ in 0..3 {
+        assert_eq!(service.call("GET", "/api/me", &alice, None).0, 200);
+    }
+    assert_eq!(reads() - before, 1, "one KV read for three requests");
+    for n in 0..3 {
+        deliver(&service, n, "Kept");
+    }
+    assert_eq!(reads() - before, 2, "one more for three mails");
+    // A send to a local inbox reads its handle's entry: the same one mail used.
+    let (status, sent) = service.call(
+        "POST",
+        "/api/messages",
+        &alice,
+        Some(json!({ "to": ["alice@agents.test"], "text": "to myself" })),
+    );
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(reads() - before, 2, "the send found the handle kept");
+    // What KV does not hold is read again each time: a key published a
+    // moment from now must work at once.
+    let unknown = protocol::ApiKey::from_random([7; protocol::key::KEY_RANDOM_BYTES]);
+    for _ in 0..2 {
+        assert_eq!(
+            service.call("GET", "/api/me", unknown.expose(), None).0,
+            401
+        );
+    }
+    match service.deliver("bob@example.com", "nobody@agents.test", &inbound(9, "?")) {
+        MailVerdict::Reject(_) => {}
+        other => panic!("mail to no inbox: {other:?}"),
+    }
+    assert_eq!(reads() - before, 5, "absent entries are not kept");
+    assert_eq!(service.index_cache().len(), 2, "alice's key and handle");
+}
+
+/// Another isolate may still keep entries this one deleted: what they route
+/// is refused by the inbox, and a refused entry is dropped.
+#[test]
+fn kept_entries_of_a_deleted_key_or_inbox_grant_nothing() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    let (status, created) = create_key(&service, &alice, "second", "full");
+    assert_eq!(status, 201, "{created}");
+    let second = created["apiKey"].as_str().expect("the key").to_owned();
+    assert_eq!(service.call("GET", "/api/me", &second, None).0, 200);
+    let id = created["id"].as_u64().expect("an id");
+    let (status, _) = service.call("DELETE", &format!("/api/keys/{id}"), &alice, None);
+    assert_eq!(status, 204);
+    let entry = key_entry(&second);
+    assert_eq!(service.index_cache().get(&entry), None, "forgotten here");
+    assert_eq!(service.call("GET", "/api/me", &second, None).0, 401);
+    // As another isolate would still hold it:
+    service.index_cache().keep(&entry, &object_id("alice"));
+    let (status, body) = service.call("GET", "/api/messages", &second, None);
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        service.index_cache().get(&entry),
+        None,
+        "dropped once refused"
+    );
+
+    // The whole inbox deleted, while another isolate keeps its key and handle.
+    deliver(&service, 1, "Before");
+    let (status, _) = service.call("DELETE", "/api/me", &alice, None);
+    assert_eq!(status, 204);
+    let (alice_entry, handle_entry) = (key_entry(&alice), "handle:alice".to_owned());
+    assert_eq!(service.index_cache().len(), 0, "this isolate forgot both");
+    service
+        .index_cache()
+        .keep(&alice_entry, &object_id("alice"));
+    service
+        .index_cache()
+        .keep(&handle_entry, &object_id("alice"));
+    let (status, _) = service.call("GET", "/api/messages", &alice, None);
+    assert_eq!(status, 401);
+    match service.deliver("bob@example.com", "alice@agents.test", &inbound(2, "After")) {
+        MailVerdict::Reject(_) => {}
+        other => panic!("mail to a deleted inbox: {other:?}"),
+    }
+    assert!(
+        service.index_cache().is_empty(),
+        "both dropped once refused"
+    );
+}
+
 // ------------------------------------------------------------------- retention
 
 #[test]
