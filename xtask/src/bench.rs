@@ -19,10 +19,12 @@ const MAILS_PER_ROUND: usize = 600;
 const CONCURRENCY: usize = 16;
 const INBOXES: usize = 50;
 
-pub(crate) fn run_all(tools: &Tools) -> Result<()> {
-    step("native benchmarks (criterion): cargo bench -p inbox-do");
-    run(cargo().args(["bench", "-p", "inbox-do", "--bench", "inbox", "--locked"]))?;
-    print_criterion_medians()?;
+pub(crate) fn run_all(tools: &Tools, native: bool) -> Result<()> {
+    if native {
+        step("native benchmarks (criterion): cargo bench -p inbox-do");
+        run(cargo().args(["bench", "-p", "inbox-do", "--bench", "inbox", "--locked"]))?;
+        print_criterion_medians()?;
+    }
     crate::build::build_all(tools)?;
     load(tools)?;
     crate::latency::run(tools, crate::latency::DEFAULT_STORED)

@@ -15,9 +15,10 @@
 //! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
 //!   checking that nothing acknowledged is lost (a short profile runs in
 //!   `test`).
-//! - `cargo xtask bench`: the native benchmarks, an end-to-end load, and the
-//!   latency figures (`cargo xtask latency [--stored N]` runs only those, with
-//!   an inbox of 100,000 messages or N).
+//! - `cargo xtask bench [--workerd]`: the native benchmarks (not with
+//!   `--workerd`), an end-to-end load, and the latency figures (`cargo xtask
+//!   latency [--stored N]` runs only those, with an inbox of 100,000 messages
+//!   or N).
 //! - `cargo xtask scale [--inboxes N]`: 10,000 inboxes (or N) on one
 //!   `wrangler dev`, with the dev server's memory and the read latency as the
 //!   count grows.
@@ -97,7 +98,14 @@ fn main() -> ExitCode {
         }),
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
-        Some("bench") => tools::ensure_all().and_then(|t| bench::run_all(&t)),
+        Some("bench") => tools::ensure_all().and_then(|t| {
+            let native = match args.get(1).map(String::as_str) {
+                None => true,
+                Some("--workerd") if args.len() == 2 => false,
+                Some(_) => return Err(USAGE.to_owned()),
+            };
+            bench::run_all(&t, native)
+        }),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
@@ -113,7 +121,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench [--workerd] | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
 
 /// A command's only option, `flag N`: `default` when it is absent, the usage
 /// when anything else is given.
