@@ -123,7 +123,7 @@ async function keys(ctx) {
           "table",
           { class: "keys" },
           h("caption", { class: "sr-only" }, "API keys"),
-          h("thead", {}, h("tr", {}, ["Name", "Scope", "Starts with", "Created", "Last used", ""].map((t) => h("th", { scope: "col" }, t)))),
+          h("thead", {}, h("tr", {}, [...["Name", "Scope", "Starts with", "Created", "Last used"].map((t) => h("th", { scope: "col" }, t)), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions"))])),
           h(
             "tbody",
             {},
