@@ -19,7 +19,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// The most entries kept (about 150 bytes each: at most ~1.5 MB).
+/// The most entries kept (about 200 bytes each: at most about 2 MB of an
+/// isolate's 128 MB).
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// Found KV index entries, by KV key.
