@@ -86,7 +86,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
             404 => {
                 // No inbox there (deleted, or never confirmed): KV is read
                 // again next time.
-                self.forget_index_entry(&entry);
+                self.index_cache().forget(&entry);
                 no_such_mailbox()
             }
             413 | 507 => MailVerdict::Reject(error_of(&reply).error),

@@ -61,7 +61,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         Router { index, ..self }
     }
 
-    /// The index entries kept from KV (tests inspect it).
+    /// The index entries kept from KV.
     pub fn index_cache(&self) -> &IndexCache {
         &self.index
     }
@@ -85,11 +85,6 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
     pub(crate) async fn delete_index_entry(&self, key: &str) -> Result<(), PortError> {
         self.index.forget(key);
         self.directory.delete(key).await
-    }
-
-    /// Drops a kept entry whose object refused what it routed.
-    pub(crate) fn forget_index_entry(&self, key: &str) {
-        self.index.forget(key);
     }
 
     /// The directory port (tests inspect it).
@@ -266,7 +261,7 @@ impl<D: Directory, N: InboxNamespace> Router<D, N> {
         if N::status(&answer) == 401 {
             // The inbox refused the key (deleted, or its inbox deleted): the
             // next request reads KV again.
-            self.forget_index_entry(&key_index_key(&caller.hash));
+            self.index.forget(&key_index_key(&caller.hash));
         }
         Ok(answer)
     }
