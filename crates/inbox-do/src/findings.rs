@@ -589,7 +589,7 @@ fn ascii_word(b: u8) -> bool {
 }
 
 /// Every label in `lower` (the line with ASCII lower-cased), by start.
-fn labels_in(lower: &str, index: &[Vec<usize>; 256]) -> Vec<Label> {
+fn labels_in(lower: &str, index: &LabelIndex) -> Vec<Label> {
     let b = lower.as_bytes();
     let mut out: Vec<Label> = Vec::new();
     for (i, &byte) in b.iter().enumerate() {
@@ -601,12 +601,15 @@ fn labels_in(lower: &str, index: &[Vec<usize>; 256]) -> Vec<Label> {
         if ascii_word(byte) && !word_start {
             continue;
         }
-        for &l in candidates {
-            let Some(&(word, kind)) = LABELS.get(l) else {
+        let here = head(&b[i..]);
+        for entry in candidates {
+            // The first four bytes in one comparison; most candidates
+            // differ there, and only the rest of a longer word is compared.
+            if here & entry.mask != entry.head {
                 continue;
-            };
-            let w = word.as_bytes();
-            if !b[i..].starts_with(w) {
+            }
+            let w = entry.word;
+            if w.len() > 4 && !b[i..].starts_with(w) {
                 continue;
             }
             let first = w.first().copied().unwrap_or(0);
@@ -621,7 +624,7 @@ fn labels_in(lower: &str, index: &[Vec<usize>; 256]) -> Vec<Label> {
             out.push(Label {
                 start: i,
                 end,
-                kind,
+                kind: entry.kind,
             });
         }
     }
@@ -1077,15 +1080,51 @@ fn alone(line: &str, c: &Cand) -> bool {
     line[..c.start].chars().all(is_glue_char) && line[c.end..].chars().all(is_glue_char)
 }
 
+/// One of the [`LABELS`], with its first (up to) four bytes as a number
+/// and the mask that keeps as many bytes of another: see [`head`].
+#[derive(Debug, Clone, Copy)]
+struct LabelEntry {
+    word: &'static [u8],
+    kind: Kind,
+    head: u32,
+    mask: u32,
+}
+
+/// The [`LABELS`] by their first byte, each list in the order of [`LABELS`].
+type LabelIndex = [Vec<LabelEntry>; 256];
+
+/// The first four bytes of `bytes` (zeros past its end) as a little-endian
+/// number. No label holds a zero byte, so a label longer than what is left
+/// never matches its zeros.
+fn head(bytes: &[u8]) -> u32 {
+    let mut four = [0u8; 4];
+    let n = bytes.len().min(4);
+    four[..n].copy_from_slice(&bytes[..n]);
+    u32::from_le_bytes(four)
+}
+
 /// The [`LABELS`] by their first byte, built once per process.
-fn label_index() -> &'static [Vec<usize>; 256] {
-    static INDEX: std::sync::OnceLock<[Vec<usize>; 256]> = std::sync::OnceLock::new();
+fn label_index() -> &'static LabelIndex {
+    static INDEX: std::sync::OnceLock<LabelIndex> = std::sync::OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut index: [Vec<usize>; 256] = std::array::from_fn(|_| Vec::new());
-        for (l, (word, _)) in LABELS.iter().enumerate() {
-            if let Some(&first) = word.as_bytes().first() {
-                index[usize::from(first)].push(l);
-            }
+        let mut index: LabelIndex = std::array::from_fn(|_| Vec::new());
+        for &(word, kind) in LABELS {
+            let word = word.as_bytes();
+            let Some(&first) = word.first() else {
+                continue;
+            };
+            let mask = match word.len() {
+                1 => 0xff,
+                2 => 0xffff,
+                3 => 0xff_ffff,
+                _ => u32::MAX,
+            };
+            index[usize::from(first)].push(LabelEntry {
+                word,
+                kind,
+                head: head(word),
+                mask,
+            });
         }
         index
     })
