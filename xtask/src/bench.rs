@@ -19,14 +19,28 @@ const MAILS_PER_ROUND: usize = 600;
 const CONCURRENCY: usize = 16;
 const INBOXES: usize = 50;
 
-pub(crate) fn run_all(tools: &Tools, native: bool) -> Result<()> {
-    if native {
+/// What `cargo xtask bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parts {
+    /// The native benchmarks, the load and the latency.
+    All,
+    /// The load and the latency (`--workerd`).
+    Workerd,
+    /// The load alone (`--load`), for comparing two builds back to back.
+    Load,
+}
+
+pub(crate) fn run_all(tools: &Tools, parts: Parts) -> Result<()> {
+    if parts == Parts::All {
         step("native benchmarks (criterion): cargo bench -p inbox-do");
         run(cargo().args(["bench", "-p", "inbox-do", "--bench", "inbox", "--locked"]))?;
         print_criterion_medians()?;
     }
     crate::build::build_all(tools)?;
     load(tools)?;
+    if parts == Parts::Load {
+        return Ok(());
+    }
     crate::latency::run(tools, crate::latency::DEFAULT_STORED)
 }
 

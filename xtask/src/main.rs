@@ -15,10 +15,10 @@
 //! - `cargo xtask soak`: load, a SIGKILL and concurrent signups on workerd,
 //!   checking that nothing acknowledged is lost (a short profile runs in
 //!   `test`).
-//! - `cargo xtask bench [--workerd]`: the native benchmarks (not with
-//!   `--workerd`), an end-to-end load, and the latency figures (`cargo xtask
-//!   latency [--stored N]` runs only those, with an inbox of 100,000 messages
-//!   or N).
+//! - `cargo xtask bench [--workerd | --load]`: the native benchmarks (not
+//!   with `--workerd` or `--load`), an end-to-end load, and the latency
+//!   figures (not with `--load`; `cargo xtask latency [--stored N]` runs only
+//!   those, with an inbox of 100,000 messages or N).
 //! - `cargo xtask scale [--inboxes N]`: 10,000 inboxes (or N) on one
 //!   `wrangler dev`, with the dev server's memory and the read latency as the
 //!   count grows.
@@ -99,12 +99,13 @@ fn main() -> ExitCode {
         Some("setup") => tools::ensure_all().map(drop),
         Some("openapi") => write_openapi(),
         Some("bench") => tools::ensure_all().and_then(|t| {
-            let native = match args.get(1).map(String::as_str) {
-                None => true,
-                Some("--workerd") if args.len() == 2 => false,
+            let parts = match args.get(1).map(String::as_str) {
+                None => bench::Parts::All,
+                Some("--workerd") if args.len() == 2 => bench::Parts::Workerd,
+                Some("--load") if args.len() == 2 => bench::Parts::Load,
                 Some(_) => return Err(USAGE.to_owned()),
             };
-            bench::run_all(&t, native)
+            bench::run_all(&t, parts)
         }),
         _ => Err(USAGE.to_owned()),
     };
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench [--workerd] | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
+const USAGE: &str = "usage: cargo xtask <dev [--port N] [--state DIR] | test | build | e2e | soak [--short] | rollout | mixed | deploy [inbox|router|all] [--dry-run] | schemathesis | bench [--workerd | --load] | latency [--stored N] | scale [--inboxes N] | setup | openapi>";
 
 /// A command's only option, `flag N`: `default` when it is absent, the usage
 /// when anything else is given.
