@@ -568,7 +568,7 @@ fn is_glue_char(c: char) -> bool {
         )
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Label {
     start: usize,
     end: usize,
@@ -588,8 +588,9 @@ fn ascii_word(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
-/// Every label in `lower` (the line with ASCII lower-cased), by start.
-fn labels_in(lower: &str, index: &LabelIndex) -> Vec<Label> {
+/// Every label word in `lower` where it starts and ends on a word boundary,
+/// by start, and at one start in the order of [`LABELS`].
+fn label_matches(lower: &str, index: &LabelIndex) -> Vec<Label> {
     let b = lower.as_bytes();
     let mut out: Vec<Label> = Vec::new();
     for (i, &byte) in b.iter().enumerate() {
@@ -628,6 +629,13 @@ fn labels_in(lower: &str, index: &LabelIndex) -> Vec<Label> {
             });
         }
     }
+    out
+}
+
+/// Every label in `lower` (the line with ASCII lower-cased), by start, each
+/// with the kind its neighbours give it.
+fn labels_in(lower: &str, index: &LabelIndex) -> Vec<Label> {
+    let mut out = label_matches(lower, index);
     for k in 1..out.len() {
         let (prev, this) = (out[k - 1], out[k]);
         let adjacent = prev.end <= this.start
@@ -1921,7 +1929,73 @@ mod tests {
         ]
     }
 
+    /// [`label_matches`] as it was written first: every label starting
+    /// with the byte, compared whole.
+    fn label_matches_by_comparing_every_label(lower: &str) -> Vec<Label> {
+        let b = lower.as_bytes();
+        let mut out = Vec::new();
+        for i in 0..b.len() {
+            let word_start = i == 0 || !ascii_word(b[i - 1]);
+            for &(word, kind) in LABELS {
+                let w = word.as_bytes();
+                if !b[i..].starts_with(w) {
+                    continue;
+                }
+                let (first, last) = (w[0], w[w.len() - 1]);
+                let end = i + w.len();
+                if (ascii_word(first) && !word_start)
+                    || (ascii_word(last) && b.get(end).copied().is_some_and(ascii_word))
+                {
+                    continue;
+                }
+                out.push(Label {
+                    start: i,
+                    end,
+                    kind,
+                });
+            }
+        }
+        out
+    }
+
+    /// Text made of label words (whole, cut short, run together) and glue.
+    fn label_text() -> impl Strategy<Value = String> {
+        let word = (0..LABELS.len(), 0usize..6).prop_map(|(l, cut)| {
+            let word = LABELS[l].0;
+            // Cut at a character boundary: a prefix of the label, or all.
+            let keep = word
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([word.len()])
+                .rev()
+                .nth(cut)
+                .filter(|&keep| keep > 0)
+                .unwrap_or(word.len());
+            word[..keep].to_owned()
+        });
+        let glue = prop_oneof![
+            Just(String::new()),
+            Just(" ".to_owned()),
+            Just("-".to_owned()),
+            Just(":".to_owned()),
+            "[a-z0-9]{1,3}",
+            any::<String>().prop_map(|s| s.to_ascii_lowercase()),
+        ];
+        proptest::collection::vec((word, glue), 0..12)
+            .prop_map(|parts| parts.into_iter().map(|(w, g)| w + &g).collect())
+    }
+
     proptest! {
+        /// The first four bytes compared as one number find exactly what
+        /// comparing every label whole finds.
+        #[test]
+        fn the_label_index_finds_what_comparing_every_label_finds(text in label_text()) {
+            prop_assert_eq!(
+                label_matches(&text, label_index()),
+                label_matches_by_comparing_every_label(&text)
+            );
+        }
+
         #[test]
         fn any_input_keeps_the_invariants(
             subject in any::<String>(),
