@@ -7,7 +7,7 @@
 //! Object (`xtask/floor-do`) after a restart of its own `wrangler dev`.
 
 use crate::api::{deliver, filled_inbox, signup_key};
-use crate::http::Response;
+use crate::http::{Client, Response};
 use crate::tools::Tools;
 use crate::wrangler::{DevSettings, Session, mail_domain};
 use crate::{Result, step};
@@ -195,6 +195,8 @@ pub(crate) fn run(tools: &Tools, stored: usize) -> Result<()> {
         }
     }
 
+    let in_a_row = one_client_in_a_row(&client)?;
+
     // Restarts: every object is cold after each. Then an idle spell.
     let mut restarts = Vec::new();
     let (mut cold_inbox, mut warm_inbox, mut cold_health) = (Vec::new(), Vec::new(), Vec::new());
@@ -267,6 +269,7 @@ pub(crate) fn run(tools: &Tools, stored: usize) -> Result<()> {
             s.throughput / floor.throughput
         );
     }
+    println!("\n{in_a_row}");
     println!(
         "\n| first responses | time |\n|---|---:|\n\
          | start of wrangler dev to the first answer (polled every 200 ms) | {:.1} s |\n\
@@ -314,10 +317,76 @@ fn stats(rounds: &[Round]) -> Stats {
     }
 }
 
+/// Requests made one after another by one client, for each step of a signup.
+const IN_A_ROW: usize = 24;
+
+/// Signups, deep healths, key checks and key creations from one client in
+/// a row (no queue in front of workerd's one thread): a signup beside the
+/// same three steps on an inbox that exists (create a key: the inbox, a KV
+/// write, the inbox again), so that their difference is what a new object
+/// costs. Returns the table to print.
+fn one_client_in_a_row(client: &Client) -> Result<String> {
+    let (mut signups, mut deep, mut me, mut keys) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut key = String::new();
+    for n in 0..IN_A_ROW {
+        let began = Instant::now();
+        let created = client.post_json("/api/signup", &format!(r#"{{"handle":"lat-row-{n}"}}"#))?;
+        if created.status != 201 {
+            return Err(format!(
+                "signup in a row: {} {}",
+                created.status, created.body
+            ));
+        }
+        signups.push(began.elapsed().as_secs_f64() * 1000.0);
+        // An inbox holds 20 keys: each gets 8 new ones.
+        if n % 8 == 0 {
+            key = created.string("apiKey")?;
+        }
+        deep.push(timed(|| client.get("/api/health/deep"))?);
+        me.push(timed(|| client.get_with_key("/api/me", &key))?);
+        let auth = format!("Bearer {key}");
+        let body = format!(r#"{{"name":"row-{n}","scope":"read"}}"#);
+        keys.push(timed_with(201, || {
+            client.request(
+                "POST",
+                "/api/keys",
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Some(body.as_bytes()),
+            )
+        })?);
+    }
+    let floor = median(&mut deep);
+    let row = |name: &str, values: &mut Vec<f64>| {
+        let p50 = median(values);
+        format!("| {name} | {p50:.1} ms | {:.2}x |\n", p50 / floor)
+    };
+    Ok(format!(
+        "| one client, {IN_A_ROW} of each in a row | p50 | ratio |\n|---|---:|---:|\n\
+         | floor: GET /api/health/deep | {floor:.1} ms | 1.00x |\n{}{}{}",
+        row("GET /api/me (a key check)", &mut me),
+        row(
+            "create a key (the inbox, a KV write, the inbox again)",
+            &mut keys
+        ),
+        row(
+            "signup (a new object's first request, the KV writes, the confirm)",
+            &mut signups
+        ),
+    ))
+}
+
 fn timed(request: impl Fn() -> Result<Response>) -> Result<f64> {
+    timed_with(200, request)
+}
+
+fn timed_with(status: u16, request: impl Fn() -> Result<Response>) -> Result<f64> {
     let began = Instant::now();
     let answer = request()?;
-    if answer.status != 200 {
+    if answer.status != status {
         return Err(format!("{} {}", answer.status, answer.body));
     }
     Ok(began.elapsed().as_secs_f64() * 1000.0)
