@@ -68,26 +68,26 @@ pub(crate) fn insert(
 ) -> Result<u64, SqlError> {
     let detail = serde_json::to_vec(&StoredDetail::from(&message.parsed.detail))
         .map_err(|e| SqlError::new(format!("serializing the detail: {e}")))?;
+    let parsed = &message.parsed;
+    let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
+    facts.thread = message.thread;
     let mut id = None;
     sql.transaction(&mut || {
         // Arrival times never go backwards, even if the clock does: the list's
-        // `since` filter relies on it.
-        let latest = sql.exec("SELECT max(received_at) FROM messages", &[])?;
-        let latest = match latest.single()? {
-            Some(row) => row.opt_int(0)?,
-            None => None,
-        };
-        let received_at = latest.map_or(message.received_at.millis(), |l| {
-            l.max(message.received_at.millis())
-        });
+        // `since` filter relies on it. (The row takes its own Message-ID and
+        // preview here, which threading reads.)
         let rows = sql.exec(
             "INSERT INTO messages (direction, received_at, read, size, from_addr, from_name,
                                    to_addr, subject, has_attachments, raw_sha256, send_status,
-                                   attachments_indexed, search_indexed)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1) RETURNING id",
+                                   attachments_indexed, search_indexed, message_id_header,
+                                   preview)
+             VALUES (?, coalesce(max(?, (SELECT max(received_at) FROM messages)), ?),
+                     ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, ?, ?)
+             RETURNING id, received_at",
             &[
                 Value::from(message.direction.as_str()),
-                Value::Integer(received_at),
+                Value::Integer(message.received_at.millis()),
+                Value::Integer(message.received_at.millis()),
                 // One's own sent mail is not news: it never shows as unread.
                 Value::Integer(i64::from(message.direction == Direction::Outbound)),
                 Value::Integer(message.raw.len() as i64),
@@ -98,10 +98,12 @@ pub(crate) fn insert(
                 Value::Integer(i64::from(message.parsed.has_attachments)),
                 optional_text(message.raw_sha256.as_deref()),
                 optional_text(message.send_status.map(SendStatus::as_str)),
+                optional_text(facts.message_id.as_deref()),
+                optional_text(facts.preview.as_deref()),
             ],
         )?;
-        let new_id = match rows.single()? {
-            Some(row) => row.int(0)?,
+        let (new_id, received_at) = match rows.single()? {
+            Some(row) => (row.int(0)?, row.int(1)?),
             None => return Err(SqlError::new("INSERT returned no id")),
         };
         put_chunks(sql, new_id, "raw", message.raw)?;
@@ -109,7 +111,6 @@ pub(crate) fn insert(
         // (The row says its attachments are indexed, and that it is
         // searchable: both are done here.)
         attachments::insert(sql, new_id as u64, &message.parsed.attachments)?;
-        let parsed = &message.parsed;
         search::index(
             sql,
             new_id as u64,
@@ -121,8 +122,6 @@ pub(crate) fn insert(
                 detail: &parsed.detail,
             },
         )?;
-        let mut facts = thread_facts(&parsed.from, parsed.subject.as_deref(), &parsed.detail);
-        facts.thread = message.thread;
         threads::thread_message(sql, new_id as u64, &facts, message.received_at)?;
         sql.exec(
             // (message_count is kept by a trigger.)

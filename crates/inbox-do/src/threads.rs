@@ -101,8 +101,27 @@ pub(crate) fn normalize_id(id: &str) -> Option<String> {
     (!id.is_empty() && id.len() <= MAX_ID_LEN && !id.contains(bad)).then(|| id.to_owned())
 }
 
-/// Puts message `id` (just stored, with no thread yet) in its thread, and
-/// returns the thread's id. Runs inside the caller's transaction.
+/// Writes a stored message's own Message-ID and preview into its row (a
+/// message stored before threads existed; a new one's insert writes them).
+fn stamp(sql: &dyn Sql, id: u64, facts: &ThreadFacts) -> Result<(), SqlError> {
+    sql.exec(
+        "UPDATE messages SET message_id_header = ?, preview = ? WHERE id = ?",
+        &[
+            text_or_null(facts.message_id.as_deref()),
+            text_or_null(facts.preview.as_deref()),
+            Value::Integer(id as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Puts message `id` (just stored, with no thread yet, its row holding the
+/// Message-ID and preview of `facts`) in its thread, and returns the
+/// thread's id. Runs inside the caller's transaction.
+///
+/// The common cases are few statements: a message that starts a thread
+/// inserts the thread whole, counted from its row; one that joins a thread
+/// updates its participants and counts in one statement.
 pub(crate) fn thread_message(
     sql: &dyn Sql,
     id: u64,
@@ -110,14 +129,6 @@ pub(crate) fn thread_message(
     now: Timestamp,
 ) -> Result<u64, SqlError> {
     let message = Value::Integer(id as i64);
-    sql.exec(
-        "UPDATE messages SET message_id_header = ?, preview = ? WHERE id = ?",
-        &[
-            text_or_null(facts.message_id.as_deref()),
-            text_or_null(facts.preview.as_deref()),
-            message.clone(),
-        ],
-    )?;
     for reference in &facts.refs {
         sql.exec(
             "INSERT OR IGNORE INTO message_refs (ref, message_id) VALUES (?, ?)",
@@ -175,13 +186,10 @@ pub(crate) fn thread_message(
                 }
                 thread
             }
-            None => create(sql, facts.subject.as_deref(), now)?,
+            None => return start(sql, id, facts, now),
         },
     };
-    sql.exec(
-        "UPDATE messages SET thread_id = ? WHERE id = ?",
-        &[Value::Integer(target as i64), message],
-    )?;
+    set_thread(sql, id, target)?;
     let mut participants = participants_of(sql, target)?;
     let mut merged = false;
     for other in naming.into_iter().filter(|&t| t != target) {
@@ -201,26 +209,75 @@ pub(crate) fn thread_message(
         )?;
         merged = true;
     }
-    for address in &facts.participants {
-        push_participant(&mut participants, address.to_lowercase());
-    }
-    let participants = serde_json::to_string(&participants)
-        .map_err(|e| SqlError::new(format!("serializing participants: {e}")))?;
-    sql.exec(
-        "UPDATE threads SET participants = ? WHERE id = ?",
-        &[
-            Value::from(participants.as_str()),
-            Value::Integer(target as i64),
-        ],
-    )?;
+    let participants = with_participants(participants, facts)?;
     if merged {
         // Rare (an original after its replies): recount from the messages.
+        sql.exec(
+            "UPDATE threads SET participants = ? WHERE id = ?",
+            &[
+                Value::from(participants.as_str()),
+                Value::Integer(target as i64),
+            ],
+        )?;
         refresh(sql, target)?;
     } else {
         // The common case costs the same in a thread of any size.
-        count_in(sql, target, id)?;
+        count_in(sql, target, id, &participants)?;
     }
     Ok(target)
+}
+
+/// `list` with the addresses of `facts` added (lower-cased, once each,
+/// bounded), as the JSON a thread row keeps.
+fn with_participants(mut list: Vec<String>, facts: &ThreadFacts) -> Result<String, SqlError> {
+    for address in &facts.participants {
+        push_participant(&mut list, address.to_lowercase());
+    }
+    serde_json::to_string(&list)
+        .map_err(|e| SqlError::new(format!("serializing participants: {e}")))
+}
+
+fn set_thread(sql: &dyn Sql, message: u64, thread: u64) -> Result<(), SqlError> {
+    sql.exec(
+        "UPDATE messages SET thread_id = ? WHERE id = ?",
+        &[
+            Value::Integer(thread as i64),
+            Value::Integer(message as i64),
+        ],
+    )?;
+    Ok(())
+}
+
+/// A new thread holding message `message` alone: its row written whole from
+/// the message's (its counts, latest message, preview and attachments
+/// flag, as [`count_in`] would count them into an empty thread).
+fn start(
+    sql: &dyn Sql,
+    message: u64,
+    facts: &ThreadFacts,
+    now: Timestamp,
+) -> Result<u64, SqlError> {
+    let participants = with_participants(Vec::new(), facts)?;
+    let rows = sql.exec(
+        "INSERT INTO threads (subject, participants, message_count, unread_count,
+                              last_message_id, last_message_at, preview, has_attachments,
+                              created_at)
+         SELECT ?, ?, 1, read = 0, id, received_at, preview, has_attachments, ?
+         FROM messages WHERE id = ?
+         RETURNING id",
+        &[
+            text_or_null(facts.subject.as_deref()),
+            Value::from(participants.as_str()),
+            Value::Integer(now.millis()),
+            Value::Integer(message as i64),
+        ],
+    )?;
+    let thread = match rows.single()? {
+        Some(row) => row.int(0)? as u64,
+        None => return Err(SqlError::new("no message to start a thread with")),
+    };
+    set_thread(sql, message, thread)?;
+    Ok(thread)
 }
 
 /// Adds `address` to a thread's participants, unless it is there or the
@@ -233,10 +290,11 @@ fn push_participant(list: &mut Vec<String>, address: String) {
 
 /// Counts message `message`, just put in thread `thread`, into the thread's
 /// row (its counts, latest message, preview and attachments flag), from the
-/// row's old values: no walk of the thread.
-fn count_in(sql: &dyn Sql, thread: u64, message: u64) -> Result<(), SqlError> {
+/// row's old values: no walk of the thread; and sets its participants.
+fn count_in(sql: &dyn Sql, thread: u64, message: u64, participants: &str) -> Result<(), SqlError> {
     sql.exec(
         "UPDATE threads SET
+            participants = ?3,
             message_count = message_count + 1,
             unread_count = unread_count + (SELECT read = 0 FROM messages WHERE id = ?2),
             has_attachments = max(has_attachments,
@@ -250,6 +308,7 @@ fn count_in(sql: &dyn Sql, thread: u64, message: u64) -> Result<(), SqlError> {
         &[
             Value::Integer(thread as i64),
             Value::Integer(message as i64),
+            Value::from(participants),
         ],
     )?;
     Ok(())
@@ -289,19 +348,6 @@ fn latest(sql: &dyn Sql, threads: &[u64]) -> Result<Option<u64>, SqlError> {
         }
     }
     Ok(best.map(|(_, thread)| thread))
-}
-
-/// A new, empty thread (its first message is counted in by the caller).
-fn create(sql: &dyn Sql, subject: Option<&str>, now: Timestamp) -> Result<u64, SqlError> {
-    let rows = sql.exec(
-        "INSERT INTO threads (subject, last_message_id, last_message_at, created_at)
-         VALUES (?, 0, 0, ?) RETURNING id",
-        &[text_or_null(subject), Value::Integer(now.millis())],
-    )?;
-    match rows.single()? {
-        Some(row) => Ok(row.int(0)? as u64),
-        None => Err(SqlError::new("INSERT INTO threads returned no id")),
-    }
 }
 
 fn participants_of(sql: &dyn Sql, thread: u64) -> Result<Vec<String>, SqlError> {
@@ -495,6 +541,7 @@ pub(crate) fn backfill(sql: &dyn Sql, now: Timestamp) -> Result<u32, SqlError> {
                     ..ThreadFacts::default()
                 },
             };
+            stamp(sql, id, &facts)?;
             thread_message(sql, id, &facts, now)?;
             done += 1;
             bytes += read;

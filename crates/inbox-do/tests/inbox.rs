@@ -7,7 +7,7 @@
 use inbox_do::{InboxService, PlatformError};
 use protocol::wire::{ApiCall, CLAIM_TTL_MILLIS, InboxRequest};
 use protocol::{ApiKey, Handle, KeyHash, Reply, Timestamp};
-use schema::{MIGRATIONS, Sql, Value};
+use schema::{MIGRATIONS, Rows, Sql, Value};
 use serde_json::Value as Json;
 use testkit::{FixedPlatform, SqliteDb};
 
@@ -507,4 +507,129 @@ fn a_raw_message_is_answered_chunk_by_chunk_and_serve_joins_them() {
     let whole = pollster::block_on(object.service.serve(&object.db, &platform, &get, b""));
     assert_eq!(whole.body, raw);
     assert_eq!(whole.header("content-type"), Some("message/rfc822"));
+}
+
+/// Every statement one request runs, through the real store: what the
+/// ingest's cost is made of, kept in a snapshot so that a statement added
+/// to the path of every message shows in review.
+struct Counting<'a> {
+    db: &'a SqliteDb,
+    statements: std::cell::RefCell<Vec<String>>,
+}
+
+impl Sql for Counting<'_> {
+    fn exec(&self, query: &str, params: &[Value]) -> Result<Rows, schema::SqlError> {
+        // The statement's text only (no values: they are the mail's).
+        let words: Vec<&str> = query.split_whitespace().collect();
+        self.statements.borrow_mut().push(words.join(" "));
+        self.db.exec(query, params)
+    }
+
+    fn transaction(
+        &self,
+        body: &mut dyn FnMut() -> Result<(), schema::SqlError>,
+    ) -> Result<(), schema::SqlError> {
+        self.statements.borrow_mut().push("BEGIN".into());
+        let result = self.db.transaction(body);
+        self.statements.borrow_mut().push("COMMIT".into());
+        result
+    }
+}
+
+fn ingest_counted(object: &Object, raw: &[u8]) -> Vec<String> {
+    let counting = Counting {
+        db: &object.db,
+        statements: Default::default(),
+    };
+    let header = protocol::wire::encode_request(&InboxRequest::Ingest {
+        envelope_from: "sender@example.com".into(),
+        recipient: "alice@agents.test".into(),
+        tag: None,
+    });
+    let platform = FixedPlatform::at(object.now);
+    let reply = pollster::block_on(object.service.serve(&counting, &platform, &header, raw));
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    counting.statements.into_inner()
+}
+
+#[test]
+fn a_plain_message_costs_a_known_list_of_statements() {
+    let mut object = Object::new();
+    active(&mut object);
+    let original = b"From: Sender <sender@example.com>\r\nTo: alice@agents.test\r\n\
+Subject: Your code\r\nMessage-ID: <one@example.com>\r\n\r\nYour code is 482913.\r\n";
+    let reply = b"From: Sender <sender@example.com>\r\nTo: alice@agents.test\r\n\
+Subject: Re: Your code\r\nMessage-ID: <two@example.com>\r\nIn-Reply-To: <one@example.com>\r\n\
+\r\nAnd again: 771204.\r\n";
+    let starts = ingest_counted(&object, original);
+    let joins = ingest_counted(&object, reply);
+    insta::assert_snapshot!(
+        "ingest_statements",
+        format!(
+            "a message that starts a thread ({} statements):\n{}\n\n\
+             a reply that joins it ({} statements):\n{}\n",
+            starts.len(),
+            starts.join("\n"),
+            joins.len(),
+            joins.join("\n")
+        )
+    );
+    // And the thread they make is whole: both messages, counted once each,
+    // the latest's preview, both unread, one participant.
+    let rows = object
+        .db
+        .exec(
+            "SELECT message_count, unread_count, last_message_id, preview, participants, subject
+             FROM threads",
+            &[],
+        )
+        .expect("threads read")
+        .rows;
+    assert_eq!(rows.len(), 1, "one thread: {rows:?}");
+    let thread = &rows[0];
+    assert_eq!(thread[0], Value::Integer(2));
+    assert_eq!(thread[1], Value::Integer(2));
+    assert_eq!(thread[2], Value::Integer(2));
+    assert_eq!(thread[3].as_str(), Some("And again: 771204."));
+    assert_eq!(
+        thread[4].as_str(),
+        Some(r#"["sender@example.com","alice@agents.test"]"#)
+    );
+    assert_eq!(thread[5].as_str(), Some("Your code"));
+}
+
+#[test]
+fn arrival_times_never_go_backwards_when_the_clock_does() {
+    let mut object = Object::new();
+    active(&mut object);
+    let mail = |n: u32| {
+        format!("From: a@example.com\r\nTo: alice@agents.test\r\nSubject: {n}\r\n\r\nBody {n}.\r\n")
+    };
+    object.now = Timestamp::from_millis(2_000_000);
+    ingest_counted(&object, mail(1).as_bytes());
+    // The clock steps back: the next message is stored at the latest time
+    // seen, not before it.
+    object.now = Timestamp::from_millis(1_500_000);
+    ingest_counted(&object, mail(2).as_bytes());
+    object.now = Timestamp::from_millis(3_000_000);
+    ingest_counted(&object, mail(3).as_bytes());
+    let times: Vec<Value> = object
+        .db
+        .exec("SELECT received_at FROM messages ORDER BY id", &[])
+        .expect("messages read")
+        .rows
+        .into_iter()
+        .map(|mut r| r.remove(0))
+        .collect();
+    assert_eq!(
+        times,
+        [2_000_000, 2_000_000, 3_000_000]
+            .map(Value::Integer)
+            .to_vec()
+    );
 }
