@@ -6,6 +6,7 @@
 //! `storage.transactionSync`) and the applied migrations are recorded in our own
 //! table, `schema_migrations`.
 
+mod baseline;
 mod migrations;
 mod runner;
 mod sql;

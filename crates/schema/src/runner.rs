@@ -1,6 +1,6 @@
 //! Applies pending migrations atomically and records them.
 
-use crate::{Migration, Rows, Sql, SqlError, Value};
+use crate::{MIGRATIONS, Migration, Rows, Sql, SqlError, Value, baseline};
 
 /// What a run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +140,25 @@ fn apply_pending(
     }
 
     let mut applied = Vec::new();
-    let start = version;
+    let mut start = version;
+    if recorded.rows.is_empty() && baseline_fits(migrations) && is_empty(sql)? {
+        // A new database: the schema of the migrations the baseline holds,
+        // each object created once, and those migrations recorded as
+        // applied (see `crate::baseline`).
+        for statement in baseline::STATEMENTS {
+            sql.exec(statement, &[])
+                .map_err(|error| MigrateError::Failed {
+                    id: baseline::THROUGH,
+                    error,
+                })?;
+        }
+        for migration in migrations.iter().take_while(|m| m.id <= baseline::THROUGH) {
+            record(sql, migration, now_millis)?;
+            applied.push(migration.id);
+        }
+        start = baseline::THROUGH;
+        version = baseline::THROUGH;
+    }
     for migration in migrations.iter().filter(|m| m.id > start) {
         let failed = |error| MigrateError::Failed {
             id: migration.id,
@@ -149,18 +167,61 @@ fn apply_pending(
         for statement in migration.statements {
             sql.exec(statement, &[]).map_err(failed)?;
         }
-        sql.exec(
-            "INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-            &[
-                Value::Integer(i64::from(migration.id)),
-                Value::from(migration.name),
-                Value::Text(migration.checksum()),
-                Value::Integer(now_millis),
-            ],
-        )
-        .map_err(failed)?;
+        record(sql, migration, now_millis)?;
         applied.push(migration.id);
         version = migration.id;
     }
     Ok(MigrationReport { applied, version })
+}
+
+/// Records `migration` as applied.
+fn record(sql: &dyn Sql, migration: &Migration, now_millis: i64) -> Result<(), MigrateError> {
+    sql.exec(
+        "INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+        &[
+            Value::Integer(i64::from(migration.id)),
+            Value::from(migration.name),
+            Value::Text(migration.checksum()),
+            Value::Integer(now_millis),
+        ],
+    )
+    .map_err(|error| MigrateError::Failed {
+        id: migration.id,
+        error,
+    })?;
+    Ok(())
+}
+
+/// Whether `migrations` begins with the shipped migrations 1 to
+/// `baseline::THROUGH`, unchanged: only then is the baseline their schema (a
+/// test's shorter or altered list is applied step by step).
+fn baseline_fits(migrations: &[Migration]) -> bool {
+    let through = baseline::THROUGH as usize;
+    migrations.len() >= through
+        && MIGRATIONS.len() >= through
+        && migrations[..through]
+            .iter()
+            .zip(&MIGRATIONS[..through])
+            .all(|(m, shipped)| {
+                m.id == shipped.id && m.name == shipped.name && m.statements == shipped.statements
+            })
+}
+
+/// Whether the database holds nothing of ours but the (empty) ledger
+/// (SQLite's own objects and the platform's `_cf_` tables aside).
+fn is_empty(sql: &dyn Sql) -> Result<bool, MigrateError> {
+    let rows = sql
+        .exec(
+            "SELECT count(*) FROM sqlite_master
+             WHERE name != 'schema_migrations' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+               AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'",
+            &[],
+        )
+        .map_err(|error| MigrateError::Failed { id: 0, error })?;
+    Ok(rows
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .and_then(Value::as_i64)
+        == Some(0))
 }
