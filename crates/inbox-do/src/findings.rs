@@ -99,6 +99,17 @@ pub struct FoundLink {
 
 /// From the decoded subject, text body and html body of a message.
 pub fn find(subject: Option<&str>, text: Option<&str>, html: Option<&str>) -> Findings {
+    find_reading(subject, text, html, false)
+}
+
+/// [`find`], reading every line for codes when `every_line` (see
+/// [`find_codes_reading`]).
+fn find_reading(
+    subject: Option<&str>,
+    text: Option<&str>,
+    html: Option<&str>,
+    every_line: bool,
+) -> Findings {
     let html_text = html.map(crate::quoted::html_to_text);
     // The HTML's text before the text body: when a message has no text
     // part, its "text" is mail-parser's rendering of the HTML, which keeps
@@ -108,7 +119,7 @@ pub fn find(subject: Option<&str>, text: Option<&str>, html: Option<&str>) -> Fi
         html_text.as_deref().unwrap_or(""),
         text.unwrap_or(""),
     ];
-    let codes = find_codes(&sources);
+    let codes = find_codes_reading(&sources, every_line);
 
     let mut links = Links::default();
     if let Some(html) = html {
@@ -1138,7 +1149,22 @@ fn label_index() -> &'static LabelIndex {
     })
 }
 
-fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
+/// How many lines above and below a candidate's own [`score`] reads.
+const LINES_ABOVE: usize = 8;
+const LINES_BELOW: usize = 3;
+
+/// Whether `line` can hold a candidate: every one has a digit, or is two
+/// letter groups joined by a hyphen (see [`candidates`]).
+fn may_hold_code(line: &str) -> bool {
+    line.bytes().any(|b| b.is_ascii_digit() || b == b'-')
+}
+
+/// The codes of `sources`. Most lines of a mail hold no candidate and are
+/// far from any: their labels are read only for the subject (whose keyword
+/// counts for every line) and for the lines [`score`] looks at. With
+/// `every_line`, every line is read, as it was before; tests hold the two to
+/// the same answer.
+fn find_codes_reading(sources: &[&str], every_line: bool) -> Vec<FoundCode> {
     let index = label_index();
     let mut lines_of: Vec<Vec<&str>> = Vec::with_capacity(sources.len());
     for s in sources {
@@ -1148,17 +1174,40 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
                 .collect(),
         );
     }
+    let mut found_of: Vec<Vec<(Cand, usize)>> = Vec::with_capacity(sources.len());
     let mut labels_of: Vec<Vec<Vec<Label>>> = Vec::with_capacity(sources.len());
     let mut infos_of: Vec<Vec<LineInfo>> = Vec::with_capacity(sources.len());
-    for lines in &lines_of {
+    for (source, lines) in lines_of.iter().enumerate() {
+        let mut found: Vec<(Cand, usize)> = Vec::new();
+        for (n, line) in lines.iter().enumerate() {
+            if every_line || may_hold_code(line) {
+                found.extend(candidates(line).into_iter().map(|c| (c, n)));
+            }
+        }
+        // The lines whose labels count: all of the subject's, and those
+        // around each candidate.
+        let mut read = vec![every_line || source == 0; lines.len()];
+        for &(_, n) in &found {
+            let to = (n + LINES_BELOW).min(lines.len() - 1);
+            read[n.saturating_sub(LINES_ABOVE)..=to].fill(true);
+        }
         let mut labels = Vec::with_capacity(lines.len());
         let mut infos = Vec::with_capacity(lines.len());
-        for line in lines {
+        for (line, read) in lines.iter().zip(read) {
+            if !read {
+                labels.push(Vec::new());
+                infos.push(LineInfo {
+                    blank: line.trim().is_empty(),
+                    ..LineInfo::default()
+                });
+                continue;
+            }
             let lower = line.to_ascii_lowercase();
             let found = labels_in(&lower, index);
             infos.push(line_info(line, &lower, &found));
             labels.push(found);
         }
+        found_of.push(found);
         labels_of.push(labels);
         infos_of.push(infos);
     }
@@ -1170,10 +1219,7 @@ fn find_codes(sources: &[&str]) -> Vec<FoundCode> {
     let mut order: Vec<Cow<'_, str>> = Vec::new();
     for (source, lines) in lines_of.iter().enumerate() {
         let infos = &infos_of[source];
-        let mut found: Vec<(Cand, usize)> = Vec::new();
-        for (n, line) in lines.iter().enumerate() {
-            found.extend(candidates(line).into_iter().map(|c| (c, n)));
-        }
+        let found = std::mem::take(&mut found_of[source]);
         // A very short mail whose only candidate is a number.
         let short = source > 0 && {
             let body = sources[source].trim();
@@ -1297,11 +1343,13 @@ fn score(
         // The nearest lines with text above and below.
         let above: Vec<usize> = (0..n)
             .rev()
-            .take(8)
+            .take(LINES_ABOVE)
             .filter(|&k| !infos[k].blank)
             .take(5)
             .collect();
-        let below = (n + 1..infos.len()).take(3).find(|&k| !infos[k].blank);
+        let below = (n + 1..infos.len())
+            .take(LINES_BELOW)
+            .find(|&k| !infos[k].blank);
         if let Some(&k) = above.first() {
             match infos[k].label_line {
                 Some(Ref | Promo) => return None,
@@ -1985,7 +2033,66 @@ mod tests {
             .prop_map(|parts| parts.into_iter().map(|(w, g)| w + &g).collect())
     }
 
+    /// Lines of label words, numbers, codes and glue, some far apart.
+    fn mail_lines() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            3 => piece(),
+            3 => label_text(),
+            2 => Just("\r\n".to_owned()),
+            1 => "(\r\n){4,9}",
+            1 => "[A-Z]{3,5}-[A-Z]{3,5}",
+            // A code alone on its line, and a keyword's line.
+            2 => "\r\n[0-9]{4,8}\r\n",
+            2 => Just("\r\nuse this code\r\n".to_owned()),
+        ];
+        proptest::collection::vec(part, 0..64).prop_map(|parts| parts.concat())
+    }
+
+    #[test]
+    fn the_corpus_reads_the_same_from_the_lines_near_candidates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings");
+        let mut read = 0;
+        for entry in std::fs::read_dir(&dir).expect("the corpus directory") {
+            let path = entry.expect("a corpus entry").path();
+            if path.extension().is_none_or(|e| e != "eml") {
+                continue;
+            }
+            let raw = std::fs::read(&path).expect("a readable fixture");
+            let parsed = crate::mail::parse_mail(&raw, "", None);
+            let (subject, text, html) = (
+                parsed.subject.as_deref(),
+                parsed.detail.text.as_deref(),
+                parsed.detail.html.as_deref(),
+            );
+            assert_eq!(
+                find_reading(subject, text, html, false),
+                find_reading(subject, text, html, true),
+                "{}",
+                path.display()
+            );
+            read += 1;
+        }
+        assert!(read >= 60, "only {read} mails");
+    }
+
     proptest! {
+        /// Skipping the lines no candidate is near changes no code found.
+        #[test]
+        fn reading_the_lines_near_candidates_finds_what_reading_all_finds(
+            subject in mail_lines(),
+            text in mail_lines(),
+            html in mail_lines(),
+        ) {
+            prop_assert_eq!(
+                find_reading(Some(&subject), Some(&text), Some(&html), false),
+                find_reading(Some(&subject), Some(&text), Some(&html), true)
+            );
+            prop_assert_eq!(
+                find_reading(None, Some(&text), None, false),
+                find_reading(None, Some(&text), None, true)
+            );
+        }
+
         /// The first four bytes compared as one number find exactly what
         /// comparing every label whole finds.
         #[test]
