@@ -339,6 +339,10 @@ impl Platform for DoPlatform<'_> {
         }
     }
 
+    fn listening(&self) -> bool {
+        !self.state.get_websockets().is_empty()
+    }
+
     async fn delete_alarm(&self) -> std::result::Result<(), PlatformError> {
         self.storage
             .delete_alarm()

@@ -60,6 +60,10 @@ impl Hub {
             // A waiter that went away has dropped its receiver.
             let _ = waiter.send(Wake::Arrived);
         }
+        // No socket to tell: the summary is not read.
+        if !platform.listening() {
+            return;
+        }
         match store::summary(sql, id) {
             Ok(Some(message)) => publish(
                 platform,

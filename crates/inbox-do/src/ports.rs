@@ -84,6 +84,12 @@ pub trait Platform {
     fn publish(&self, frame: &str) {
         let _ = frame;
     }
+    /// Whether a frame published now would reach a live event socket: when
+    /// none is open, an event need not be made at all. The default has no
+    /// sockets.
+    fn listening(&self) -> bool {
+        false
+    }
     /// Cancels this inbox's alarm, if one is set. The default does
     /// nothing.
     async fn delete_alarm(&self) -> Result<(), PlatformError> {

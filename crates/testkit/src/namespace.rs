@@ -10,7 +10,7 @@ use protocol::{Reply, Timestamp};
 use router_worker::{InboxNamespace, PortError};
 use schema::Migration;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One object: its durable database, its in-memory instance (absent while
@@ -62,6 +62,9 @@ pub struct InProcessNamespace {
     holds: Holds,
     /// Every live event an object published, in order (object id, frame).
     published: Mutex<Vec<(String, String)>>,
+    /// Whether the objects have a live socket open (see
+    /// [`Self::set_listening`]).
+    listening: AtomicBool,
     /// Every closing of live sockets an object asked for (object id, the
     /// key hash whose sockets, or `None` for all).
     closed: Mutex<Vec<(String, Option<String>)>>,
@@ -86,9 +89,17 @@ impl InProcessNamespace {
             alarm_failures: Mutex::new(Vec::new()),
             holds: Holds::default(),
             published: Mutex::new(Vec::new()),
+            listening: AtomicBool::new(true),
             closed: Mutex::new(Vec::new()),
             api_calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether every object has a live event socket open: by default they
+    /// do, and every frame is kept for [`Self::published`]; with `false`,
+    /// none has one, as for most inboxes on the platform.
+    pub fn set_listening(&self, open: bool) {
+        self.listening.store(open, Ordering::SeqCst);
     }
 
     /// Configures the inbox script: objects woken from now on use `config`
@@ -404,6 +415,10 @@ impl Platform for ObjectPlatform<'_> {
 
     fn publish(&self, frame: &str) {
         lock(&self.namespace.published).push((self.id.clone(), frame.to_owned()));
+    }
+
+    fn listening(&self) -> bool {
+        self.namespace.listening.load(Ordering::SeqCst)
     }
 
     async fn delete_alarm(&self) -> Result<(), PlatformError> {

@@ -83,6 +83,39 @@ fn a_waiter_registered_before_the_mail_gets_it_with_its_code() {
 }
 
 #[test]
+fn with_no_live_socket_open_a_waiter_is_still_woken_and_nothing_is_published() {
+    let service = TestService::new();
+    let alice = service.signup("alice");
+    service.objects().set_listening(false);
+    pollster::block_on(async {
+        let done = Cell::new(false);
+        let wait = noted(
+            service.call_async("GET", "/api/messages/wait?timeout=30", &alice, None),
+            &done,
+        );
+        let arrival = async {
+            until("the wait is registered", || waiting(&service) == 1).await;
+            deliver(&service, "Your code", "Your verification code is 482913.").await;
+            settled(&done).await;
+        };
+        let ((status, answer), ()) = join!(wait, arrival);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["message"]["subject"], "Your code");
+    });
+    assert_eq!(
+        service.objects().published(&object_id("alice")),
+        Vec::<String>::new(),
+        "no socket, so no event is made"
+    );
+    // A socket opens: the next mail is told.
+    service.objects().set_listening(true);
+    pollster::block_on(deliver(&service, "Again", "Hi"));
+    let frames = service.objects().published(&object_id("alice"));
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert!(frames[0].contains("\"Again\""), "{frames:?}");
+}
+
+#[test]
 fn a_stored_match_answers_at_once_and_after_defaults_to_the_newest_id() {
     let service = TestService::new();
     let alice = service.signup("alice");
