@@ -54,27 +54,33 @@ async fn deliver(service: &TestService, subject: &str, body: &str) {
     assert!(matches!(verdict, MailVerdict::Accepted(_)), "{verdict:?}");
 }
 
+/// A wait by `key`, and the mail "Your code" delivered once it is
+/// registered: the wait's answer.
+fn wait_through_a_delivery(service: &TestService, key: &str) -> (u16, Json) {
+    pollster::block_on(async {
+        let done = Cell::new(false);
+        let wait = noted(
+            service.call_async("GET", "/api/messages/wait?timeout=30", key, None),
+            &done,
+        );
+        let arrival = async {
+            until("the wait is registered", || waiting(service) == 1).await;
+            deliver(service, "Your code", "Your verification code is 482913.").await;
+            settled(&done).await;
+        };
+        join!(wait, arrival).0
+    })
+}
+
 #[test]
 fn a_waiter_registered_before_the_mail_gets_it_with_its_code() {
     let service = TestService::new();
     let alice = service.signup("alice");
-    pollster::block_on(async {
-        let done = Cell::new(false);
-        let wait = noted(
-            service.call_async("GET", "/api/messages/wait?timeout=30", &alice, None),
-            &done,
-        );
-        let arrival = async {
-            until("the wait is registered", || waiting(&service) == 1).await;
-            deliver(&service, "Your code", "Your verification code is 482913.").await;
-            settled(&done).await;
-        };
-        let ((status, answer), ()) = join!(wait, arrival);
-        assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["message"]["subject"], "Your code");
-        assert_eq!(answer["message"]["direction"], "inbound");
-        assert_eq!(answer["message"]["codes"][0]["value"], "482913");
-    });
+    let (status, answer) = wait_through_a_delivery(&service, &alice);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["message"]["subject"], "Your code");
+    assert_eq!(answer["message"]["direction"], "inbound");
+    assert_eq!(answer["message"]["codes"][0]["value"], "482913");
     assert_eq!(
         waiting(&service),
         0,
@@ -87,21 +93,9 @@ fn with_no_live_socket_open_a_waiter_is_still_woken_and_nothing_is_published() {
     let service = TestService::new();
     let alice = service.signup("alice");
     service.objects().set_listening(false);
-    pollster::block_on(async {
-        let done = Cell::new(false);
-        let wait = noted(
-            service.call_async("GET", "/api/messages/wait?timeout=30", &alice, None),
-            &done,
-        );
-        let arrival = async {
-            until("the wait is registered", || waiting(&service) == 1).await;
-            deliver(&service, "Your code", "Your verification code is 482913.").await;
-            settled(&done).await;
-        };
-        let ((status, answer), ()) = join!(wait, arrival);
-        assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["message"]["subject"], "Your code");
-    });
+    let (status, answer) = wait_through_a_delivery(&service, &alice);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["message"]["subject"], "Your code");
     assert_eq!(
         service.objects().published(&object_id("alice")),
         Vec::<String>::new(),
